@@ -1,0 +1,118 @@
+"""The application factory: nothing happens at import time, configuration is passed in."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from flask import Flask, render_template
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
+from werkzeug.exceptions import HTTPException
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from idp.config import load_settings
+from idp.extensions import csrf, db
+from idp.store import StoreUnavailable, create_store
+
+_PACKAGE = Path(__file__).resolve().parent
+
+
+def _template_folder() -> str:
+    # Installed wheel: idp/templates; source checkout: templates/ beside the package.
+    inside = _PACKAGE / "templates"
+    return str(inside if inside.is_dir() else _PACKAGE.parent / "templates")
+
+
+def create_app(overrides: dict[str, dict[str, Any]] | None = None) -> Flask:
+    settings = load_settings(overrides)
+    app = Flask(
+        "idp",
+        template_folder=_template_folder(),
+        static_folder=str(_PACKAGE / "static"),
+        instance_path=settings["server"]["instance_path"],
+    )
+    app.config.update(
+        IDP=settings,
+        SECRET_KEY=settings["server"]["secret_key"],
+        SQLALCHEMY_DATABASE_URI=settings["database"]["url"],
+        SQLALCHEMY_ECHO=settings["database"]["echo"],
+        SQLALCHEMY_ENGINE_OPTIONS={"pool_pre_ping": True},
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=settings["server"]["issuer"].startswith("https://"),
+        WTF_CSRF_TIME_LIMIT=None,
+        MAX_CONTENT_LENGTH=16 * 1024 * 1024,
+    )
+    if settings["server"]["proxy_hops"]:
+        hops = settings["server"]["proxy_hops"]
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
+
+    db.init_app(app)
+    csrf.init_app(app)
+    with app.app_context():
+        app.extensions["idp.store"] = create_store(settings["redis"]["url"], _session_factory())
+
+    from idp.web import bp as web_bp
+
+    app.register_blueprint(web_bp)
+    _register_error_pages(app)
+    return app
+
+
+def _session_factory() -> Any:
+    """Independent sessions on the app's engine (store calls commit on their own)."""
+    from sqlalchemy.orm import sessionmaker
+
+    return sessionmaker(bind=db.engine, expire_on_commit=False)
+
+
+@event.listens_for(Engine, "connect")
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    # Foreign keys are off by default in SQLite; WAL lets workers read while one writes.
+    if type(dbapi_connection).__module__.startswith("sqlite3"):
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA busy_timeout=10000")
+        cursor.close()
+
+
+_ERROR_TITLES = {
+    400: "Requête invalide",
+    403: "Accès refusé",
+    404: "Page introuvable",
+    405: "Méthode non autorisée",
+    413: "Requête trop volumineuse",
+    429: "Trop de tentatives",
+    500: "Erreur interne",
+    503: "Service momentanément indisponible",
+}
+
+
+def _register_error_pages(app: Flask) -> None:
+    def render(code: int, message: str | None = None) -> tuple[str, int]:
+        return render_template(
+            "error.html",
+            code=code,
+            title=_ERROR_TITLES.get(code, "Erreur"),
+            message=message,
+        ), code
+
+    @app.errorhandler(HTTPException)
+    def http_error(exc: HTTPException) -> Any:
+        if exc.code is None or exc.code < 400:
+            return exc
+        return render(exc.code, exc.description if exc.code != 500 else None)
+
+    @app.errorhandler(StoreUnavailable)
+    def store_down(exc: StoreUnavailable) -> Any:
+        app.logger.error("short-lived store unavailable: %s", exc)
+        return render(503, "Le service est momentanément indisponible. "
+                           "Réessayez dans quelques instants.")
+
+    @app.errorhandler(Exception)
+    def unexpected(exc: Exception) -> Any:
+        app.logger.exception("unhandled error: %s", exc)
+        db.session.rollback()
+        return render(500)

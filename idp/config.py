@@ -1,0 +1,165 @@
+"""Configuration: built-in defaults, an optional TOML file, then environment overrides.
+
+`IDP_CONFIG` names the TOML file. Any key can be overridden by an environment variable
+named `IDP_<SECTION>__<KEY>` (e.g. `IDP_DATABASE__URL`, `IDP_REDIS__URL`); the value is
+converted to the type of the default. With no file and no variable the defaults work:
+SQLite and the embedded store under the instance folder, mail written to a folder.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import secrets
+import tomllib
+from pathlib import Path
+from typing import Any
+
+DEFAULTS: dict[str, dict[str, Any]] = {
+    "server": {
+        "issuer": "http://127.0.0.1:5000",
+        "host": "127.0.0.1",
+        "port": 5000,
+        "secret_key": "",
+        "instance_path": "instance",
+        "proxy_hops": 0,
+    },
+    "database": {
+        "url": "",
+        "echo": False,
+    },
+    "redis": {
+        "url": "",
+    },
+    "mail": {
+        "backend": "file",
+        "directory": "",
+        "sender": "PLAGE <ne-pas-repondre@plage.invalid>",
+        "smtp_host": "localhost",
+        "smtp_port": 25,
+        "smtp_starttls": False,
+        "smtp_username": "",
+        "smtp_password": "",
+        "smtp_timeout": 10,
+    },
+    "keys": {
+        "passphrase": "",
+    },
+    "oidc": {
+        "code_ttl": 60,
+        "access_token_ttl": 600,
+        "id_token_ttl": 3600,
+        "refresh_token_ttl": 2592000,
+        "session_ttl": 28800,
+    },
+    "security": {
+        "password_min_length": 12,
+    },
+}
+
+
+class ConfigError(Exception):
+    """The configuration cannot be used; the message says which key and why."""
+
+
+def _coerce(raw: str, default: Any, name: str) -> Any:
+    if isinstance(default, bool):
+        low = raw.strip().lower()
+        if low in {"1", "true", "yes", "on"}:
+            return True
+        if low in {"0", "false", "no", "off", ""}:
+            return False
+        raise ConfigError(f"{name}: expected a boolean, got {raw!r}")
+    if isinstance(default, int):
+        try:
+            return int(raw)
+        except ValueError:
+            raise ConfigError(f"{name}: expected an integer, got {raw!r}") from None
+    if isinstance(default, float):
+        try:
+            return float(raw)
+        except ValueError:
+            raise ConfigError(f"{name}: expected a number, got {raw!r}") from None
+    if isinstance(default, list):
+        return [item.strip() for item in raw.split(",") if item.strip()]
+    return raw
+
+
+def _merge_file(settings: dict[str, dict[str, Any]], path: Path) -> None:
+    try:
+        with path.open("rb") as fh:
+            data = tomllib.load(fh)
+    except FileNotFoundError:
+        raise ConfigError(f"configuration file not found: {path}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: invalid TOML ({exc})") from None
+    for section, values in data.items():
+        if section not in settings or not isinstance(values, dict):
+            raise ConfigError(f"{path}: unknown section [{section}]")
+        for key, value in values.items():
+            if key not in settings[section]:
+                raise ConfigError(f"{path}: unknown key {section}.{key}")
+            default = settings[section][key]
+            if not isinstance(value, type(default)) and not (
+                isinstance(default, float) and isinstance(value, int)
+            ):
+                raise ConfigError(
+                    f"{path}: {section}.{key} must be of type {type(default).__name__}"
+                )
+            settings[section][key] = value
+
+
+def _merge_environ(settings: dict[str, dict[str, Any]], environ: dict[str, str]) -> None:
+    for name, raw in environ.items():
+        if not name.startswith("IDP_") or "__" not in name:
+            continue
+        section, _, key = name[4:].lower().partition("__")
+        if section in settings and key in settings[section]:
+            settings[section][key] = _coerce(raw, settings[section][key], name)
+
+
+def _secret_file(path: Path) -> str:
+    """Read a generated secret, creating it (mode 0600) on first use.
+
+    Several processes share it through the instance folder; production sets the value
+    in the configuration instead.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return path.read_text().strip()
+    with os.fdopen(fd, "w") as fh:
+        value = secrets.token_urlsafe(48)
+        fh.write(value)
+    return value
+
+
+def load_settings(
+    overrides: dict[str, dict[str, Any]] | None = None,
+    environ: dict[str, str] | None = None,
+) -> dict[str, dict[str, Any]]:
+    """Return the effective settings: defaults < IDP_CONFIG file < environment < overrides."""
+    environ = dict(os.environ if environ is None else environ)
+    settings = copy.deepcopy(DEFAULTS)
+    if environ.get("IDP_CONFIG"):
+        _merge_file(settings, Path(environ["IDP_CONFIG"]))
+    _merge_environ(settings, environ)
+    for section, values in (overrides or {}).items():
+        settings.setdefault(section, {}).update(values)
+
+    instance = Path(settings["server"]["instance_path"]).resolve()
+    settings["server"]["instance_path"] = str(instance)
+    if not settings["database"]["url"]:
+        instance.mkdir(parents=True, exist_ok=True)
+        settings["database"]["url"] = f"sqlite:///{instance / 'idp.sqlite3'}"
+    if not settings["mail"]["directory"]:
+        settings["mail"]["directory"] = str(instance / "mail")
+    if not settings["server"]["secret_key"]:
+        settings["server"]["secret_key"] = _secret_file(instance / "secret_key")
+    if not settings["keys"]["passphrase"]:
+        settings["keys"]["passphrase"] = _secret_file(instance / "keys_passphrase")
+    if settings["mail"]["backend"] not in {"file", "smtp"}:
+        raise ConfigError("mail.backend must be 'file' or 'smtp'")
+    settings["server"]["issuer"] = settings["server"]["issuer"].rstrip("/")
+    return settings

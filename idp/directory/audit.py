@@ -1,0 +1,65 @@
+"""Writing to the append-only audit log."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from idp.directory.models import AuditEvent
+from idp.extensions import db
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who acts: an account (web pages), or an operator of the command line."""
+
+    label: str
+    account_id: int | None = None
+    ip: str | None = None
+
+    @classmethod
+    def cli(cls) -> Actor:
+        import getpass
+
+        try:
+            user = getpass.getuser()
+        except (KeyError, OSError):
+            user = "unknown"
+        return cls(label=f"cli:{user}")
+
+    @classmethod
+    def system(cls) -> Actor:
+        return cls(label="system")
+
+
+def record(
+    actor: Actor,
+    action: str,
+    *,
+    target: Any = None,
+    entity_id: int | None = None,
+    **details: Any,
+) -> AuditEvent:
+    """Add an audit event to the current transaction (it commits with the change itself)."""
+    event = AuditEvent(
+        actor_id=actor.account_id,
+        actor=actor.label,
+        action=action,
+        target_type=type(target).__name__.lower() if target is not None else None,
+        target_id=_target_id(target),
+        entity_id=entity_id,
+        ip=actor.ip,
+        details=details,
+    )
+    db.session.add(event)
+    return event
+
+
+def _target_id(target: Any) -> str | None:
+    if target is None:
+        return None
+    for attribute in ("identifier", "code", "id"):
+        value = getattr(target, attribute, None)
+        if value is not None:
+            return str(value)
+    return None

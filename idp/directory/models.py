@@ -1,0 +1,253 @@
+"""The PLAGE directory: entities, accounts, profiles, the catalogue of domains and roles,
+habilitations, profile requests and the audit log."""
+
+from __future__ import annotations
+
+import enum
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Enum,
+    ForeignKey,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    event,
+)
+from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
+
+from idp.extensions import UTCDateTime, db
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def _enum(cls: type[enum.Enum]) -> Enum:
+    # Store the values (readable in SQL), as VARCHAR + CHECK on both backends.
+    return Enum(cls, values_callable=lambda e: [m.value for m in e], native_enum=False,
+                length=32, validate_strings=True)
+
+
+class EntityType(enum.StrEnum):
+    ET = "ET"    # établissement géographique (FINESS géographique)
+    EJ = "EJ"    # entité juridique (FINESS juridique); an OG when it manages >= 2 FINESS
+    ARS = "ARS"  # agence régionale de santé
+    CD = "CD"    # conseil départemental
+    NAT = "NAT"  # national operator (ATIH, CNG...)
+
+
+class EntityLevel(enum.StrEnum):
+    ETABLISSEMENT = "etablissement"
+    REGIONAL = "regional"
+    NATIONAL = "national"
+
+
+class AccountState(enum.StrEnum):
+    ACTIVE = "actif"
+    INACTIVE = "inactif"
+
+
+class ProfileState(enum.StrEnum):
+    PENDING = "en_attente"
+    ACTIVE = "actif"
+    INACTIVE = "inactif"
+
+
+class RequestStatus(enum.StrEnum):
+    PENDING = "en_attente"
+    ACCEPTED = "acceptee"
+    REFUSED = "refusee"
+
+
+class Entity(db.Model):
+    __tablename__ = "entities"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    code: Mapped[str] = mapped_column(String(32), unique=True)
+    finess: Mapped[str | None] = mapped_column(String(9), unique=True)
+    type: Mapped[EntityType] = mapped_column(_enum(EntityType))
+    name: Mapped[str] = mapped_column(String(255))
+    city: Mapped[str | None] = mapped_column(String(120))
+    postal_code: Mapped[str | None] = mapped_column(String(10))
+    departement: Mapped[str | None] = mapped_column(String(3), index=True)
+    region: Mapped[str | None] = mapped_column(String(2), index=True)
+    # The legal entity (EJ) of an establishment; the level above for other types.
+    parent_id: Mapped[int | None] = mapped_column(ForeignKey("entities.id"), index=True)
+    # The organisme gestionnaire managing this establishment, when there is one.
+    managing_og_id: Mapped[int | None] = mapped_column(ForeignKey("entities.id"), index=True)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(
+        UTCDateTime, default=utcnow, onupdate=utcnow
+    )
+
+    parent: Mapped[Entity | None] = relationship(remote_side=[id], foreign_keys=[parent_id])
+    managing_og: Mapped[Entity | None] = relationship(
+        remote_side=[id], foreign_keys=[managing_og_id]
+    )
+
+    @property
+    def level(self) -> EntityLevel:
+        from idp.directory.rules import entity_level
+
+        return entity_level(self.type)
+
+    def __repr__(self) -> str:
+        return f"<Entity {self.code} {self.type} {self.name!r}>"
+
+
+class Account(db.Model):
+    __tablename__ = "accounts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    identifier: Mapped[str] = mapped_column(String(16), unique=True)
+    password_hash: Mapped[str | None] = mapped_column(String(255))
+    given_name: Mapped[str] = mapped_column(String(120))
+    family_name: Mapped[str] = mapped_column(String(120))
+    email: Mapped[str] = mapped_column(String(255), index=True)
+    email_verified: Mapped[bool] = mapped_column(Boolean, default=False)
+    phone: Mapped[str | None] = mapped_column(String(32))
+    address: Mapped[str | None] = mapped_column(Text)
+    state: Mapped[AccountState] = mapped_column(_enum(AccountState), default=AccountState.ACTIVE)
+    # Lower-cased, accent-free "family given" key for the duplicate check at sign-up.
+    name_key: Mapped[str] = mapped_column(String(255), index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(
+        UTCDateTime, default=utcnow, onupdate=utcnow
+    )
+    last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    profiles: Mapped[list[Profile]] = relationship(
+        back_populates="account", order_by="Profile.id", cascade="all, delete-orphan"
+    )
+
+    @property
+    def full_name(self) -> str:
+        return f"{self.given_name} {self.family_name}"
+
+    def __repr__(self) -> str:
+        return f"<Account {self.identifier}>"
+
+
+class Profile(db.Model):
+    __tablename__ = "profiles"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), index=True)
+    entity_id: Mapped[int] = mapped_column(ForeignKey("entities.id"), index=True)
+    label: Mapped[str] = mapped_column(String(255))
+    # Overrides of the account's details; None means "inherited from the account".
+    email: Mapped[str | None] = mapped_column(String(255))
+    phone: Mapped[str | None] = mapped_column(String(32))
+    state: Mapped[ProfileState] = mapped_column(_enum(ProfileState), default=ProfileState.PENDING)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(
+        UTCDateTime, default=utcnow, onupdate=utcnow
+    )
+
+    account: Mapped[Account] = relationship(back_populates="profiles")
+    entity: Mapped[Entity] = relationship()
+    habilitations: Mapped[list[Habilitation]] = relationship(
+        back_populates="profile", cascade="all, delete-orphan"
+    )
+
+    @property
+    def effective_email(self) -> str:
+        return self.email or self.account.email
+
+    @property
+    def effective_phone(self) -> str | None:
+        return self.phone or self.account.phone
+
+    def __repr__(self) -> str:
+        return f"<Profile {self.id} {self.label!r} {self.state}>"
+
+
+class Domain(db.Model):
+    __tablename__ = "domains"
+
+    code: Mapped[str] = mapped_column(String(32), primary_key=True)
+    label: Mapped[str] = mapped_column(String(255))
+    description: Mapped[str | None] = mapped_column(Text)
+
+    roles: Mapped[list[Role]] = relationship(back_populates="domain", order_by="Role.id")
+
+
+class Role(db.Model):
+    __tablename__ = "roles"
+    __table_args__ = (UniqueConstraint("domain_code", "code"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    domain_code: Mapped[str] = mapped_column(ForeignKey("domains.code"), index=True)
+    code: Mapped[str] = mapped_column(String(64))
+    label: Mapped[str] = mapped_column(String(255))
+    # Roles of one domain sharing a group are mutually exclusive on a profile.
+    exclusive_group: Mapped[str | None] = mapped_column(String(64))
+
+    domain: Mapped[Domain] = relationship(back_populates="roles")
+
+    def __repr__(self) -> str:
+        return f"<Role {self.domain_code}/{self.code}>"
+
+
+class Habilitation(db.Model):
+    __tablename__ = "habilitations"
+
+    profile_id: Mapped[int] = mapped_column(ForeignKey("profiles.id"), primary_key=True)
+    role_id: Mapped[int] = mapped_column(ForeignKey("roles.id"), primary_key=True, index=True)
+    granted_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    granted_by_id: Mapped[int | None] = mapped_column(ForeignKey("accounts.id"))
+
+    profile: Mapped[Profile] = relationship(back_populates="habilitations")
+    role: Mapped[Role] = relationship()
+
+
+class ProfileRequest(db.Model):
+    """A request for a profile (with a new account or for an existing one)."""
+
+    __tablename__ = "profile_requests"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    profile_id: Mapped[int] = mapped_column(ForeignKey("profiles.id"), index=True)
+    new_account: Mapped[bool] = mapped_column(Boolean, default=False)
+    wants_ape: Mapped[bool] = mapped_column(Boolean, default=False)
+    applications: Mapped[list[str]] = mapped_column(JSON, default=list)
+    comment: Mapped[str | None] = mapped_column(Text)
+    status: Mapped[RequestStatus] = mapped_column(
+        _enum(RequestStatus), default=RequestStatus.PENDING, index=True
+    )
+    decision_comment: Mapped[str | None] = mapped_column(Text)
+    decided_by_id: Mapped[int | None] = mapped_column(ForeignKey("accounts.id"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    profile: Mapped[Profile] = relationship()
+
+
+class AuditEvent(db.Model):
+    """Append-only: who did what to whom, when, from which address."""
+
+    __tablename__ = "audit_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("accounts.id"), index=True)
+    actor: Mapped[str] = mapped_column(String(255))
+    action: Mapped[str] = mapped_column(String(64), index=True)
+    target_type: Mapped[str | None] = mapped_column(String(32))
+    target_id: Mapped[str | None] = mapped_column(String(64))
+    entity_id: Mapped[int | None] = mapped_column(ForeignKey("entities.id"), index=True)
+    ip: Mapped[str | None] = mapped_column(String(45))
+    details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+@event.listens_for(Session, "before_flush")
+def _audit_is_append_only(session: Session, _ctx: object, _instances: object) -> None:
+    for obj in (*session.dirty, *session.deleted):
+        if isinstance(obj, AuditEvent):
+            raise PermissionError("the audit log is append-only")

@@ -1,0 +1,50 @@
+"""Password hashing (argon2id) and the password policy."""
+
+from __future__ import annotations
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+
+from idp.directory.rules import RuleViolation
+
+_hasher = PasswordHasher()
+# Verified when the identifier is unknown, so that the answer takes as long either way.
+_DUMMY_HASH = _hasher.hash("not a password")
+
+
+class WeakPassword(RuleViolation):
+    pass
+
+
+def hash_password(password: str) -> str:
+    return _hasher.hash(password)
+
+
+def verify_password(password_hash: str | None, password: str) -> bool:
+    try:
+        return _hasher.verify(password_hash or _DUMMY_HASH, password) and bool(password_hash)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+def needs_rehash(password_hash: str) -> bool:
+    return _hasher.check_needs_rehash(password_hash)
+
+
+def check_password_policy(password: str, min_length: int = 12) -> None:
+    """At least `min_length` characters mixing three kinds among lower, upper, digit, other."""
+    if len(password) < min_length:
+        raise WeakPassword(f"Le mot de passe doit contenir au moins {min_length} caractères.")
+    kinds = sum(
+        (
+            any(c.islower() for c in password),
+            any(c.isupper() for c in password),
+            any(c.isdigit() for c in password),
+            any(not c.isalnum() for c in password),
+        )
+    )
+    if kinds < 3:
+        raise WeakPassword(
+            "Le mot de passe doit mêler au moins trois types de caractères parmi : "
+            "minuscules, majuscules, chiffres et caractères spéciaux."
+        )

@@ -1,0 +1,140 @@
+"""Generate, rotate, list and load signing keys."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from functools import lru_cache
+from typing import Any
+
+from joserfc.jwk import ECKey, KeySet, RSAKey
+from sqlalchemy import or_, select
+
+from idp.directory.audit import Actor, record
+from idp.directory.models import utcnow
+from idp.directory.rules import RuleViolation
+from idp.extensions import db
+from idp.keys.models import SigningKey
+
+SUPPORTED_ALGORITHMS = ("RS256", "ES256")
+DEFAULT_ALGORITHM = "RS256"
+
+Key = RSAKey | ECKey
+
+
+class NoSigningKey(RuleViolation):
+    pass
+
+
+def _check_alg(alg: str) -> str:
+    alg = alg.upper()
+    if alg not in SUPPORTED_ALGORITHMS:
+        raise RuleViolation(
+            f"unsupported algorithm {alg}; choose among {', '.join(SUPPORTED_ALGORITHMS)}"
+        )
+    return alg
+
+
+def _new_private_key(alg: str) -> Key:
+    if alg == "RS256":
+        key: Key = RSAKey.generate_key(2048, private=True)
+    else:
+        key = ECKey.generate_key("P-256", private=True)
+    kid = key.thumbprint()
+    params = {"kid": kid, "alg": alg, "use": "sig"}
+    cls = RSAKey if alg == "RS256" else ECKey
+    return cls.import_key(key.as_dict(private=True), parameters=params)
+
+
+def generate(alg: str, passphrase: str, actor: Actor) -> SigningKey:
+    """Add the first active key for `alg`; replacing one is `rotate`'s job."""
+    current = active_key_row(_check_alg(alg))
+    if current is not None:
+        raise RuleViolation(
+            f"an active {current.alg} key exists already (kid {current.kid}): "
+            "use `idp keys rotate` to replace it"
+        )
+    return rotate(alg, passphrase, actor, retire_after=timedelta(0))
+
+
+def rotate(
+    alg: str,
+    passphrase: str,
+    actor: Actor,
+    *,
+    retire_after: timedelta,
+    only_if_missing: bool = False,
+) -> SigningKey:
+    """Make a new active key for `alg`; the old one stays published for `retire_after`."""
+    alg = _check_alg(alg)
+    current = active_key_row(alg)
+    if only_if_missing and current is not None:
+        return current
+    key = _new_private_key(alg)
+    row = SigningKey(
+        kid=key.kid,
+        alg=alg,
+        public_jwk=key.as_dict(private=False),
+        private_pem=key.as_pem(private=True, password=passphrase).decode("ascii"),
+    )
+    db.session.add(row)
+    now = utcnow()
+    if current is not None:
+        current.retired_at = now
+        current.publish_until = now + retire_after
+    db.session.flush()
+    record(actor, "keys.rotate" if current else "keys.generate", target=row, alg=alg,
+           retired=current.kid if current else None)
+    return row
+
+
+def ensure_keys(passphrase: str, actor: Actor) -> list[SigningKey]:
+    """One active key per supported algorithm (what `idp init` guarantees)."""
+    return [
+        rotate(alg, passphrase, actor, retire_after=timedelta(0), only_if_missing=True)
+        for alg in SUPPORTED_ALGORITHMS
+    ]
+
+
+def active_key_row(alg: str) -> SigningKey | None:
+    return db.session.scalar(
+        select(SigningKey)
+        .where(SigningKey.alg == alg, SigningKey.retired_at.is_(None))
+        .order_by(SigningKey.created_at.desc())
+    )
+
+
+def all_keys() -> list[SigningKey]:
+    return list(db.session.scalars(select(SigningKey).order_by(SigningKey.created_at)))
+
+
+def published_keys() -> list[SigningKey]:
+    now = datetime.now(UTC)
+    return list(db.session.scalars(
+        select(SigningKey)
+        .where(or_(SigningKey.retired_at.is_(None), SigningKey.publish_until > now))
+        .order_by(SigningKey.created_at)
+    ))
+
+
+def jwks() -> dict[str, Any]:
+    """The public JWKS: active keys and retired keys still within their publication time."""
+    return {"keys": [dict(row.public_jwk) for row in published_keys()]}
+
+
+@lru_cache(maxsize=32)
+def _decrypt(kid: str, alg: str, pem: str, passphrase: str) -> Key:
+    cls = RSAKey if alg == "RS256" else ECKey
+    return cls.import_key(pem.encode("ascii"), parameters={"kid": kid, "alg": alg, "use": "sig"},
+                          password=passphrase)
+
+
+def signing_key(alg: str, passphrase: str) -> Key:
+    """The active private key for `alg`, decrypted (cached per process by kid)."""
+    row = active_key_row(_check_alg(alg))
+    if row is None:
+        raise NoSigningKey(f"no active {alg} signing key: run `idp keys generate --alg {alg}`")
+    return _decrypt(row.kid, row.alg, row.private_pem, passphrase)
+
+
+def public_keyset() -> KeySet:
+    return KeySet.import_key_set(jwks())

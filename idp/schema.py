@@ -1,0 +1,9 @@
+"""Imports every model module so that `db.metadata` describes the whole schema
+(for Alembic and for the tests). Add new model modules here."""
+
+from idp.directory import models as directory_models  # noqa: F401
+from idp.extensions import db
+from idp.keys import models as key_models  # noqa: F401
+from idp.store import sql_store  # noqa: F401
+
+metadata = db.metadata

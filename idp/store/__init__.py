@@ -1,0 +1,48 @@
+"""The short-lived store: authorization codes, sessions, rate limits, replay caches.
+
+Every value expires; `pop` and `add` are atomic so that a code is used once and a nonce
+is seen once, even with many processes on many hosts. Redis backs it when `redis.url`
+is set; otherwise the SQL database does (the embedded default), with the same semantics.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+JSONValue = Any  # whatever json.dumps accepts
+
+
+class StoreUnavailable(Exception):
+    """The backing service did not answer; callers show a clear page, never a 500."""
+
+
+class ShortLivedStore(Protocol):
+    def put(self, key: str, value: JSONValue, ttl: int) -> None:
+        """Set `key` to `value` for `ttl` seconds, replacing any previous value."""
+
+    def add(self, key: str, value: JSONValue, ttl: int) -> bool:
+        """Set `key` only if it is absent (or expired); True if this call set it."""
+
+    def get(self, key: str) -> JSONValue | None:
+        """The live value of `key`, or None."""
+
+    def pop(self, key: str) -> JSONValue | None:
+        """Atomically read and delete `key`: of concurrent callers only one gets the value."""
+
+    def delete(self, key: str) -> None: ...
+
+    def incr(self, key: str, ttl: int) -> int:
+        """Add one to a counter that starts at 0 and expires `ttl` s after its creation."""
+
+    def purge_expired(self) -> int:
+        """Drop expired entries where the backend does not do it itself; the count dropped."""
+
+
+def create_store(redis_url: str, session_factory: Any) -> ShortLivedStore:
+    if redis_url:
+        from idp.store.redis_store import RedisStore
+
+        return RedisStore.from_url(redis_url)
+    from idp.store.sql_store import SQLStore
+
+    return SQLStore(session_factory)

@@ -1,0 +1,74 @@
+"""Redis implementation of the short-lived store."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from functools import wraps
+from typing import Any, TypeVar
+
+import redis
+
+from idp.store import JSONValue, StoreUnavailable
+
+T = TypeVar("T")
+
+_INCR_WITH_TTL = """
+local n = redis.call('INCR', KEYS[1])
+if n == 1 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
+return n
+"""
+
+
+def _translate_errors(method: Callable[..., T]) -> Callable[..., T]:
+    @wraps(method)
+    def wrapper(*args: Any, **kwargs: Any) -> T:
+        try:
+            return method(*args, **kwargs)
+        except redis.RedisError as exc:
+            raise StoreUnavailable(f"Redis: {exc}") from exc
+
+    return wrapper
+
+
+class RedisStore:
+    def __init__(self, client: redis.Redis, prefix: str = "idp:") -> None:
+        self.client = client
+        self.prefix = prefix
+        self._incr = client.register_script(_INCR_WITH_TTL)
+
+    @classmethod
+    def from_url(cls, url: str) -> RedisStore:
+        return cls(redis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=5))
+
+    def _k(self, key: str) -> str:
+        return self.prefix + key
+
+    @_translate_errors
+    def put(self, key: str, value: JSONValue, ttl: int) -> None:
+        self.client.set(self._k(key), json.dumps(value), ex=max(1, ttl))
+
+    @_translate_errors
+    def add(self, key: str, value: JSONValue, ttl: int) -> bool:
+        return bool(self.client.set(self._k(key), json.dumps(value), ex=max(1, ttl), nx=True))
+
+    @_translate_errors
+    def get(self, key: str) -> JSONValue | None:
+        raw = self.client.get(self._k(key))
+        return None if raw is None else json.loads(raw)
+
+    @_translate_errors
+    def pop(self, key: str) -> JSONValue | None:
+        raw = self.client.getdel(self._k(key))
+        return None if raw is None else json.loads(raw)
+
+    @_translate_errors
+    def delete(self, key: str) -> None:
+        self.client.delete(self._k(key))
+
+    @_translate_errors
+    def incr(self, key: str, ttl: int) -> int:
+        return int(self._incr(keys=[self._k(key)], args=[max(1, ttl)]))
+
+    def purge_expired(self) -> int:
+        return 0  # Redis expires keys itself

@@ -1,0 +1,123 @@
+"""The embedded short-lived store, kept in the SQL database.
+
+Correct with several worker processes (and hosts sharing the database): single use
+relies on `DELETE ... RETURNING`, set-if-absent on the primary key, counters on an
+upsert; all three are atomic in SQLite and PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy import Float, String, Text, delete, insert, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Mapped, Session, mapped_column
+
+from idp.extensions import db
+from idp.store import JSONValue
+
+
+class ShortLivedEntry(db.Model):
+    __tablename__ = "short_lived"
+
+    key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
+    # Unix time; a float compares the same way in every backend.
+    expires_at: Mapped[float] = mapped_column(Float, index=True)
+
+
+_table = ShortLivedEntry.__table__
+
+
+def _upsert(session: Session) -> Any:
+    """INSERT with ON CONFLICT support, in the session's dialect (SQLite or PostgreSQL)."""
+    if session.get_bind().dialect.name == "postgresql":
+        return pg_insert(_table)
+    return sqlite_insert(_table)
+
+
+class SQLStore:
+    """Uses its own sessions so that a store call never commits the caller's work."""
+
+    def __init__(self, session_factory: Callable[[], Session]) -> None:
+        self._session_factory = session_factory
+
+    def _run(self, work: Callable[[Session], Any]) -> Any:
+        with self._session_factory() as session, session.begin():
+            return work(session)
+
+    def put(self, key: str, value: JSONValue, ttl: int) -> None:
+        def work(s: Session) -> None:
+            stmt = _upsert(s).values(key=key, value=json.dumps(value),
+                                     expires_at=time.time() + ttl)
+            s.execute(stmt.on_conflict_do_update(
+                index_elements=[_table.c.key],
+                set_={"value": stmt.excluded.value, "expires_at": stmt.excluded.expires_at},
+            ))
+
+        self._run(work)
+
+    def add(self, key: str, value: JSONValue, ttl: int) -> bool:
+        now = time.time()
+
+        def work(s: Session) -> None:
+            s.execute(delete(_table).where(_table.c.key == key, _table.c.expires_at <= now))
+            s.execute(insert(_table).values(key=key, value=json.dumps(value),
+                                            expires_at=now + ttl))
+
+        try:
+            self._run(work)
+        except IntegrityError:
+            return False
+        return True
+
+    def get(self, key: str) -> JSONValue | None:
+        def work(s: Session) -> str | None:
+            return s.execute(
+                select(_table.c.value).where(_table.c.key == key,
+                                             _table.c.expires_at > time.time())
+            ).scalar_one_or_none()
+
+        raw = self._run(work)
+        return None if raw is None else json.loads(raw)
+
+    def pop(self, key: str) -> JSONValue | None:
+        def work(s: Session) -> tuple[str, float] | None:
+            row = s.execute(
+                delete(_table).where(_table.c.key == key)
+                .returning(_table.c.value, _table.c.expires_at)
+            ).first()
+            return None if row is None else (row[0], row[1])
+
+        row = self._run(work)
+        if row is None or row[1] <= time.time():
+            return None
+        return json.loads(row[0])
+
+    def delete(self, key: str) -> None:
+        self._run(lambda s: s.execute(delete(_table).where(_table.c.key == key)))
+
+    def incr(self, key: str, ttl: int) -> int:
+        now = time.time()
+
+        def work(s: Session) -> int:
+            s.execute(delete(_table).where(_table.c.key == key, _table.c.expires_at <= now))
+            stmt = _upsert(s).values(key=key, value="1", expires_at=now + ttl)
+            # The counter is stored as text like every value; cast to add one.
+            stmt = stmt.on_conflict_do_update(
+                index_elements=[_table.c.key],
+                set_={"value": (_table.c.value.cast(db.Integer) + 1).cast(Text)},
+            ).returning(_table.c.value)
+            return int(s.execute(stmt).scalar_one())
+
+        return self._run(work)
+
+    def purge_expired(self) -> int:
+        return self._run(
+            lambda s: s.execute(delete(_table).where(_table.c.expires_at <= time.time())).rowcount
+        )

@@ -1,0 +1,191 @@
+"""Shared fixtures: real PostgreSQL, Redis, SMTP and Chromium, and app factories.
+
+Expensive servers start once per test session (per xdist worker); every test gets a
+fresh database: a copy of a migrated SQLite file, or a PostgreSQL database cloned from a
+migrated template. See ../shared/testing-notes.md for why PostgreSQL runs as `postgres`.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import threading
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask import Flask
+
+from idp.app import create_app
+from idp.extensions import db
+from tests.support import services as support
+
+pytest_plugins = ["tests.support.browser"]
+
+
+# --- databases ------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A SQLite file migrated once; each test copies it."""
+    from idp import migrations
+
+    path = tmp_path_factory.mktemp("sqlite-template") / "template.sqlite3"
+    migrations.upgrade(f"sqlite:///{path}")
+    return path
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[support.PostgresServer]:
+    server = support.PostgresServer.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def pg_template(pg_server: support.PostgresServer) -> str:
+    """Name of a PostgreSQL template database migrated once."""
+    from idp import migrations
+
+    name = "idp_template"
+    pg_server.create_database(name)
+    migrations.upgrade(pg_server.url(name))
+    return name
+
+
+@pytest.fixture
+def sqlite_url(sqlite_template: Path, tmp_path: Path) -> str:
+    path = tmp_path / "idp.sqlite3"
+    shutil.copyfile(sqlite_template, path)
+    return f"sqlite:///{path}"
+
+
+@pytest.fixture
+def postgresql_url(pg_server: support.PostgresServer, pg_template: str) -> Iterator[str]:
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    pg_server.create_database(name, template=pg_template)
+    try:
+        yield pg_server.url(name)
+    finally:
+        pg_server.drop_database(name)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest) -> str:
+    """Runs the test once on SQLite and once on PostgreSQL."""
+    return request.getfixturevalue(f"{request.param}_url")
+
+
+# --- redis ----------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[support.RedisServer]:
+    server = support.RedisServer.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def redis_url(redis_server: support.RedisServer) -> Iterator[str]:
+    yield redis_server.url
+    redis_server.flushall()
+
+
+# --- smtp -----------------------------------------------------------------------------
+
+
+@pytest.fixture
+def smtp_sink() -> Iterator[support.SmtpSink]:
+    sink = support.SmtpSink.start()
+    try:
+        yield sink
+    finally:
+        sink.stop()
+
+
+# --- applications ---------------------------------------------------------------------
+
+
+AppFactory = Callable[..., Flask]
+
+
+@pytest.fixture
+def make_app(tmp_path: Path) -> Iterator[AppFactory]:
+    """Build apps on a given database (and optionally Redis); disposes them afterwards."""
+    built: list[Flask] = []
+
+    def factory(database_url: str, redis_url: str = "", **sections: dict[str, Any]) -> Flask:
+        overrides: dict[str, dict[str, Any]] = {
+            "server": {"instance_path": str(tmp_path / f"instance{len(built)}"),
+                       "secret_key": "test-secret-key", "issuer": "http://idp.test"},
+            "database": {"url": database_url},
+            "redis": {"url": redis_url},
+            "keys": {"passphrase": "test-passphrase"},
+        }
+        for section, values in sections.items():
+            overrides.setdefault(section, {}).update(values)
+        app = create_app(overrides)
+        app.config["TESTING"] = True
+        built.append(app)
+        return app
+
+    yield factory
+    for app in built:
+        with app.app_context():
+            db.session.remove()
+            db.engine.dispose()
+
+
+@pytest.fixture
+def app(make_app: AppFactory, database_url: str) -> Iterator[Flask]:
+    """The provider on SQLite and on PostgreSQL, inside an app context."""
+    application = make_app(database_url)
+    with application.app_context():
+        yield application
+
+
+@pytest.fixture
+def sqlite_app(make_app: AppFactory, sqlite_url: str) -> Iterator[Flask]:
+    """The provider on SQLite only, for tests whose subject is not the database."""
+    application = make_app(sqlite_url)
+    with application.app_context():
+        yield application
+
+
+@pytest.fixture
+def live_server() -> Iterator[Callable[[Flask], str]]:
+    """Serve apps over real HTTP on 127.0.0.1 (random port); returns their base URLs."""
+    servers: list[Any] = []
+
+    def serve(application: Flask) -> str:
+        from werkzeug.serving import make_server
+
+        server = make_server("127.0.0.1", 0, application, threaded=True)
+        thread = threading.Thread(target=server.serve_forever, daemon=True)
+        thread.start()
+        servers.append((server, thread))
+        return f"http://127.0.0.1:{server.server_port}"
+
+    yield serve
+    for server, thread in servers:
+        server.shutdown()
+        thread.join(5)
+        server.server_close()
+
+
+@pytest.fixture(autouse=True)
+def _no_proxy_for_loopback(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Tests only ever talk to 127.0.0.1; a proxy in the environment must not intercept.
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
+    monkeypatch.delenv("IDP_CONFIG", raising=False)
+    for name in list(os.environ):
+        if name.startswith("IDP_"):
+            monkeypatch.delenv(name)

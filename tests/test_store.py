@@ -1,0 +1,101 @@
+"""The short-lived store keeps the same promises on every backend: expiry, single use,
+set-if-absent, counters — also under concurrent use."""
+
+from __future__ import annotations
+
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from idp.store import ShortLivedStore, StoreUnavailable
+
+
+@pytest.fixture(params=["sql-sqlite", "sql-postgresql", "redis"])
+def store(request, make_app) -> ShortLivedStore:  # type: ignore[no-untyped-def]
+    if request.param == "redis":
+        app = make_app(request.getfixturevalue("sqlite_url"),
+                       redis_url=request.getfixturevalue("redis_url"))
+    else:
+        backend = request.param.split("-")[1]
+        app = make_app(request.getfixturevalue(f"{backend}_url"))
+    return app.extensions["idp.store"]
+
+
+def test_put_get_and_replace(store: ShortLivedStore) -> None:
+    store.put("session:a", {"account": "463471", "profiles": [1, 2]}, ttl=60)
+    assert store.get("session:a") == {"account": "463471", "profiles": [1, 2]}
+    store.put("session:a", {"account": "other"}, ttl=60)
+    assert store.get("session:a") == {"account": "other"}
+    assert store.get("session:missing") is None
+
+
+def test_values_expire(store: ShortLivedStore) -> None:
+    store.put("code:x", "v", ttl=1)
+    assert store.get("code:x") == "v"
+    time.sleep(1.2)
+    assert store.get("code:x") is None
+    assert store.pop("code:x") is None
+
+
+def test_pop_is_single_use(store: ShortLivedStore) -> None:
+    store.put("code:once", {"client": "ancre"}, ttl=60)
+    assert store.pop("code:once") == {"client": "ancre"}
+    assert store.pop("code:once") is None
+    assert store.get("code:once") is None
+
+
+def test_concurrent_pops_give_the_value_to_exactly_one(store: ShortLivedStore) -> None:
+    store.put("code:race", "secret", ttl=60)
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        results = list(pool.map(lambda _: store.pop("code:race"), range(16)))
+    assert results.count("secret") == 1
+    assert results.count(None) == 15
+
+
+def test_add_only_sets_absent_or_expired_keys(store: ShortLivedStore) -> None:
+    assert store.add("nonce:n1", 1, ttl=1) is True
+    assert store.add("nonce:n1", 2, ttl=60) is False
+    assert store.get("nonce:n1") == 1
+    time.sleep(1.2)
+    assert store.add("nonce:n1", 3, ttl=60) is True
+    assert store.get("nonce:n1") == 3
+
+
+def test_concurrent_adds_succeed_once(store: ShortLivedStore) -> None:
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        results = list(pool.map(lambda i: store.add("jti:j", i, ttl=60), range(16)))
+    assert results.count(True) == 1
+
+
+def test_counters_count_and_expire(store: ShortLivedStore) -> None:
+    assert [store.incr("rate:ip", ttl=1) for _ in range(3)] == [1, 2, 3]
+    time.sleep(1.2)
+    assert store.incr("rate:ip", ttl=60) == 1
+
+
+def test_concurrent_increments_are_not_lost(store: ShortLivedStore) -> None:
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        list(pool.map(lambda _: store.incr("rate:burst", ttl=60), range(40)))
+    assert store.incr("rate:burst", ttl=60) == 41
+
+
+def test_delete_and_purge(store: ShortLivedStore) -> None:
+    store.put("k1", 1, ttl=60)
+    store.delete("k1")
+    assert store.get("k1") is None
+    store.put("k2", 2, ttl=1)
+    time.sleep(1.2)
+    store.purge_expired()
+    assert store.get("k2") is None
+
+
+def test_redis_down_is_reported_as_unavailable(make_app, sqlite_url) -> None:  # type: ignore[no-untyped-def]
+    from tests.support.services import free_port
+
+    app = make_app(sqlite_url, redis_url=f"redis://127.0.0.1:{free_port()}/0")
+    store = app.extensions["idp.store"]
+    with pytest.raises(StoreUnavailable):
+        store.put("k", 1, ttl=60)
+    response = app.test_client().get("/")
+    assert response.status_code == 200  # pages that need no store still work
