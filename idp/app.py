@@ -51,20 +51,24 @@ def create_app(overrides: dict[str, dict[str, Any]] | None = None) -> Flask:
     db.init_app(app)
     csrf.init_app(app)
     with app.app_context():
-        app.extensions["idp.store"] = create_store(settings["redis"]["url"], _session_factory())
+        app.extensions["idp.store"] = create_store(
+            settings["redis"]["url"], settings["database"]["url"], db.engine
+        )
 
+    from idp.consent.views import bp as consent_bp
+    from idp.login import session as login_session
+    from idp.login.views import bp as login_bp
+    from idp.oidc.server import create_server
+    from idp.oidc.views import bp as oidc_bp
+    from idp.selfservice.views import bp as selfservice_bp
     from idp.web import bp as web_bp
 
-    app.register_blueprint(web_bp)
+    login_session.install(app)
+    app.extensions["idp.oauth_server"] = create_server(app)
+    for blueprint in (web_bp, login_bp, selfservice_bp, oidc_bp, consent_bp):
+        app.register_blueprint(blueprint)
     _register_error_pages(app)
     return app
-
-
-def _session_factory() -> Any:
-    """Independent sessions on the app's engine (store calls commit on their own)."""
-    from sqlalchemy.orm import sessionmaker
-
-    return sessionmaker(bind=db.engine, expire_on_commit=False)
 
 
 @event.listens_for(Engine, "connect")
@@ -89,6 +93,17 @@ _ERROR_TITLES = {
     503: "Service momentanément indisponible",
 }
 
+# Shown instead of Werkzeug's English descriptions; an abort() with its own (French)
+# description shows that one.
+_ERROR_MESSAGES = {
+    400: "La requête envoyée est incomplète ou invalide.",
+    403: "Vous n'avez pas les droits nécessaires pour accéder à cette page.",
+    404: "La page demandée n'existe pas ou a été déplacée. Vérifiez l'adresse saisie.",
+    405: "Cette page ne peut pas être appelée de cette façon.",
+    413: "Les données envoyées sont trop volumineuses.",
+    429: "Trop de tentatives en peu de temps. Réessayez dans quelques minutes.",
+}
+
 
 def _register_error_pages(app: Flask) -> None:
     def render(code: int, message: str | None = None) -> tuple[str, int]:
@@ -103,7 +118,13 @@ def _register_error_pages(app: Flask) -> None:
     def http_error(exc: HTTPException) -> Any:
         if exc.code is None or exc.code < 400:
             return exc
-        return render(exc.code, exc.description if exc.code != 500 else None)
+        if exc.code == 500:
+            return render(500)
+        own = exc.description if exc.description != type(exc).description else None
+        body, code = render(exc.code, own or _ERROR_MESSAGES.get(exc.code))
+        # Keep the exception's own headers (Allow on a 405, Retry-After...).
+        headers = [(k, v) for k, v in exc.get_headers() if k.lower() != "content-type"]
+        return body, code, headers
 
     @app.errorhandler(StoreUnavailable)
     def store_down(exc: StoreUnavailable) -> Any:

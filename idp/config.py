@@ -8,9 +8,11 @@ SQLite and the embedded store under the instance folder, mail written to a folde
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import os
 import secrets
+import tempfile
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -54,6 +56,9 @@ DEFAULTS: dict[str, dict[str, Any]] = {
     },
     "security": {
         "password_min_length": 12,
+        "login_max_failures": 5,
+        "login_max_failures_per_ip": 50,
+        "login_lockout_seconds": 900,
     },
 }
 
@@ -100,8 +105,10 @@ def _merge_file(settings: dict[str, dict[str, Any]], path: Path) -> None:
             if key not in settings[section]:
                 raise ConfigError(f"{path}: unknown key {section}.{key}")
             default = settings[section][key]
-            if not isinstance(value, type(default)) and not (
-                isinstance(default, float) and isinstance(value, int)
+            # bool is an int in Python: `port = true` must not pass for a number.
+            if isinstance(value, bool) != isinstance(default, bool) or (
+                not isinstance(value, type(default))
+                and not (isinstance(default, float) and isinstance(value, int))
             ):
                 raise ConfigError(
                     f"{path}: {section}.{key} must be of type {type(default).__name__}"
@@ -125,13 +132,20 @@ def _secret_file(path: Path) -> str:
     in the configuration instead.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        return path.read_text().strip()
-    with os.fdopen(fd, "w") as fh:
-        value = secrets.token_urlsafe(48)
-        fh.write(value)
+    if not path.exists():
+        # Written in full under a private name, then linked into place: a process
+        # starting at the same time sees either no file or the whole secret.
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+        try:
+            with os.fdopen(fd, "w") as fh:
+                fh.write(secrets.token_urlsafe(48))
+            with contextlib.suppress(FileExistsError):
+                os.link(tmp, path)  # fails if another process was first: use its secret
+        finally:
+            os.unlink(tmp)
+    value = path.read_text().strip()
+    if not value:
+        raise ConfigError(f"{path} is empty: delete it to generate a new secret")
     return value
 
 

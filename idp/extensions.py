@@ -5,8 +5,12 @@ from typing import Any
 
 from flask_sqlalchemy import SQLAlchemy
 from flask_wtf import CSRFProtect
-from sqlalchemy import DateTime, MetaData, TypeDecorator
-from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy import DateTime, MetaData, Table, TypeDecorator
+from sqlalchemy.dialects.postgresql import Insert as PgInsert
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import Insert as SqliteInsert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import DeclarativeBase, Session
 
 # Stable constraint names so that Alembic migrations are identical on SQLite and PostgreSQL.
 NAMING_CONVENTION = {
@@ -45,3 +49,14 @@ class UTCDateTime(TypeDecorator[datetime]):
         if value is not None and value.tzinfo is None:
             return value.replace(tzinfo=UTC)
         return value
+
+
+def upsert_insert(table: Table, session: Session) -> PgInsert | SqliteInsert:
+    """INSERT with ON CONFLICT support, in the session's dialect (SQLite or PostgreSQL).
+
+    Both dialects' statements offer `.on_conflict_do_update()`, `.on_conflict_do_nothing()`
+    and `.excluded` with the same meaning, so callers need not know which one they got.
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        return pg_insert(table)
+    return sqlite_insert(table)

@@ -38,11 +38,20 @@ class ShortLivedStore(Protocol):
         """Drop expired entries where the backend does not do it itself; the count dropped."""
 
 
-def create_store(redis_url: str, session_factory: Any) -> ShortLivedStore:
+def create_store(redis_url: str, database_url: str, engine: Any) -> ShortLivedStore:
+    """Redis when configured; otherwise the SQL database.
+
+    SQLite lets one connection write at a time: a store write made while a request holds
+    a write transaction on the main database would wait for it forever. So with SQLite
+    the store gets its own file beside the database (`<name>-store.sqlite3`); with
+    PostgreSQL it shares the database (row locks do not conflict).
+    """
     if redis_url:
         from idp.store.redis_store import RedisStore
 
         return RedisStore.from_url(redis_url)
     from idp.store.sql_store import SQLStore
 
-    return SQLStore(session_factory)
+    if database_url.startswith("sqlite:///"):
+        return SQLStore.sqlite_sidecar(database_url)
+    return SQLStore.on_engine(engine)

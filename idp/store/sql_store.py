@@ -10,15 +10,14 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Float, String, Text, delete, insert, select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy import Engine, Float, String, Text, create_engine, delete, insert, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Mapped, Session, mapped_column
+from sqlalchemy.orm import Mapped, Session, mapped_column, sessionmaker
 
-from idp.extensions import db
+from idp.extensions import db, upsert_insert
 from idp.store import JSONValue
 
 
@@ -34,18 +33,24 @@ class ShortLivedEntry(db.Model):
 _table = ShortLivedEntry.__table__
 
 
-def _upsert(session: Session) -> Any:
-    """INSERT with ON CONFLICT support, in the session's dialect (SQLite or PostgreSQL)."""
-    if session.get_bind().dialect.name == "postgresql":
-        return pg_insert(_table)
-    return sqlite_insert(_table)
-
-
 class SQLStore:
     """Uses its own sessions so that a store call never commits the caller's work."""
 
     def __init__(self, session_factory: Callable[[], Session]) -> None:
         self._session_factory = session_factory
+
+    @classmethod
+    def on_engine(cls, engine: Engine) -> SQLStore:
+        """The store in the main database (its table comes with the migrations)."""
+        return cls(sessionmaker(bind=engine, expire_on_commit=False))
+
+    @classmethod
+    def sqlite_sidecar(cls, database_url: str) -> SQLStore:
+        """The store in its own SQLite file beside the main one (see create_store)."""
+        path = Path(database_url.removeprefix("sqlite:///"))
+        engine = create_engine(f"sqlite:///{path.with_name(path.stem + '-store.sqlite3')}")
+        _table.create(engine, checkfirst=True)
+        return cls(sessionmaker(bind=engine, expire_on_commit=False))
 
     def _run(self, work: Callable[[Session], Any]) -> Any:
         with self._session_factory() as session, session.begin():
@@ -53,7 +58,7 @@ class SQLStore:
 
     def put(self, key: str, value: JSONValue, ttl: int) -> None:
         def work(s: Session) -> None:
-            stmt = _upsert(s).values(key=key, value=json.dumps(value),
+            stmt = upsert_insert(_table, s).values(key=key, value=json.dumps(value),
                                      expires_at=time.time() + ttl)
             s.execute(stmt.on_conflict_do_update(
                 index_elements=[_table.c.key],
@@ -107,7 +112,7 @@ class SQLStore:
 
         def work(s: Session) -> int:
             s.execute(delete(_table).where(_table.c.key == key, _table.c.expires_at <= now))
-            stmt = _upsert(s).values(key=key, value="1", expires_at=now + ttl)
+            stmt = upsert_insert(_table, s).values(key=key, value="1", expires_at=now + ttl)
             # The counter is stored as text like every value; cast to add one.
             stmt = stmt.on_conflict_do_update(
                 index_elements=[_table.c.key],

@@ -1,0 +1,1 @@
+"""The registry of relying applications (OAuth 2.0 / OpenID Connect clients)."""

@@ -1,0 +1,1 @@
+"""Consent to share claims with a client, and the choice of the profile at login."""

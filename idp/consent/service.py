@@ -1,0 +1,76 @@
+"""Consent decisions and the last profile chosen per client."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from sqlalchemy import select
+
+from idp.consent.models import Consent, ProfileChoice
+from idp.directory.audit import Actor, record
+from idp.directory.models import Domain
+from idp.extensions import db
+
+# What each scope shares, in the words shown on the consent page.
+SCOPE_DESCRIPTIONS: dict[str, str] = {
+    "profile": "Vos nom, prénom et identifiant Plage",
+    "email": "L'adresse électronique de votre profil",
+    "phone": "Le numéro de téléphone de votre profil",
+    "habilitations": "Le profil choisi : son entité de rattachement (nom, type, FINESS) "
+                     "et vos rôles dans les domaines de l'application",
+    "offline_access": "L'accès à ces informations lorsque vous n'êtes pas connecté "
+                      "(jusqu'à ce que vous retiriez votre accord)",
+}
+
+
+def scopes_needing_consent(scopes: Iterable[str]) -> list[str]:
+    return sorted(set(scopes) - {"openid"})
+
+
+def covers(account_id: int, client_id: str, scopes: Iterable[str]) -> bool:
+    row = db.session.get(Consent, (account_id, client_id))
+    return row is not None and set(scopes) <= set(row.scopes)
+
+
+def give(account_id: int, client_id: str, scopes: Iterable[str], actor: Actor) -> Consent:
+    row = db.session.get(Consent, (account_id, client_id))
+    if row is None:
+        row = Consent(account_id=account_id, client_id=client_id, scopes=[])
+        db.session.add(row)
+    row.scopes = sorted(set(row.scopes) | set(scopes))
+    record(actor, "consent.give", target=row, client=client_id, scopes=row.scopes)
+    return row
+
+
+def withdraw(account_id: int, client_id: str, actor: Actor) -> bool:
+    row = db.session.get(Consent, (account_id, client_id))
+    if row is None:
+        return False
+    db.session.delete(row)
+    record(actor, "consent.withdraw", client=client_id)
+    return True
+
+
+def consents_of(account_id: int) -> list[Consent]:
+    return list(db.session.scalars(select(Consent).where(Consent.account_id == account_id)))
+
+
+def last_profile_choice(account_id: int, client_id: str) -> int | None:
+    row = db.session.get(ProfileChoice, (account_id, client_id))
+    return row.profile_id if row else None
+
+
+def remember_profile_choice(account_id: int, client_id: str, profile_id: int) -> None:
+    row = db.session.get(ProfileChoice, (account_id, client_id))
+    if row is None:
+        db.session.add(ProfileChoice(account_id=account_id, client_id=client_id,
+                                     profile_id=profile_id))
+    else:
+        row.profile_id = profile_id
+
+
+def domain_labels(codes: Iterable[str]) -> list[tuple[str, str]]:
+    codes = list(codes)
+    labels = {d.code: d.label for d in db.session.scalars(
+        select(Domain).where(Domain.code.in_(codes)))}
+    return [(code, labels.get(code, code)) for code in codes]

@@ -1,0 +1,1 @@
+"""Signing in to the provider: the server-side session, the login page, throttling."""

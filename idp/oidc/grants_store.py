@@ -1,0 +1,203 @@
+"""Grants (token families), refresh tokens and authorization codes: issue, rotate, revoke.
+
+Authorization codes are short-lived and single use: they live in the short-lived store
+and are taken with an atomic `pop`. A marker remembers which grant a used code produced,
+so that replaying the code revokes that grant (RFC 6749 §4.1.2, RFC 9700 §4.5).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from flask import current_app
+from sqlalchemy import select, update
+
+from idp.directory.models import Account, Profile
+from idp.extensions import db
+from idp.oidc.models import Grant, RefreshToken
+from idp.store import ShortLivedStore
+
+CODE_PREFIX = "code:"
+USED_CODE_PREFIX = "code-used:"
+# How long a used code is remembered for replay detection.
+USED_CODE_MEMORY = 24 * 3600
+
+
+def digest(value: str) -> str:
+    return hashlib.sha256(value.encode()).hexdigest()
+
+
+def _store() -> ShortLivedStore:
+    return current_app.extensions["idp.store"]
+
+
+def _settings() -> dict[str, Any]:
+    return current_app.config["IDP"]["oidc"]
+
+
+@dataclass
+class AuthorizationCode:
+    """What a code stands for; implements the accessors Authlib's grants call."""
+
+    code: str
+    client_id: str
+    redirect_uri: str
+    scope: str
+    account_id: int
+    profile_id: int
+    sid: str
+    auth_time: int
+    acr: str
+    amr: list[str] = field(default_factory=list)
+    nonce: str | None = None
+    code_challenge: str | None = None
+    code_challenge_method: str | None = None
+    claims_request: dict[str, Any] | None = None
+
+    def get_redirect_uri(self) -> str:
+        return self.redirect_uri
+
+    def get_scope(self) -> str:
+        return self.scope
+
+    def get_nonce(self) -> str | None:
+        return self.nonce
+
+    def get_auth_time(self) -> int:
+        return self.auth_time
+
+    def get_acr(self) -> str:
+        return self.acr
+
+    def get_amr(self) -> list[str]:
+        return self.amr
+
+
+@dataclass
+class Approval:
+    """What the person approved at the authorization endpoint (Authlib's `grant_user`)."""
+
+    account_id: int
+    profile_id: int
+    scope: str
+    sid: str
+    auth_time: int
+    acr: str
+    amr: list[str]
+    claims_request: dict[str, Any] | None = None
+
+
+def save_code(code: AuthorizationCode) -> None:
+    _store().put(CODE_PREFIX + digest(code.code), asdict(code), int(_settings()["code_ttl"]))
+
+
+def take_code(code: str, client_id: str) -> AuthorizationCode | None:
+    """The code's data, once. A replayed code revokes the grant it produced."""
+    data = _store().pop(CODE_PREFIX + digest(code))
+    if data is None:
+        grant_id = _store().get(USED_CODE_PREFIX + digest(code))
+        if grant_id:
+            revoke_grant(grant_id, "code_replay")
+            db.session.commit()
+        return None
+    if data["client_id"] != client_id:
+        return None
+    return AuthorizationCode(**data)
+
+
+def remember_code_use(code: str, grant_id: str) -> None:
+    _store().put(USED_CODE_PREFIX + digest(code), grant_id, USED_CODE_MEMORY)
+
+
+@dataclass
+class Subject:
+    """The person and the selected profile behind a token (Authlib's `user`)."""
+
+    account: Account
+    profile: Profile | None
+    grant: Grant
+
+    def get_user_id(self) -> str:
+        return self.account.identifier
+
+
+def create_grant(code: AuthorizationCode) -> Grant:
+    grant = Grant(
+        id=secrets.token_hex(16),
+        client_id=code.client_id,
+        account_id=code.account_id,
+        profile_id=code.profile_id,
+        scope=code.scope,
+        sid=code.sid,
+        auth_time=code.auth_time,
+        acr=code.acr,
+        amr=code.amr,
+        claims_request=code.claims_request,
+        offline="offline_access" in code.scope.split(),
+    )
+    db.session.add(grant)
+    db.session.flush()
+    return grant
+
+
+def subject_for(grant: Grant) -> Subject | None:
+    if grant.account is None or not grant.active:
+        return None
+    return Subject(account=grant.account, profile=grant.profile, grant=grant)
+
+
+def active_grant(grant_id: str) -> Grant | None:
+    grant = db.session.get(Grant, grant_id)
+    return grant if grant is not None and grant.active else None
+
+
+def revoke_grant(grant_id: str, reason: str) -> None:
+    db.session.execute(
+        update(Grant).where(Grant.id == grant_id, Grant.revoked_at.is_(None))
+        .values(revoked_at=datetime.now(UTC), revoked_reason=reason)
+    )
+
+
+def revoke_session_grants(sid: str, reason: str = "logout") -> list[Grant]:
+    """Revoke the grants of a provider session, except offline ones (offline_access)."""
+    grants = list(db.session.scalars(
+        select(Grant).where(Grant.sid == sid, Grant.revoked_at.is_(None),
+                            Grant.offline.is_(False))
+    ))
+    for grant in grants:
+        grant.revoked_at, grant.revoked_reason = datetime.now(UTC), reason
+    return grants
+
+
+def issue_refresh_token(grant: Grant) -> str:
+    token = secrets.token_urlsafe(48)
+    db.session.add(RefreshToken(
+        token_hash=digest(token), grant_id=grant.id,
+        expires_at=datetime.now(UTC) + timedelta(seconds=int(_settings()["refresh_token_ttl"])),
+    ))
+    return token
+
+
+def claim_refresh_token(token: str) -> RefreshToken | None:
+    """Take a refresh token for rotation, atomically; None if it cannot be used.
+
+    A token already exchanged is a reuse (a leaked token, RFC 9700 §4.14): the whole
+    family is revoked, so neither the thief nor the client can go on with it.
+    """
+    row = db.session.get(RefreshToken, digest(token))
+    if row is None or row.expires_at <= datetime.now(UTC) or not row.grant.active:
+        return None
+    claimed = db.session.execute(
+        update(RefreshToken)
+        .where(RefreshToken.token_hash == row.token_hash, RefreshToken.used_at.is_(None))
+        .values(used_at=datetime.now(UTC))
+    ).rowcount
+    if not claimed:
+        revoke_grant(row.grant_id, "refresh_token_reuse")
+        db.session.commit()
+        return None
+    return row

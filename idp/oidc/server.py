@@ -1,0 +1,293 @@
+"""Authlib's authorization server wired to our stores: grants, token endpoint,
+client authentication, introspection and revocation.
+
+Our overrides stay thin: they translate between Authlib's hooks and the services in
+`grants_store`, `idp.claims` and `idp.keys`.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any, ClassVar
+
+from authlib.integrations.flask_oauth2 import AuthorizationServer
+from authlib.oauth2.rfc6749 import OAuth2Request, grants
+from authlib.oauth2.rfc7523 import JWTBearerClientAssertion
+from authlib.oauth2.rfc7636 import CodeChallenge
+from authlib.oauth2.rfc9068 import JWTBearerTokenGenerator
+from authlib.oidc.core.grants import OpenIDCode, OpenIDToken
+from authlib.oidc.core.grants.util import is_openid_scope, validate_nonce
+from flask import Flask, current_app
+from joserfc.errors import JoseError
+from joserfc.jwk import KeySet
+from sqlalchemy import select
+
+from idp.claims import release_claims, requested_claim_names
+from idp.clients.models import Client
+from idp.extensions import db
+from idp.keys import service as keys
+from idp.oidc import grants_store
+from idp.oidc.grants_store import Approval, AuthorizationCode, Subject
+from idp.oidc.models import RefreshToken
+from idp.oidc.token_endpoints import Introspection, Revocation
+
+JWT_ACCESS_ALG = "RS256"  # RFC 9068: RS256 is what every resource server supports
+
+
+def settings() -> dict[str, Any]:
+    return current_app.config["IDP"]
+
+
+def issuer() -> str:
+    return settings()["server"]["issuer"]
+
+
+def signing_keyset(alg: str) -> KeySet:
+    """The active private key for `alg`, in a KeySet so that joserfc writes its `kid`."""
+    return KeySet([keys.signing_key(alg, settings()["keys"]["passphrase"])])
+
+
+def query_client(client_id: str | None) -> Client | None:
+    if not client_id or not isinstance(client_id, str):
+        return None
+    return db.session.scalar(
+        select(Client).where(Client.client_id == client_id, Client.disabled.is_(False))
+    )
+
+
+def subject_claims(subject: Subject, client: Client, scope: str, target: str) -> dict[str, Any]:
+    """The identity claims of a token, an ID token or a userinfo response."""
+    grant = subject.grant
+    return release_claims(
+        subject.account, subject.profile,
+        domains=client.domains,
+        scopes=scope.split(),
+        allowed_scopes=client.allowed_scopes,
+        requested=requested_claim_names(grant.claims_request, target),
+    )
+
+
+# --- tokens ---------------------------------------------------------------------------
+
+
+class AccessTokenGenerator(JWTBearerTokenGenerator):
+    """JWT access tokens (RFC 9068), validated offline by relying applications."""
+
+    def get_jwks(self) -> KeySet:
+        return signing_keyset(JWT_ACCESS_ALG)
+
+    def get_extra_claims(self, client: Client, grant_type: str, user: Subject | None,
+                         scope: str) -> dict[str, Any]:
+        if user is None:
+            return {}
+        claims = {"grant_id": user.grant.id, "sid": user.grant.sid}
+        if "habilitations" in (scope or "").split():
+            released = subject_claims(user, client, scope, "access_token")
+            claims.update({k: released[k] for k in ("profile", "entity", "roles")
+                           if k in released})
+        return claims
+
+    def get_auth_time(self, user: Subject | None) -> int | None:
+        return user.grant.auth_time if user else None
+
+    def get_acr(self, user: Subject | None) -> str | None:
+        return user.grant.acr if user else None
+
+    def get_amr(self, user: Subject | None) -> list[str] | None:
+        return user.grant.amr if user else None
+
+
+def _expires_in(client: Client, grant_type: str) -> int:
+    return int(settings()["oidc"]["access_token_ttl"])
+
+
+def _new_refresh_token(client: Client, grant_type: str, user: Subject | None,
+                       scope: str) -> str | None:
+    if user is None:
+        return None
+    return grants_store.issue_refresh_token(user.grant)
+
+
+# --- grants ---------------------------------------------------------------------------
+
+
+class CodeGrant(grants.AuthorizationCodeGrant):
+    TOKEN_ENDPOINT_AUTH_METHODS: ClassVar[list[str]] = [
+        "client_secret_basic", "client_secret_post", "private_key_jwt", "none"]
+
+    def save_authorization_code(self, code: str, request: Any) -> None:
+        approval: Approval = request.user
+        data = request.payload.data
+        grants_store.save_code(AuthorizationCode(
+            code=code,
+            client_id=request.client.client_id,
+            redirect_uri=request.payload.redirect_uri or self.redirect_uri,
+            scope=approval.scope,
+            account_id=approval.account_id,
+            profile_id=approval.profile_id,
+            sid=approval.sid,
+            auth_time=approval.auth_time,
+            acr=approval.acr,
+            amr=approval.amr,
+            nonce=data.get("nonce"),
+            code_challenge=data.get("code_challenge"),
+            code_challenge_method=data.get("code_challenge_method"),
+            claims_request=approval.claims_request,
+        ))
+
+    def query_authorization_code(self, code: str, client: Client) -> AuthorizationCode | None:
+        return grants_store.take_code(code, client.client_id)
+
+    def delete_authorization_code(self, authorization_code: AuthorizationCode) -> None:
+        """Already gone: `take_code` popped it atomically."""
+
+    def authenticate_user(self, authorization_code: AuthorizationCode) -> Subject | None:
+        grant = grants_store.create_grant(authorization_code)
+        grants_store.remember_code_use(authorization_code.code, grant.id)
+        return grants_store.subject_for(grant)
+
+
+class RefreshCredential:
+    """Adapts a refresh-token row to what Authlib's RefreshTokenGrant calls."""
+
+    def __init__(self, row: RefreshToken) -> None:
+        self.row = row
+
+    def check_client(self, client: Client) -> bool:
+        return self.row.grant.client_id == client.client_id
+
+    def get_scope(self) -> str:
+        return self.row.grant.scope
+
+    def is_expired(self) -> bool:
+        return False  # checked by claim_refresh_token
+
+    def is_revoked(self) -> bool:
+        return not self.row.grant.active
+
+
+class RefreshGrant(grants.RefreshTokenGrant):
+    TOKEN_ENDPOINT_AUTH_METHODS = CodeGrant.TOKEN_ENDPOINT_AUTH_METHODS
+    INCLUDE_NEW_REFRESH_TOKEN = True  # rotation: every use returns a new refresh token
+
+    def authenticate_refresh_token(self, refresh_token: str) -> RefreshCredential | None:
+        row = grants_store.claim_refresh_token(refresh_token)
+        return RefreshCredential(row) if row else None
+
+    def authenticate_user(self, credential: RefreshCredential) -> Subject | None:
+        return grants_store.subject_for(credential.row.grant)
+
+    def revoke_old_credential(self, credential: RefreshCredential) -> None:
+        """Done when the token was claimed (atomically, before issuing the new one)."""
+
+
+class MachineGrant(grants.ClientCredentialsGrant):
+    TOKEN_ENDPOINT_AUTH_METHODS: ClassVar[list[str]] = [
+        "client_secret_basic", "client_secret_post", "private_key_jwt"]
+
+
+class IdTokenMixin:
+    """ID token signing and claims shared by the code and refresh grants."""
+
+    def resolve_client_private_key(self, client: Client) -> KeySet:
+        return signing_keyset(client.id_token_signed_response_alg or "RS256")
+
+    def get_client_algorithm(self, client: Client) -> str:
+        return client.id_token_signed_response_alg or "RS256"
+
+    def get_client_claims(self, client: Client) -> dict[str, Any]:
+        now = int(time.time())
+        return {"iss": issuer(), "aud": [client.client_id], "iat": now,
+                "exp": now + int(settings()["oidc"]["id_token_ttl"])}
+
+    def get_encode_header(self, client: Client) -> dict[str, str]:
+        return {"alg": self.get_client_algorithm(client), "typ": "JWT"}
+
+    def generate_user_info(self, user: Subject, scope: str) -> dict[str, Any]:
+        grant = user.grant
+        client = query_client(grant.client_id)
+        assert client is not None  # the token endpoint authenticated it
+        claims = subject_claims(user, client, scope, "id_token")
+        claims.update({"auth_time": grant.auth_time, "acr": grant.acr, "amr": grant.amr,
+                       "sid": grant.sid})
+        return {k: v for k, v in claims.items() if v not in (None, [], "")}
+
+
+class IdTokenForCode(IdTokenMixin, OpenIDCode):
+    def exists_nonce(self, nonce: str, request: Any) -> bool:
+        # The nonce binds the ID token to the client's session; replay protection is the
+        # client's check (OIDC Core 3.1.3.7). The request is validated at every step of
+        # the login, so a "seen" cache here would refuse our own resumed requests.
+        return False
+
+    def __call__(self, grant: Any) -> None:
+        # Authlib's prompt handling is replaced by our authorization pipeline
+        # (idp.oidc.authorize), so only the nonce check and the ID token are hooked.
+        grant.register_hook("after_create_token_response", self.process_token)
+        if is_openid_scope(grant.request.payload.scope):
+            grant.register_hook(
+                "after_validate_authorization_request_payload",
+                lambda g, redirect_uri: validate_nonce(g.request, self.exists_nonce,
+                                                       self.require_nonce),
+            )
+
+
+class IdTokenForRefresh(IdTokenMixin, OpenIDToken):
+    """A refreshed ID token keeps the original authentication (auth_time, acr, sid)."""
+
+
+# --- client authentication ------------------------------------------------------------
+
+
+class PrivateKeyJwt(JWTBearerClientAssertion):
+    CLIENT_AUTH_METHOD = "private_key_jwt"
+
+    def get_audiences(self) -> list[str]:
+        base = issuer()
+        return [base, base + "/token", base + "/introspect", base + "/revoke"]
+
+    def resolve_client_public_key(self, client: Client) -> KeySet:
+        if not client.jwks:
+            raise JoseError("client has no registered keys")
+        return KeySet.import_key_set(client.jwks)
+
+    def validate_jti(self, claims: Any, jti: str) -> bool:
+        ttl = max(60, int(claims.get("exp", 0)) - int(time.time()) + 60)
+        return current_app.extensions["idp.store"].add(
+            f"client-assertion:{claims['iss']}:{jti}", 1, ttl
+        )
+
+
+# --- assembly -------------------------------------------------------------------------
+
+
+class Server(AuthorizationServer):
+    """Also accepts a request rebuilt from the store (a login that resumes)."""
+
+    def create_oauth2_request(self, request: Any) -> OAuth2Request:
+        if isinstance(request, OAuth2Request):
+            return request
+        return super().create_oauth2_request(request)
+
+
+def save_token(token: dict[str, Any], request: Any) -> None:
+    """Refresh tokens were stored when generated; commit the grant and tokens together."""
+    db.session.commit()
+
+
+def create_server(app: Flask) -> AuthorizationServer:
+    server = Server(app, query_client=query_client, save_token=save_token)
+    generator = AccessTokenGenerator(
+        issuer=app.config["IDP"]["server"]["issuer"], alg=JWT_ACCESS_ALG,
+        refresh_token_generator=_new_refresh_token, expires_generator=_expires_in,
+    )
+    server.register_token_generator("default", generator)
+    server.register_client_auth_method(PrivateKeyJwt.CLIENT_AUTH_METHOD, PrivateKeyJwt())
+    challenge = CodeChallenge(required=False)
+    challenge.SUPPORTED_CODE_CHALLENGE_METHOD = ["S256"]
+    server.register_grant(CodeGrant, [challenge, IdTokenForCode(require_nonce=False)])
+    server.register_grant(RefreshGrant, [IdTokenForRefresh()])
+    server.register_grant(MachineGrant)
+    server.register_endpoint(Introspection)
+    server.register_endpoint(Revocation)
+    return server

@@ -1,0 +1,111 @@
+"""The provider's protocol endpoints."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, current_app, jsonify, request
+from joserfc import jwt
+from werkzeug.wrappers import Response
+
+from idp.extensions import csrf, db
+from idp.keys import service as keys
+from idp.oidc import authorize, discovery, grants_store
+from idp.oidc.models import Grant
+from idp.oidc.server import query_client, signing_keyset, subject_claims
+from idp.oidc.tokens import verify_access_token
+
+bp = Blueprint("oidc", __name__)
+
+
+def _server() -> Any:
+    return current_app.extensions["idp.oauth_server"]
+
+
+@bp.get("/.well-known/openid-configuration")
+def configuration() -> Response:
+    response = jsonify(discovery.metadata())
+    response.headers["Cache-Control"] = "public, max-age=3600"
+    return response
+
+
+@bp.get("/jwks")
+def jwks() -> Response:
+    response = jsonify(keys.jwks())
+    # Short: a rotation must reach relying applications well before the old key retires.
+    response.headers["Cache-Control"] = "public, max-age=300"
+    return response
+
+
+@bp.route("/authorize", methods=["GET", "POST"])
+@csrf.exempt  # requests come from relying applications, not from our forms
+def authorize_endpoint() -> Response | tuple[str, int]:
+    return authorize.begin()
+
+
+@bp.get("/authorize/resume/<uid>")
+def resume(uid: str) -> Response | tuple[str, int]:
+    return authorize.resume(uid)
+
+
+@bp.post("/token")
+@csrf.exempt
+def token() -> Response:
+    return _server().create_token_response()
+
+
+@bp.post("/introspect")
+@csrf.exempt
+def introspect() -> Response:
+    return _server().create_endpoint_response("introspection")
+
+
+@bp.post("/revoke")
+@csrf.exempt
+def revoke() -> Response:
+    return _server().create_endpoint_response("revocation")
+
+
+def _bearer_error(description: str, status: int = 401) -> Response:
+    response = jsonify(error="invalid_token", error_description=description)
+    response.status_code = status
+    response.headers["WWW-Authenticate"] = (
+        f'Bearer error="invalid_token", error_description="{description}"'
+    )
+    return response
+
+
+@bp.route("/userinfo", methods=["GET", "POST"])
+@csrf.exempt
+def userinfo() -> Response:
+    header = request.headers.get("Authorization", "")
+    token = header[7:].strip() if header[:7].lower() == "bearer " else None
+    if token is None and request.method == "POST":
+        token = request.form.get("access_token")
+    if not token:
+        response = jsonify(error="invalid_request", error_description="Missing access token")
+        response.status_code = 401
+        response.headers["WWW-Authenticate"] = 'Bearer realm="userinfo"'
+        return response
+    claims = verify_access_token(token)
+    if claims is None:
+        return _bearer_error("The access token is invalid, expired or revoked.")
+    if "openid" not in str(claims.get("scope", "")).split() or not claims.get("grant_id"):
+        return _bearer_error("The access token was not issued for OpenID Connect.", 403)
+    grant = db.session.get(Grant, claims["grant_id"])
+    subject = grants_store.subject_for(grant) if grant else None
+    client = query_client(claims.get("client_id"))
+    if subject is None or client is None:
+        return _bearer_error("The access token is no longer valid.")
+    info = subject_claims(subject, client, claims["scope"], "userinfo")
+    if client.userinfo_signed_response_alg:
+        signed = jwt.encode(
+            {"alg": client.userinfo_signed_response_alg, "typ": "JWT"},
+            {**info, "iss": claims["iss"], "aud": client.client_id},
+            signing_keyset(client.userinfo_signed_response_alg),
+        )
+        return Response(signed, mimetype="application/jwt",
+                        headers={"Cache-Control": "no-store"})
+    response = jsonify(info)
+    response.headers["Cache-Control"] = "no-store"
+    return response

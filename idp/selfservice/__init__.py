@@ -1,0 +1,1 @@
+"""Self-service pages of the account holder (Mon compte)."""
