@@ -55,6 +55,7 @@ def create_app(overrides: dict[str, dict[str, Any]] | None = None) -> Flask:
             settings["redis"]["url"], settings["database"]["url"], db.engine
         )
 
+    from idp.admin.views import bp as admin_bp
     from idp.consent.views import bp as consent_bp
     from idp.login import session as login_session
     from idp.login.views import bp as login_bp
@@ -65,7 +66,7 @@ def create_app(overrides: dict[str, dict[str, Any]] | None = None) -> Flask:
 
     login_session.install(app)
     app.extensions["idp.oauth_server"] = create_server(app)
-    for blueprint in (web_bp, login_bp, selfservice_bp, oidc_bp, consent_bp):
+    for blueprint in (web_bp, login_bp, selfservice_bp, oidc_bp, consent_bp, admin_bp):
         app.register_blueprint(blueprint)
     _register_error_pages(app)
     return app

@@ -5,6 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from sqlalchemy import event
+from sqlalchemy.orm import ORMExecuteState, Session
+
 from idp.directory.models import AuditEvent
 from idp.extensions import db
 
@@ -58,8 +61,18 @@ def record(
 def _target_id(target: Any) -> str | None:
     if target is None:
         return None
-    for attribute in ("identifier", "code", "id"):
+    for attribute in ("identifier", "client_id", "code", "id"):
         value = getattr(target, attribute, None)
         if value is not None:
             return str(value)
     return None
+
+
+@event.listens_for(Session, "do_orm_execute")
+def _no_bulk_rewrite(state: ORMExecuteState) -> None:
+    # models.py refuses changed or deleted AuditEvent objects at flush time; an ORM
+    # UPDATE/DELETE statement never reaches the flush, so it is refused here.
+    if (state.is_update or state.is_delete) and any(
+        mapper.class_ is AuditEvent for mapper in state.all_mappers
+    ):
+        raise PermissionError("the audit log is append-only")

@@ -222,3 +222,12 @@ def eligible_profiles(profiles: Iterable[ProfileLike], domains: Iterable[str]) -
     """Active profiles of an active account holding at least one role in `domains`."""
     wanted = list(domains)
     return [p for p in profiles if is_usable(p) and roles_in_domains(p, wanted)]
+
+
+def is_national_admin(profiles: Iterable[ProfileLike], entity_types: dict[int, EntityType]) -> bool:
+    """An administrator of a national entity: may register client applications and extend
+    the catalogue. `entity_types` maps the profiles' entity ids to their types."""
+    return any(
+        is_usable(p) and is_admin_profile(p) and entity_types.get(p.entity_id) == EntityType.NAT
+        for p in profiles
+    )

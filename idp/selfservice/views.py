@@ -5,12 +5,24 @@ from __future__ import annotations
 from functools import wraps
 from typing import Any
 
-from flask import Blueprint, redirect, render_template, request, url_for
+from flask import (
+    Blueprint,
+    current_app,
+    flash,
+    has_request_context,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
+from flask_wtf import FlaskForm
 
 from idp.directory import rules
-from idp.directory.models import Account
+from idp.directory.models import Account, Profile
 from idp.extensions import db
 from idp.login.session import current_login
+from idp.login.views import safe_next
 
 bp = Blueprint("selfservice", __name__, url_prefix="/compte")
 
@@ -48,3 +60,44 @@ def lost_identifier() -> str:
 @bp.get("/mot-de-passe-oublie")
 def forgot_password() -> str:
     return render_template("selfservice/forgot_password.html")
+
+
+@bp.post("/profil-actif")
+@login_required
+def switch_profile() -> Any:
+    """The profile menu: which profile the person acts with on PLAGE's own pages."""
+    account = current_account()
+    assert account is not None
+    form = FlaskForm()
+    chosen = request.form.get("profile", type=int)
+    usable = {p.id: p for p in account.profiles if rules.is_usable(p)}
+    if not form.validate_on_submit() or chosen not in usable:
+        flash("Ce profil ne peut pas être choisi.", "error")
+    else:
+        session["active_profile_id"] = chosen
+        flash(f"Vous agissez désormais avec le profil « {usable[chosen].label} ».", "success")
+    return redirect(safe_next(request.form.get("next")) or url_for("selfservice.home"))
+
+
+def active_profile(account: Account) -> Profile | None:
+    usable = [p for p in account.profiles if rules.is_usable(p)]
+    chosen = session.get("active_profile_id")
+    return next((p for p in usable if p.id == chosen), usable[0] if usable else None)
+
+
+@bp.app_context_processor
+def navigation() -> dict[str, Any]:
+    """What the header's menu shows: the person, the profile menu, their pages."""
+    if not has_request_context() or getattr(session, "store_error", False):
+        return {"nav": None}
+    account = current_account()
+    if account is None:
+        return {"nav": None}
+    return {"nav": {
+        "account": account,
+        "profiles": [p for p in account.profiles if rules.is_usable(p)],
+        "active": active_profile(account),
+        "national_admin": rules.is_national_admin(
+            account.profiles, {p.entity_id: p.entity.type for p in account.profiles}),
+        "endpoints": current_app.view_functions,
+    }}

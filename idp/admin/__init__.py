@@ -1,0 +1,1 @@
+"""Administration pages (national level: the registry of client applications)."""

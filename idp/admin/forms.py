@@ -1,0 +1,38 @@
+from flask_wtf import FlaskForm
+from wtforms import (
+    BooleanField,
+    RadioField,
+    SelectChoice,
+    SelectField,
+    SelectMultipleField,
+    StringField,
+    TextAreaField,
+)
+from wtforms.validators import DataRequired, Length, Optional
+from wtforms.widgets import CheckboxInput, ListWidget
+
+
+class MultiCheckboxField(SelectMultipleField):
+    widget = ListWidget(prefix_label=False)
+    option_widget = CheckboxInput()
+
+
+class ClientForm(FlaskForm):
+    name = StringField("Nom de l'application",
+                       validators=[DataRequired("Le nom est obligatoire."), Length(max=255)])
+    domains = MultiCheckboxField("Domaines", validators=[DataRequired(
+        "Choisissez au moins un domaine.")])
+    kind = RadioField("Type de client", choices=[
+        SelectChoice("confidential", "Confidentiel (application serveur, avec un secret)"),
+        SelectChoice("public", "Public (application mobile ou monopage, PKCE obligatoire)"),
+    ], default="confidential")
+    first_party = BooleanField("Application de l'écosystème PLAGE (pas de demande de consentement)")
+    redirect_uris = TextAreaField("URI de redirection (une par ligne)",
+                                  validators=[Optional(), Length(max=4000)])
+    post_logout_redirect_uris = TextAreaField("URI après déconnexion (une par ligne)",
+                                              validators=[Optional(), Length(max=4000)])
+    backchannel_logout_uri = StringField("URI de déconnexion back-channel",
+                                         validators=[Optional(), Length(max=1000)])
+    id_token_signed_response_alg = SelectField("Algorithme de signature de l'ID token",
+                                               choices=[SelectChoice("RS256"),
+                                                        SelectChoice("ES256")])

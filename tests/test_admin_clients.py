@@ -1,0 +1,120 @@
+"""A national administrator registers a client application on the web page; nobody else
+may, and the secret is shown once."""
+
+from __future__ import annotations
+
+import re
+
+from flask.testing import FlaskClient
+
+from idp.clients.models import Client
+from idp.directory.models import EntityType
+from idp.extensions import db
+from tests.support import directory as d
+
+
+def _csrf(html: str) -> str:
+    match = re.search(r'name="csrf_token" (?:type="hidden" )?value="([^"]+)"', html)
+    assert match, "no CSRF token on the page"
+    return match.group(1)
+
+
+def _login(browser: FlaskClient, identifier: str) -> None:
+    page = browser.get("/connexion").get_data(as_text=True)
+    response = browser.post("/connexion", data={"csrf_token": _csrf(page),
+                                                 "identifier": identifier,
+                                                 "password": d.PASSWORD})
+    assert response.status_code == 302
+
+
+def _people(app) -> tuple[str, str]:  # type: ignore[no-untyped-def]
+    with app.app_context():
+        world = d.ancre_world()
+        atih = d.entity("ATIH", EntityType.NAT, "Agence technique de l'information sur "
+                        "l'hospitalisation")
+        admin = d.account("Nadia", "Nationale")
+        d.profile(admin, atih, "Administratrice nationale", "ADMINISTRATION/ADMINISTRATEUR")
+        db.session.commit()
+        return admin.identifier, world.ape.identifier
+
+
+def test_a_national_administrator_registers_an_application(make_app, database_url) -> None:  # type: ignore[no-untyped-def]
+    app = make_app(database_url)
+    admin, _ = _people(app)
+    browser = app.test_client()
+    _login(browser, admin)
+
+    home = browser.get("/compte/").get_data(as_text=True)
+    assert "Applications clientes" in home
+    form = browser.get("/admin/applications/nouvelle").get_data(as_text=True)
+    response = browser.post("/admin/applications/nouvelle", data={
+        "csrf_token": _csrf(form), "name": "ANCRE", "domains": ["ANCRE"],
+        "kind": "confidential", "redirect_uris": "https://ancre.example.fr/callback\n",
+        "id_token_signed_response_alg": "ES256",
+    })
+    page = response.get_data(as_text=True)
+    assert response.status_code == 200
+    assert "il ne sera plus jamais affiché" in page
+    secret = re.search(r'id="client-secret">([^<]+)<', page).group(1)
+    client_id = re.search(r'id="client-id">([^<]+)<', page).group(1)
+    with app.app_context():
+        client = db.session.scalar(db.select(Client).filter_by(client_id=client_id))
+        assert client.domains == ["ANCRE"]
+        assert client.redirect_uris == ["https://ancre.example.fr/callback"]
+        assert client.id_token_signed_response_alg == "ES256"
+        assert client.check_client_secret(secret)
+        assert secret not in (client.client_secret_hash or "")
+    listing = browser.get("/admin/applications").get_data(as_text=True)
+    assert client_id in listing and "Confidentiel" in listing
+    edit = browser.get(f"/admin/applications/{client_id}").get_data(as_text=True)
+    assert secret not in edit
+
+
+def test_bad_settings_are_refused_with_the_form_kept(make_app, sqlite_url) -> None:  # type: ignore[no-untyped-def]
+    app = make_app(sqlite_url)
+    admin, _ = _people(app)
+    browser = app.test_client()
+    _login(browser, admin)
+    form = browser.get("/admin/applications/nouvelle").get_data(as_text=True)
+    response = browser.post("/admin/applications/nouvelle", data={
+        "csrf_token": _csrf(form), "name": "Appli douteuse", "domains": ["ANCRE"],
+        "kind": "confidential", "redirect_uris": "http://evil.example.com/cb",
+    })
+    page = response.get_data(as_text=True)
+    assert response.status_code == 400
+    assert "Appli douteuse" in page  # nothing typed is lost
+    assert "https" in page
+    with app.app_context():
+        assert db.session.scalar(db.select(Client).filter_by(name="Appli douteuse")) is None
+
+
+def test_only_national_administrators_reach_the_registry(make_app, sqlite_url) -> None:  # type: ignore[no-untyped-def]
+    app = make_app(sqlite_url)
+    _, establishment_admin = _people(app)
+    anonymous = app.test_client()
+    assert anonymous.get("/admin/applications").status_code == 302  # to the login page
+    browser = app.test_client()
+    _login(browser, establishment_admin)
+    response = browser.get("/admin/applications")
+    assert response.status_code == 403
+    assert "réservée aux administrateurs de niveau national" in response.get_data(as_text=True)
+
+
+def test_disabling_an_application_blocks_its_logins(make_app, sqlite_url) -> None:  # type: ignore[no-untyped-def]
+    app = make_app(sqlite_url)
+    admin, _ = _people(app)
+    with app.app_context():
+        client, _secret = d.client("SAGA", ["SAGA"], ["http://127.0.0.1:9/cb"])
+        db.session.commit()
+        client_id = client.client_id
+    browser = app.test_client()
+    _login(browser, admin)
+    page = browser.get(f"/admin/applications/{client_id}").get_data(as_text=True)
+    response = browser.post(f"/admin/applications/{client_id}/desactiver",
+                            data={"csrf_token": _csrf(page)})
+    assert response.status_code == 302
+    authorize = browser.get("/authorize", query_string={
+        "client_id": client_id, "response_type": "code", "scope": "openid",
+        "redirect_uri": "http://127.0.0.1:9/cb"})
+    assert authorize.status_code == 400  # shown on our page, never redirected
+    assert "invalid_client" in authorize.get_data(as_text=True)
