@@ -121,8 +121,10 @@ def _merge_environ(settings: dict[str, dict[str, Any]], environ: dict[str, str])
         if not name.startswith("IDP_") or "__" not in name:
             continue
         section, _, key = name[4:].lower().partition("__")
-        if section in settings and key in settings[section]:
-            settings[section][key] = _coerce(raw, settings[section][key], name)
+        if section not in settings or key not in settings[section]:
+            # A typo must not silently fall back to a default (e.g. an empty SQLite file).
+            raise ConfigError(f"{name}: no such setting (see config.example.toml)")
+        settings[section][key] = _coerce(raw, settings[section][key], name)
 
 
 def _secret_file(path: Path) -> str:

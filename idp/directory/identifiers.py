@@ -6,7 +6,8 @@ import re
 import secrets
 from collections.abc import Callable
 
-_FINESS_SHAPE = re.compile(r"^(?:\d{2}|2[AB])\d{7}$")
+# [0-9], not \d: \d also matches full-width and other scripts' digits.
+_FINESS_SHAPE = re.compile(r"^(?:[0-9]{2}|2[AB])[0-9]{7}$")
 # Overseas départements are 971 to 976 (Guadeloupe, Martinique, Guyane, Réunion,
 # Saint-Pierre-et-Miquelon, Mayotte); 98x are the overseas collectivities.
 _OVERSEAS = {"971", "972", "973", "974", "975", "976"}
@@ -48,7 +49,8 @@ def validate_finess(raw: str) -> str:
     overseas), six digits, and a Luhn check digit. For Corsica the letter counts as 0
     in the check.
     """
-    finess = (raw or "").strip().upper().replace(" ", "")
+    # Any whitespace goes, including the no-break spaces of French digit grouping.
+    finess = "".join((raw or "").split()).upper()
     if len(finess) != 9:
         raise InvalidFiness(f"le numéro FINESS « {raw} » doit compter 9 caractères")
     if not _FINESS_SHAPE.match(finess):
@@ -69,7 +71,12 @@ def validate_finess(raw: str) -> str:
 
 def is_valid_identifier(identifier: str) -> bool:
     """A PLAGE identifier: digits only, at least 6, the last one a Luhn check digit."""
-    return identifier.isdigit() and len(identifier) >= 6 and luhn_checksum_ok(identifier)
+    return (
+        identifier.isascii()
+        and identifier.isdigit()
+        and len(identifier) >= 6
+        and luhn_checksum_ok(identifier)
+    )
 
 
 def new_identifier(taken: Callable[[str], bool], *, body_digits: int = 7) -> str:

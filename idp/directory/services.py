@@ -7,6 +7,7 @@ record land together or not at all.
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from collections.abc import Iterable, Sequence
 
@@ -35,11 +36,20 @@ class NotFound(rules.RuleViolation):
     pass
 
 
+# Ligatures have no decomposition: "Lœuillet" is typed "Loeuillet" on most keyboards.
+_LIGATURES = str.maketrans({"œ": "oe", "æ": "ae"})
+
+
 def name_key(given_name: str, family_name: str) -> str:
-    """'Élodie', 'Dupont-Martin' -> 'dupont martin elodie' (for the duplicate check)."""
-    text = f"{family_name} {given_name}"
-    text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
-    return " ".join(text.lower().replace("-", " ").replace("'", " ").split())
+    """'Élodie', 'Dupont-Martin' -> 'dupont martin elodie' (for the duplicate check).
+
+    Accents go, ligatures are spelt out, and any punctuation (hyphens, straight or curly
+    apostrophes) separates words, so that every keyboard's spelling gives the same key.
+    """
+    text = unicodedata.normalize("NFKD", f"{family_name} {given_name}")
+    text = "".join(c for c in text if not unicodedata.combining(c))
+    text = text.casefold().translate(_LIGATURES)
+    return " ".join(re.split(r"[\W_]+", text)).strip()
 
 
 # --- entities -------------------------------------------------------------------------

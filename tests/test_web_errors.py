@@ -1,0 +1,120 @@
+"""Error pages: French, in the PLAGE layout, and never a stack trace or an internal detail."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from html import unescape
+
+from flask import Flask
+
+from tests.support.services import free_port
+
+AppFactory = Callable[..., Flask]
+TRACE_MARKERS = ("Traceback", 'File "', "werkzeug", "RuntimeError", "StoreUnavailable")
+
+
+def assert_plage_page(html: str) -> None:
+    assert '<html lang="fr">' in html
+    assert 'class="site-header"' in html and "PLAGE" in html
+    assert "Retour à l'accueil" in html
+    for marker in TRACE_MARKERS:
+        assert marker not in html
+
+
+def test_an_unknown_address_gives_the_french_404_page(
+    make_app: AppFactory, sqlite_url: str
+) -> None:
+    response = make_app(sqlite_url).test_client().get("/mes-profils-inexistants")
+    html = response.get_data(as_text=True)
+    assert response.status_code == 404
+    assert response.mimetype == "text/html"
+    assert_plage_page(html)
+    assert "<title>Page introuvable – PLAGE</title>" in html
+    # Werkzeug's English explanation must not leak onto a French page.
+    assert "requested URL was not found" not in html
+    assert "La page demandée n'existe pas" in unescape(html)
+
+
+def test_a_wrong_method_gives_a_french_page(make_app: AppFactory, sqlite_url: str) -> None:
+    response = make_app(sqlite_url).test_client().post("/health")
+    html = response.get_data(as_text=True)
+    assert response.status_code == 405
+    assert_plage_page(html)
+    assert "Méthode non autorisée" in html
+    assert "GET" in response.headers["Allow"]  # and says which methods are allowed
+    assert "not allowed for the requested URL" not in html
+
+
+def test_an_explicit_french_reason_is_shown(make_app: AppFactory, sqlite_url: str) -> None:
+    from flask import abort
+
+    app: Flask = make_app(sqlite_url)
+
+    @app.get("/_test/interdit")
+    def forbidden() -> str:
+        abort(403, "Seuls les administrateurs de l'entité peuvent ouvrir cette page.")
+
+    response = app.test_client().get("/_test/interdit")
+    html = response.get_data(as_text=True)
+    assert response.status_code == 403
+    assert_plage_page(html)
+    assert "Accès refusé" in html
+    assert "Seuls les administrateurs de l'entité peuvent ouvrir cette page." in unescape(html)
+
+
+def test_a_failure_inside_a_page_gives_the_french_500_page_without_details(
+    make_app: AppFactory, sqlite_url: str
+) -> None:
+    app: Flask = make_app(sqlite_url)
+
+    @app.get("/_test/panne")
+    def broken() -> str:
+        raise RuntimeError("mot de passe de la base : hunter2")
+
+    response = app.test_client().get("/_test/panne")
+    html = response.get_data(as_text=True)
+    assert response.status_code == 500
+    assert_plage_page(html)
+    assert "Erreur interne" in html
+    assert "Une erreur inattendue s'est produite" in unescape(html)
+    assert "hunter2" not in html
+
+
+def test_a_database_error_inside_a_page_leaves_the_next_request_working(
+    make_app: AppFactory, sqlite_url: str
+) -> None:
+    from sqlalchemy import text
+
+    from idp.extensions import db
+
+    app: Flask = make_app(sqlite_url)
+
+    @app.get("/_test/sql")
+    def bad_sql() -> str:
+        db.session.execute(text("SELECT * FROM table_qui_n_existe_pas"))
+        return "jamais"
+
+    client = app.test_client()
+    response = client.get("/_test/sql")
+    assert response.status_code == 500
+    assert "table_qui_n_existe_pas" not in response.get_data(as_text=True)
+    assert client.get("/health").status_code == 200
+
+
+def test_an_unreachable_redis_gives_the_503_page(make_app: AppFactory, sqlite_url: str) -> None:
+    app: Flask = make_app(sqlite_url, redis_url=f"redis://127.0.0.1:{free_port()}/0")
+
+    @app.get("/_test/session")
+    def needs_store() -> str:
+        app.extensions["idp.store"].put("session:test", {"profile": 1}, ttl=60)
+        return "ok"
+
+    client = app.test_client()
+    response = client.get("/_test/session")
+    html = response.get_data(as_text=True)
+    assert response.status_code == 503
+    assert_plage_page(html)
+    assert "Service momentanément indisponible" in html
+    assert "Réessayez dans quelques instants" in html
+    assert "Connection refused" not in html and "redis" not in html.lower()
+    assert client.get("/").status_code == 200  # pages that need no store keep working
