@@ -182,6 +182,18 @@ def live_server() -> Iterator[Callable[[Flask], str]]:
 
 
 @pytest.fixture(autouse=True)
+def _cheap_password_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Real argon2id, with test-sized costs: production costs (about 0.2 s a hash here)
+    would make every login and account creation of the suite slow."""
+    from argon2 import PasswordHasher
+
+    from idp.directory import passwords
+
+    monkeypatch.setattr(passwords, "_hasher",
+                        PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
+
+
+@pytest.fixture(autouse=True)
 def _no_proxy_for_loopback(monkeypatch: pytest.MonkeyPatch) -> None:
     # Tests only ever talk to 127.0.0.1; a proxy in the environment must not intercept.
     monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")

@@ -25,6 +25,10 @@ class IdpGroup(FlaskGroup):
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
+        except click.UsageError as exc:
+            # One line, like every other error: the usage block is what --help is for.
+            hint = f" (see `{exc.ctx.command_path} --help`)" if exc.ctx else ""
+            raise click.ClickException(f"{exc.format_message()}{hint}") from None
         except (click.ClickException, click.exceptions.Exit, click.Abort):
             raise
         except (RuleViolation, ConfigError) as exc:
@@ -82,10 +86,14 @@ json_option = click.option("--json", "as_json", is_flag=True, help="Machine-read
 
 
 def _register() -> None:
-    from idp.cli import directory, setup
+    from idp.cli import clients, demo, directory, entities, logout, setup
 
     setup.register(cli)
     directory.register(cli)
+    clients.register(cli)
+    entities.register(cli)
+    demo.register(cli)
+    logout.register(cli)
 
 
 _register()

@@ -75,7 +75,8 @@ class Entity(db.Model):
     city: Mapped[str | None] = mapped_column(String(120))
     postal_code: Mapped[str | None] = mapped_column(String(10))
     departement: Mapped[str | None] = mapped_column(String(3), index=True)
-    region: Mapped[str | None] = mapped_column(String(2), index=True)
+    # INSEE region code; 3 characters for the overseas collectivities (975, 977, 978).
+    region: Mapped[str | None] = mapped_column(String(3), index=True)
     # The legal entity (EJ) of an establishment; the level above for other types.
     parent_id: Mapped[int | None] = mapped_column(ForeignKey("entities.id"), index=True)
     # The organisme gestionnaire managing this establishment, when there is one.

@@ -11,7 +11,7 @@ import re
 import unicodedata
 from collections.abc import Iterable, Sequence
 
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import selectinload
 
 from idp.directory import rules
@@ -56,7 +56,10 @@ def name_key(given_name: str, family_name: str) -> str:
 
 
 def get_entity(code: str) -> Entity:
-    entity = db.session.scalar(select(Entity).where(Entity.code == code.strip().upper()))
+    wanted = code.strip().upper()
+    entity = db.session.scalar(
+        select(Entity).where(or_(Entity.code == wanted, Entity.finess == wanted))
+    )
     if entity is None:
         raise NotFound(f"Entité inconnue : {code}")
     return entity

@@ -54,7 +54,7 @@ def upgrade() -> None:
     sa.Column('city', sa.String(length=120), nullable=True),
     sa.Column('postal_code', sa.String(length=10), nullable=True),
     sa.Column('departement', sa.String(length=3), nullable=True),
-    sa.Column('region', sa.String(length=2), nullable=True),
+    sa.Column('region', sa.String(length=3), nullable=True),
     sa.Column('parent_id', sa.Integer(), nullable=True),
     sa.Column('managing_og_id', sa.Integer(), nullable=True),
     sa.Column('active', sa.Boolean(), nullable=False),

@@ -1,0 +1,55 @@
+"""The `demo` command: load the demo directory and print who can log in."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+
+import click
+from flask import current_app
+from flask.cli import with_appcontext
+
+from idp.cli import emit, json_option
+from idp.directory.audit import Actor
+from idp.extensions import db
+
+
+@click.command("demo")
+@click.option("--reset-passwords", is_flag=True,
+              help="Set the demo password again on demo accounts whose password changed.")
+@json_option
+@with_appcontext
+def demo_command(reset_passwords: bool, as_json: bool) -> None:
+    """Load the demo directory (idempotent) and print its people with their passwords.
+
+    Entities of every level (ATIH, CNG00SAGA, two ARS, a CD, two OGs and their ESMS, an
+    establishment without OG) and people with fixed identifiers and demo passwords. Run
+    `idp init` first.
+    """
+    from idp.directory.demo import load_demo
+
+    min_length = current_app.config["IDP"]["security"]["password_min_length"]
+    result = load_demo(Actor.cli(), min_length, reset_passwords=reset_passwords)
+    db.session.commit()
+    people = [asdict(p) for p in result.people]
+    if as_json:
+        emit({"changes": result.changes, "people": people}, True)
+        return
+    click.echo(f"Demo directory loaded ({result.changes} changes)." if result.changes
+               else "Demo directory already loaded: nothing changed.")
+    headers = ("IDENTIFIER", "PASSWORD", "NAME")
+    widths = [max(len(h), *(len(p[k]) for p in people))
+              for h, k in zip(headers, ("identifier", "password", "name"), strict=True)]
+    indent = sum(widths) + 2 * len(widths)
+    click.echo("".join(h.ljust(w + 2) for h, w in zip(headers, widths, strict=True))
+               + "PROFILES (entity: roles)")
+    for p in people:
+        cells = "".join(str(p[k]).ljust(w + 2) for k, w in
+                        zip(("identifier", "password", "name"), widths, strict=True))
+        for index, profile in enumerate(p["profiles"]):
+            prefix = cells if index == 0 else " " * indent
+            roles = ", ".join(profile["roles"]) or "(no role)"
+            click.echo(f"{prefix}{profile['label']} @ {profile['entity']}: {roles}")
+
+
+def register(cli: click.Group) -> None:
+    cli.add_command(demo_command)
