@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from flask import Flask, render_template
+from flask_wtf.csrf import CSRFError
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from werkzeug.exceptions import HTTPException
@@ -126,6 +127,11 @@ def _register_error_pages(app: Flask) -> None:
         # Keep the exception's own headers (Allow on a 405, Retry-After...).
         headers = [(k, v) for k, v in exc.get_headers() if k.lower() != "content-type"]
         return body, code, headers
+
+    @app.errorhandler(CSRFError)
+    def csrf_failed(exc: CSRFError) -> Any:
+        return render(400, "Ce formulaire a expiré ou ne provient pas de PLAGE. "
+                           "Rechargez la page et recommencez.")
 
     @app.errorhandler(StoreUnavailable)
     def store_down(exc: StoreUnavailable) -> Any:

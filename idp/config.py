@@ -59,6 +59,10 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "login_max_failures": 5,
         "login_max_failures_per_ip": 50,
         "login_lockout_seconds": 900,
+        "recovery_max_requests": 3,
+        "recovery_max_requests_per_ip": 50,
+        "recovery_window_seconds": 3600,
+        "password_reset_ttl": 3600,
     },
 }
 

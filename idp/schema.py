@@ -6,6 +6,7 @@ from idp.consent import models as consent_models  # noqa: F401
 from idp.directory import models as directory_models  # noqa: F401
 from idp.extensions import db
 from idp.keys import models as key_models  # noqa: F401
+from idp.mail import models as mail_models  # noqa: F401
 from idp.oidc import models as oidc_models  # noqa: F401
 from idp.store import sql_store  # noqa: F401
 

@@ -72,6 +72,13 @@ def requested_claim_names(claims_request: dict[str, Any] | None, target: str) ->
     return set(section) if isinstance(section, dict) else set()
 
 
+def scopes_of_claims(names: Iterable[str], allowed_scopes: Iterable[str]) -> set[str]:
+    """The allowed scopes that `names` (claims requested one by one) belong to: what
+    releasing those claims shares, hence what the person must agree to."""
+    wanted = set(names)
+    return {scope for scope in allowed_scopes if wanted & set(SCOPE_CLAIMS.get(scope, ()))}
+
+
 def release_claims(
     account: Account,
     profile: Profile | None,

@@ -86,7 +86,7 @@ json_option = click.option("--json", "as_json", is_flag=True, help="Machine-read
 
 
 def _register() -> None:
-    from idp.cli import clients, demo, directory, entities, logout, setup
+    from idp.cli import clients, demo, directory, entities, logout, mail, setup
 
     setup.register(cli)
     directory.register(cli)
@@ -94,6 +94,7 @@ def _register() -> None:
     entities.register(cli)
     demo.register(cli)
     logout.register(cli)
+    mail.register(cli)
 
 
 _register()

@@ -6,6 +6,7 @@ from collections.abc import Iterable
 
 from sqlalchemy import select
 
+from idp.clients.models import Client
 from idp.consent.models import Consent, ProfileChoice
 from idp.directory.audit import Actor, record
 from idp.directory.models import Domain
@@ -53,6 +54,20 @@ def withdraw(account_id: int, client_id: str, actor: Actor) -> bool:
 
 def consents_of(account_id: int) -> list[Consent]:
     return list(db.session.scalars(select(Consent).where(Consent.account_id == account_id)))
+
+
+def applications_of(account_id: int) -> list[tuple[Consent, Client]]:
+    """The person's consents with their clients, by application name ("Mes applications")."""
+    rows = db.session.execute(
+        select(Consent, Client).join(Client, Client.client_id == Consent.client_id)
+        .where(Consent.account_id == account_id).order_by(Client.name)
+    )
+    return [(consent, client) for consent, client in rows]
+
+
+def describe_scopes(scopes: Iterable[str]) -> list[tuple[str, str]]:
+    """Each scope with what it shares, in the words of the consent page."""
+    return [(s, SCOPE_DESCRIPTIONS.get(s, s)) for s in scopes_needing_consent(scopes)]
 
 
 def last_profile_choice(account_id: int, client_id: str) -> int | None:

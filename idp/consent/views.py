@@ -58,7 +58,7 @@ def consent(uid: str) -> Response | str:
     if authorize.require_login(flow) is not None or flow.account is None:
         return redirect(url_for("oidc.resume", uid=uid))
     form = DecisionForm()
-    scopes = service.scopes_needing_consent(flow.scopes)
+    scopes = flow.consent_scopes
     if form.validate_on_submit():
         if request.form.get("decision") != "accept":
             return authorize.abandon(uid, "The end-user refused to share the information.")
@@ -70,7 +70,7 @@ def consent(uid: str) -> Response | str:
         flow.save()
         return redirect(url_for("oidc.resume", uid=uid))
     return render_template("consent/consent.html", flow=flow, form=form,
-                           scopes=[(s, service.SCOPE_DESCRIPTIONS.get(s, s)) for s in scopes])
+                           scopes=service.describe_scopes(scopes))
 
 
 @bp.post("/authorize/<uid>/abandon")

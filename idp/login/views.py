@@ -13,6 +13,7 @@ from idp.extensions import db
 from idp.login.forms import LoginForm
 from idp.login.session import current_login, start_login
 from idp.login.throttle import LoginThrottle
+from idp.oidc.authorize import client_name_for
 
 bp = Blueprint("login", __name__)
 
@@ -73,4 +74,5 @@ def login() -> Response | tuple[str, int] | str:
             return redirect(safe_next(form.next.data) or url_for("selfservice.home"))
     elif request.method == "POST":
         status = 400
-    return render_template("login/login.html", form=form, error=error), status
+    return render_template("login/login.html", form=form, error=error,
+                           client_name=client_name_for(form.next.data)), status

@@ -38,6 +38,7 @@ from joserfc import jwt
 from joserfc.errors import JoseError
 from werkzeug.wrappers import Response
 
+from idp.claims import requested_claim_names, scopes_of_claims
 from idp.clients.models import Client
 from idp.consent import service as consent
 from idp.directory import rules, services
@@ -47,6 +48,7 @@ from idp.keys import service as keys
 from idp.login.session import LoginState, current_login, remember_client
 from idp.oidc import interactions
 from idp.oidc.grants_store import Approval
+from idp.oidc.server import query_client
 
 PROMPT_VALUES = {"none", "login", "consent", "select_account"}
 RESPONSE_MODES = {"query", "form_post"}
@@ -95,6 +97,21 @@ class Flow:
         assert self.client is not None
         return self.client.get_allowed_scope(self.params.get("scope") or "").split()
 
+    @property
+    def claims_request(self) -> dict[str, Any] | None:
+        raw = self.params.get("claims")  # valid JSON: checked by check_claims_parameter
+        return json.loads(raw) if raw else None
+
+    @property
+    def consent_scopes(self) -> list[str]:
+        """What the person agrees to share: the scopes granted, and the scopes of the
+        claims the `claims` parameter asks for one by one (they are released too)."""
+        assert self.client is not None
+        asked = {name for target in ("id_token", "userinfo")
+                 for name in requested_claim_names(self.claims_request, target)}
+        implied = scopes_of_claims(asked, self.client.allowed_scopes)
+        return consent.scopes_needing_consent([*self.scopes, *implied])
+
     def save(self) -> None:
         interactions.save(self.state)
 
@@ -127,6 +144,14 @@ def reject_request_objects(flow: Flow, _req: OAuth2Request) -> None:
     if "request_uri" in flow.params:
         raise _fail(RequestURINotSupportedError,
                     "The 'request_uri' parameter is not supported.")
+
+
+def require_redirect_uri(flow: Flow, _req: OAuth2Request) -> None:
+    """OpenID Connect requires redirect_uri (Core 3.1.2.1), even when the client has a
+    single one registered: without it the request is refused on a page."""
+    if not flow.params.get("redirect_uri"):
+        flow.redirect_uri = None
+        raise _fail(InvalidRequestError, "Missing 'redirect_uri' parameter.")
 
 
 def check_response_mode(flow: Flow, _req: OAuth2Request) -> None:
@@ -188,22 +213,34 @@ def check_id_token_hint(flow: Flow, _req: OAuth2Request) -> None:
 
 def id_token_hint_subject(token: str, client_id: str | None) -> str | None:
     """`sub` of an ID token signed by us for `client_id` (or any client when None)."""
+    claims = id_token_hint_claims(token, client_id)
+    return claims["sub"] if claims else None
+
+
+def id_token_hint_claims(token: str, client_id: str | None) -> dict[str, Any] | None:
+    """The claims of an ID token we signed for `client_id` (any client when None).
+
+    It may have expired (a hint names a session, it grants nothing). An access or
+    logout token is not an ID token, even with our signature.
+    """
     try:
         decoded = jwt.decode(token, keys.public_keyset(), algorithms=list(
             keys.SUPPORTED_ALGORITHMS))
-    except (JoseError, ValueError):
+    except (JoseError, ValueError, TypeError):
         return None
     claims = decoded.claims
     audience = claims.get("aud")
     audiences = audience if isinstance(audience, list) else [audience]
-    if claims.get("iss") != issuer() or (client_id and client_id not in audiences):
+    if (decoded.header.get("typ", "JWT") != "JWT" or claims.get("iss") != issuer()
+            or (client_id and client_id not in audiences)
+            or not isinstance(claims.get("sub"), str)):
         return None
-    sub = claims.get("sub")
-    return sub if isinstance(sub, str) else None
+    return dict(claims)
 
 
 VALIDATION: list[Callable[[Flow, OAuth2Request], None]] = [
     validate_with_authlib,
+    require_redirect_uri,
     reject_request_objects,
     check_response_mode,
     check_pkce,
@@ -218,19 +255,19 @@ VALIDATION: list[Callable[[Flow, OAuth2Request], None]] = [
 
 
 def require_login(flow: Flow) -> Response | None:
-    """Someone signed in, recently enough, and the one the client expects."""
+    """Someone signed in, recently enough, and the one the client expects.
+
+    A login that must not serve (too old for prompt=login or max_age, or another person
+    than the id_token_hint names) is remembered by its `sid`, not by a time: auth_time
+    counts seconds, and a login made in the same second must not pass for a new one."""
     login = current_login()
-    now = int(time.time())
-    if "login_after" not in flow.state:
-        # Decided once, at the start: prompt=login or max_age ask for a fresh login.
-        max_age = flow.params.get("max_age")
-        fresh = "login" in flow.prompts or (
-            login is not None and max_age is not None and login.auth_time + int(max_age) < now
-        )
-        flow.state["login_after"] = now if fresh else 0
+    if "stale_sid" not in flow.state:
+        # Decided once, at the start: prompt=login or max_age refuse the current login.
+        stale = login is not None and _login_too_old(flow, login)
+        flow.state["stale_sid"] = login.sid if stale and login else None
         flow.save()
     hint_sub = flow.state.get("hint_sub")
-    ok = login is not None and login.auth_time >= flow.state["login_after"]
+    ok = login is not None and login.sid != flow.state["stale_sid"]
     if ok and hint_sub and not flow.state.get("hint_login_done"):
         account = db.session.get(Account, login.account_id)  # type: ignore[union-attr]
         ok = account is not None and account.identifier == hint_sub
@@ -242,11 +279,22 @@ def require_login(flow: Flow) -> Response | None:
         raise _fail(LoginRequiredError, "The end-user must sign in.")
     if hint_sub:
         flow.state["hint_login_done"] = True
-    flow.state["login_after"] = max(flow.state["login_after"], now if login else 0)
+    if login is not None:
+        flow.state["stale_sid"] = login.sid  # only a new login will do
     flow.save()
     hint = flow.params.get("login_hint") or hint_sub
     return redirect(url_for("login.login", next=url_for("oidc.resume", uid=flow.uid),
                             login_hint=hint, force=1 if login else None))
+
+
+def _login_too_old(flow: Flow, login: LoginState) -> bool:
+    if "login" in flow.prompts:
+        return True
+    max_age = flow.params.get("max_age")
+    if max_age is None:
+        return False
+    # max_age=0 is prompt=login (OIDC Core 3.1.2.1, errata set 2).
+    return int(max_age) == 0 or int(time.time()) - login.auth_time > int(max_age)
 
 
 def select_profile(flow: Flow) -> Response | None:
@@ -308,7 +356,7 @@ def require_consent(flow: Flow) -> Response | None:
     assert flow.client is not None and flow.account is not None
     if flow.client.first_party:
         return None
-    wanted = consent.scopes_needing_consent(flow.scopes)
+    wanted = flow.consent_scopes
     given = consent.covers(flow.account.id, flow.client.client_id, wanted)
     if given and "consent" not in flow.prompts:
         return None
@@ -347,7 +395,8 @@ def begin() -> Response | tuple[str, int]:
         validate(flow, FlaskOAuth2Request(request))
     except AuthorizationFailed as failed:
         return error_response(flow, failed.error)
-    flow.state = interactions.start(flow.params)
+    # The new interaction keeps what validation derived (the id_token_hint's subject).
+    flow.state = {**flow.state, **interactions.start(flow.params)}
     return proceed(flow)
 
 
@@ -386,11 +435,10 @@ def issue_code(flow: Flow) -> Response:
     """Everything agreed: a single-use code for the client, with `iss` (RFC 9207)."""
     assert flow.login and flow.account and flow.profile and flow.client
     grant = flow.grant
-    claims = flow.params.get("claims")
     grant.request.user = Approval(
         account_id=flow.account.id, profile_id=flow.profile.id, scope=" ".join(flow.scopes),
         sid=flow.login.sid, auth_time=flow.login.auth_time, acr=flow.login.acr,
-        amr=flow.login.amr, claims_request=json.loads(claims) if claims else None,
+        amr=flow.login.amr, claims_request=flow.claims_request,
     )
     code = grant.generate_authorization_code()
     grant.save_authorization_code(code, grant.request)
@@ -441,6 +489,16 @@ def error_response(flow: Flow, error: OAuth2Error) -> Response | tuple[str, int]
         return deliver(flow, params)
     return render_template("oidc/error.html", error=error.error,
                            description=error.description), 400
+
+
+def client_name_for(next_path: str | None) -> str | None:
+    """The application a login page is for, when it continues an authorization."""
+    prefix = "/authorize/resume/"
+    if not next_path or not next_path.startswith(prefix):
+        return None
+    state = interactions.load(next_path.removeprefix(prefix))
+    client = query_client(state["params"].get("client_id")) if state else None
+    return client.name if client else None
 
 
 def expired_page() -> tuple[str, int]:

@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import select, update
+from sqlalchemy import ColumnElement, select, update
 
 from idp.directory.models import Account, Profile
 from idp.extensions import db
@@ -164,13 +164,29 @@ def revoke_grant(grant_id: str, reason: str) -> None:
 
 def revoke_session_grants(sid: str, reason: str = "logout") -> list[Grant]:
     """Revoke the grants of a provider session, except offline ones (offline_access)."""
+    return _revoke_active(reason, Grant.sid == sid, Grant.offline.is_(False))
+
+
+def revoke_client_grants(account_id: int, client_id: str, reason: str) -> list[Grant]:
+    """Revoke every grant of a person to a client, offline ones included."""
+    return _revoke_active(reason, Grant.account_id == account_id, Grant.client_id == client_id)
+
+
+def _revoke_active(reason: str, *conditions: ColumnElement[bool]) -> list[Grant]:
     grants = list(db.session.scalars(
-        select(Grant).where(Grant.sid == sid, Grant.revoked_at.is_(None),
-                            Grant.offline.is_(False))
+        select(Grant).where(Grant.revoked_at.is_(None), *conditions)
     ))
+    now = datetime.now(UTC)
     for grant in grants:
-        grant.revoked_at, grant.revoked_reason = datetime.now(UTC), reason
+        grant.revoked_at, grant.revoked_reason = now, reason
     return grants
+
+
+def session_client_ids(sid: str) -> list[str]:
+    """The clients that obtained grants in provider session `sid`."""
+    return list(db.session.scalars(
+        select(Grant.client_id).where(Grant.sid == sid).distinct().order_by(Grant.client_id)
+    ))
 
 
 def issue_refresh_token(grant: Grant) -> str:

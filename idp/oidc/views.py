@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import base64
+from collections.abc import Callable
+from functools import wraps
 from typing import Any
 
 from flask import Blueprint, current_app, jsonify, request
@@ -48,20 +51,52 @@ def resume(uid: str) -> Response | tuple[str, int]:
     return authorize.resume(uid)
 
 
+def _client_credentials_readable() -> bool:
+    """Authlib decodes HTTP Basic credentials as UTF-8 without catching the error."""
+    header = request.headers.get("Authorization", "")
+    if header[:6].lower() != "basic ":
+        return True
+    try:
+        base64.b64decode(header[6:].strip(), validate=True).decode("utf-8")
+    except (ValueError, UnicodeDecodeError):
+        return False
+    return True
+
+
+def client_authenticated(view: Callable[[], Response]) -> Callable[[], Response]:
+    """For the endpoints where clients authenticate: unreadable credentials are an
+    `invalid_client` answer, not a server error."""
+
+    @wraps(view)
+    def wrapper() -> Response:
+        if not _client_credentials_readable():
+            response = jsonify(error="invalid_client",
+                               error_description="Malformed HTTP Basic client credentials.")
+            response.status_code = 401
+            response.headers["WWW-Authenticate"] = 'Basic realm="token"'
+            return response
+        return view()
+
+    return wrapper
+
+
 @bp.post("/token")
 @csrf.exempt
+@client_authenticated
 def token() -> Response:
     return _server().create_token_response()
 
 
 @bp.post("/introspect")
 @csrf.exempt
+@client_authenticated
 def introspect() -> Response:
     return _server().create_endpoint_response("introspection")
 
 
 @bp.post("/revoke")
 @csrf.exempt
+@client_authenticated
 def revoke() -> Response:
     return _server().create_endpoint_response("revocation")
 
@@ -109,3 +144,7 @@ def userinfo() -> Response:
     response = jsonify(info)
     response.headers["Cache-Control"] = "no-store"
     return response
+
+
+# The logout endpoint lives in its own module and registers on `bp`.
+from idp.oidc import logout  # noqa: E402, F401

@@ -17,12 +17,16 @@ from flask import (
     url_for,
 )
 from flask_wtf import FlaskForm
+from werkzeug.wrappers import Response
 
+from idp.consent import service as consent
 from idp.directory import rules
+from idp.directory.audit import Actor
 from idp.directory.models import Account, Profile
 from idp.extensions import db
 from idp.login.session import current_login
 from idp.login.views import safe_next
+from idp.oidc import backchannel, logout
 
 bp = Blueprint("selfservice", __name__, url_prefix="/compte")
 
@@ -52,14 +56,35 @@ def home() -> str:
     return render_template("selfservice/home.html", account=account, rules=rules)
 
 
-@bp.get("/identifiant-perdu")
-def lost_identifier() -> str:
-    return render_template("selfservice/lost_identifier.html")
+@bp.get("/applications")
+@login_required
+def applications() -> str:
+    """Mes applications: the consents given, each with a button to withdraw it."""
+    account = current_account()
+    assert account is not None
+    return render_template("selfservice/applications.html", applications=[
+        (given, client, consent.describe_scopes(given.scopes))
+        for given, client in consent.applications_of(account.id)
+    ])
 
 
-@bp.get("/mot-de-passe-oublie")
-def forgot_password() -> str:
-    return render_template("selfservice/forgot_password.html")
+@bp.post("/applications/<client_id>/retirer")
+@login_required
+def withdraw_consent(client_id: str) -> Response:
+    """Retirer mon accord: the application loses access (CSRF checked by CSRFProtect)."""
+    account = current_account()
+    assert account is not None
+    names = {client.client_id: client.name for _, client in consent.applications_of(account.id)}
+    actor = Actor(label=account.identifier, account_id=account.id, ip=request.remote_addr)
+    if client_id in names and logout.withdraw_consent(account, client_id, actor):
+        db.session.commit()
+        backchannel.dispatch_pending()
+        flash(f"Votre accord a été retiré : {names[client_id]} n'a plus accès à vos "
+              "informations. L'application vous le redemandera à votre prochaine connexion.",
+              "success")
+    else:
+        flash("Aucun accord n'est enregistré pour cette application.", "error")
+    return redirect(url_for("selfservice.applications"))
 
 
 @bp.post("/profil-actif")
@@ -101,3 +126,8 @@ def navigation() -> dict[str, Any]:
             account.profiles, {p.entity_id: p.entity.type for p in account.profiles}),
         "endpoints": current_app.view_functions,
     }}
+
+
+# The pages that work by mail (lost identifier, forgotten password, mail check) are in
+# their own module, on this blueprint.
+from idp.selfservice import by_mail  # noqa: E402, F401

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+import unicodedata
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -50,11 +51,17 @@ def profile(owner: Account, on: Entity, label: str, *roles: str,
     return row
 
 
+def slug(text: str) -> str:
+    """ASCII, lower-case, dashes: client ids as the registry makes them."""
+    ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
+    return "-".join("".join(c if c.isalnum() else " " for c in ascii_text.lower()).split())
+
+
 def client(name: str, domains: list[str], redirect_uris: list[str], *, public: bool = False,
            first_party: bool = True, **extra: Any) -> tuple[Client, str | None]:
     secret = None if public else secrets.token_urlsafe(32)
     row = Client(
-        client_id=f"{name.lower().replace(' ', '-')}-{secrets.token_hex(3)}",
+        client_id=f"{slug(name)}-{secrets.token_hex(3)}",
         client_secret_hash=hash_client_secret(secret) if secret else None,
         name=name, domains=domains, redirect_uris=redirect_uris,
         token_endpoint_auth_method="none" if public else "client_secret_basic",

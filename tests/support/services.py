@@ -160,10 +160,12 @@ class SmtpSink:
     messages: list[Message] = field(default_factory=list)
 
     @classmethod
-    def start(cls) -> SmtpSink:
+    def start(cls, port: int | None = None) -> SmtpSink:
+        """On `port` (e.g. one that was down until now), else on a free one."""
         messages: list[Message] = []
         # aiosmtpd 1.4 cannot bind port 0: pick a free one first.
-        controller = Controller(_Collector(messages), hostname="127.0.0.1", port=free_port())
+        controller = Controller(_Collector(messages), hostname="127.0.0.1",
+                                port=port or free_port())
         controller.start()
         return cls(controller=controller, messages=messages)
 

@@ -1,0 +1,1 @@
+"""Outgoing mail: an outbox table in the SQL database and its delivery (file or SMTP)."""

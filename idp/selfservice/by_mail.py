@@ -1,0 +1,262 @@
+"""Account pages that work by mail: « Identifiant perdu ? », « Mot de passe oublié ? »
+(a single-use reset link) and « Vérifier mon courriel ».
+
+The recovery forms give the same answer whatever was typed: nobody learns from them
+whether an account exists, and an identifier is only ever written in a mail. The mails
+are queued in the transaction of the change and sent after the commit, in the
+background: a mail server that is down costs the person nothing but a delay.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from flask import (
+    current_app,
+    flash,
+    has_request_context,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
+from flask_wtf import FlaskForm
+from sqlalchemy import func, select
+from werkzeug.wrappers import Response
+
+from idp.directory import services
+from idp.directory.audit import Actor, record
+from idp.directory.models import Account, AccountState
+from idp.directory.passwords import WeakPassword, check_password_policy
+from idp.extensions import db
+from idp.login.throttle import Counter
+from idp.login.views import throttle as login_throttle
+from idp.mail import service as outbox
+from idp.mail.models import OutboxMessage
+from idp.selfservice.forms import ForgotPasswordForm, LostIdentifierForm, ResetPasswordForm
+from idp.selfservice.links import MailLinks
+from idp.selfservice.views import bp, current_account, login_required
+
+IDENTIFIER_SENT = "Si un compte correspond à cette adresse, un courriel vient de vous être envoyé."
+RESET_SENT = ("Si ces informations correspondent à un compte, un courriel vient de vous "
+              "être envoyé. Il contient un lien pour choisir un nouveau mot de passe.")
+TOO_MANY = ("Trop de demandes en peu de temps. Pour votre sécurité, réessayez dans "
+            "{minutes} minutes.")
+PARIS = ZoneInfo("Europe/Paris")
+View = Response | str | tuple[str, int]
+
+
+def _security() -> dict[str, Any]:
+    return current_app.config["IDP"]["security"]
+
+
+def _ip() -> str:
+    return request.remote_addr or "unknown"
+
+
+def _allowed(subject: str, *, anonymous: bool = True) -> bool:
+    """Count one mail request against `subject` (an address, an identifier, an account)
+    and, for the anonymous forms, against the client's IP address; False when either has
+    had too many."""
+    security, store = _security(), current_app.extensions["idp.store"]
+    window = security["recovery_window_seconds"]
+    counters = [(Counter(store, "mail-request", security["recovery_max_requests"], window),
+                 subject)]
+    if anonymous:
+        counters.append((Counter(store, "mail-request:ip",
+                                 security["recovery_max_requests_per_ip"], window), _ip()))
+    return all([counter.allow(key) for counter, key in counters])
+
+
+def _too_many(template: str, **context: Any) -> tuple[str, int]:
+    minutes = max(1, _security()["recovery_window_seconds"] // 60)
+    return render_template(template, error=TOO_MANY.format(minutes=minutes), **context), 429
+
+
+def public_url(endpoint: str, **values: Any) -> str:
+    """An absolute address for a mail, built on the configured issuer and never on the
+    request's Host header (a forged one would put another site in a reset link)."""
+    path = url_for(endpoint, **values)
+    root = request.script_root if has_request_context() else ""
+    return current_app.config["IDP"]["server"]["issuer"] + path.removeprefix(root)
+
+
+def _form_page(template: str, form: FlaskForm) -> tuple[str, int]:
+    return render_template(template, form=form), 400 if request.method == "POST" else 200
+
+
+def _sent_page(title: str, message: str) -> str:
+    return render_template("selfservice/mail_sent.html", title=title, message=message)
+
+
+# --- Identifiant perdu ? --------------------------------------------------------------
+
+
+@bp.route("/identifiant-perdu", methods=["GET", "POST"])
+def lost_identifier() -> View:
+    form = LostIdentifierForm()
+    if not form.validate_on_submit():
+        return _form_page("selfservice/lost_identifier.html", form)
+    address = form.email.data.strip()
+    if not _allowed(f"email:{address.lower()}"):
+        return _too_many("selfservice/lost_identifier.html", form=form)
+    accounts = db.session.scalars(
+        select(Account)
+        .where(func.lower(Account.email) == address.lower(),
+               Account.state == AccountState.ACTIVE)
+        .order_by(Account.identifier)
+    ).all()
+    if accounts:
+        outbox.queue_template(
+            accounts[0].email, "lost_identifier", accounts=accounts,
+            name=accounts[0].full_name if len(accounts) == 1 else None,
+            login_url=public_url("login.login"),
+        )
+        for account in accounts:
+            record(Actor(label="anonymous", ip=_ip()), "account.identifier_reminder",
+                   target=account)
+        db.session.commit()
+        outbox.send_after_commit()
+    return _sent_page("Identifiant perdu ?", IDENTIFIER_SENT)
+
+
+# --- Mot de passe oublié ? ------------------------------------------------------------
+
+
+def _reset_links() -> MailLinks:
+    return MailLinks(current_app.extensions["idp.store"], "password-reset")
+
+
+def _password_stamp(account: Account) -> str:
+    """Changes with the password: a link asked before a password change is void."""
+    return hashlib.sha256((account.password_hash or "").encode()).hexdigest()[:16]
+
+
+def _reset_account(data: dict[str, Any] | None) -> Account | None:
+    """The account a reset link is for, if the link is live and still applies."""
+    if not data:
+        return None
+    account = db.session.get(Account, data.get("account_id"))
+    if account is None or account.state != AccountState.ACTIVE:
+        return None
+    return account if data.get("stamp") == _password_stamp(account) else None
+
+
+@bp.route("/mot-de-passe-oublie", methods=["GET", "POST"])
+def forgot_password() -> View:
+    form = ForgotPasswordForm()
+    if not form.validate_on_submit():
+        return _form_page("selfservice/forgot_password.html", form)
+    identifier, address = form.identifier.data.strip(), form.email.data.strip()
+    if not _allowed(f"identifier:{identifier}"):
+        return _too_many("selfservice/forgot_password.html", form=form)
+    account = db.session.scalar(select(Account).where(Account.identifier == identifier))
+    if (account is not None and account.state == AccountState.ACTIVE
+            and account.email.lower() == address.lower()):
+        ttl = _security()["password_reset_ttl"]
+        token = _reset_links().issue(
+            {"account_id": account.id, "stamp": _password_stamp(account)}, ttl)
+        outbox.queue_template(
+            account.email, "password_reset", name=account.full_name, account=account,
+            reset_url=public_url("selfservice.reset_password", token=token),
+            minutes=ttl // 60,
+        )
+        record(Actor(label="anonymous", ip=_ip()), "account.password_reset_request",
+               target=account)
+        db.session.commit()
+        outbox.send_after_commit()
+    return _sent_page("Mot de passe oublié ?", RESET_SENT)
+
+
+def _no_referrer(response: Response) -> Response:
+    # The page's address holds the token: keep it out of Referer headers and caches.
+    response.headers["Referrer-Policy"] = "no-referrer"
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def _invalid_link() -> Response:
+    return _no_referrer(current_app.make_response(
+        (render_template("selfservice/reset_invalid.html"), 400)))
+
+
+@bp.route("/mot-de-passe-oublie/<token>", methods=["GET", "POST"])
+def reset_password(token: str) -> Response:
+    links = _reset_links()
+    account = _reset_account(links.peek(token))
+    if account is None:
+        return _invalid_link()
+    form = ResetPasswordForm()
+    if form.validate_on_submit():
+        min_length = _security()["password_min_length"]
+        try:
+            check_password_policy(form.password.data, min_length)
+        except WeakPassword as exc:
+            form.password.errors.append(str(exc))
+        else:
+            # Used up here, so that of two concurrent submissions only one applies.
+            account = _reset_account(links.take(token))
+            if account is None:
+                return _invalid_link()
+            services.set_password(account, form.password.data,
+                                  Actor(label=account.identifier, account_id=account.id,
+                                        ip=_ip()),
+                                  min_length)
+            db.session.commit()
+            login_throttle().succeeded(account.identifier)  # lifts a login lockout
+            flash("Votre mot de passe a été modifié. Vous pouvez vous connecter avec "
+                  "votre nouveau mot de passe.", "success")
+            return redirect(url_for("login.login"))
+    status = 400 if request.method == "POST" else 200
+    return _no_referrer(current_app.make_response(
+        (render_template("selfservice/reset_password.html", form=form, account=account,
+                         min_length=_security()["password_min_length"]), status)))
+
+
+# --- Vérifier mon courriel ------------------------------------------------------------
+
+
+def _check_status(account: Account) -> dict[str, str] | None:
+    """What became of the last test mail sent from this page in this session."""
+    message = db.session.get(OutboxMessage, session.get("mail_check_id") or 0)
+    if message is None or message.recipient != account.email:
+        return None
+    if message.sent_at is not None:
+        when = message.sent_at.astimezone(PARIS).strftime("%d/%m/%Y à %H:%M")
+        return {"state": "sent", "text": f"Le dernier courriel de test a été remis au "
+                                         f"serveur de messagerie le {when}."}
+    if message.last_error:
+        return {"state": "retry", "text": "Le dernier courriel de test n'a pas encore pu "
+                "être envoyé : le serveur de messagerie ne répond pas. Un nouvel essai "
+                "aura lieu automatiquement, vous n'avez rien à faire."}
+    return {"state": "pending", "text": "Le dernier courriel de test est en cours d'envoi. "
+                                        "Actualisez la page dans quelques instants."}
+
+
+@bp.route("/verifier-mon-courriel", methods=["GET", "POST"])
+@login_required
+def check_mail() -> View:
+    account = current_account()
+    assert account is not None
+    form = FlaskForm()
+    if form.validate_on_submit():
+        if not _allowed(f"check:{account.id}", anonymous=False):
+            return _too_many("selfservice/check_mail.html", form=form, account=account,
+                             status=_check_status(account))
+        message = outbox.queue_template(account.email, "check",
+                                              name=account.full_name, address=account.email)
+        record(Actor(label=account.identifier, account_id=account.id, ip=_ip()),
+               "account.mail_check", target=account)
+        db.session.commit()
+        outbox.send_after_commit()
+        session["mail_check_id"] = message.id
+        flash(f"Un courriel de test vient d'être envoyé à {account.email}. S'il ne vous "
+              "parvient pas d'ici quelques minutes, vérifiez votre dossier de courriers "
+              "indésirables.", "success")
+        return redirect(url_for("selfservice.check_mail"))
+    status = 400 if request.method == "POST" else 200
+    return render_template("selfservice/check_mail.html", form=form, account=account,
+                           status=_check_status(account)), status

@@ -1,0 +1,46 @@
+"""Forms of the account holder's pages (CSRF-protected by Flask-WTF)."""
+
+from flask_wtf import FlaskForm
+from wtforms import EmailField, PasswordField, StringField
+from wtforms.validators import DataRequired, EqualTo, Length, Regexp
+
+
+def _email_field() -> EmailField:
+    return EmailField(
+        "Adresse électronique",
+        validators=[DataRequired("Veuillez renseigner votre adresse électronique."),
+                    Length(max=255),
+                    Regexp(r"^[^@\s]+@[^@\s]+$",
+                           message="Saisissez une adresse électronique valide, "
+                                   "par exemple prenom.nom@exemple.fr.")],
+        render_kw={"autocomplete": "email"},
+    )
+
+
+class LostIdentifierForm(FlaskForm):
+    email = _email_field()
+
+
+class ForgotPasswordForm(FlaskForm):
+    identifier = StringField(
+        "Identifiant Plage",
+        validators=[DataRequired("Veuillez renseigner votre identifiant Plage."),
+                    Length(max=32)],
+        render_kw={"autocomplete": "username", "inputmode": "numeric"},
+    )
+    email = _email_field()
+
+
+class ResetPasswordForm(FlaskForm):
+    password = PasswordField(
+        "Nouveau mot de passe",
+        validators=[DataRequired("Veuillez choisir un nouveau mot de passe."),
+                    Length(max=256)],
+        render_kw={"autocomplete": "new-password"},
+    )
+    confirm = PasswordField(
+        "Confirmation du nouveau mot de passe",
+        validators=[DataRequired("Veuillez saisir une seconde fois le nouveau mot de passe."),
+                    EqualTo("password", "Les deux mots de passe saisis sont différents.")],
+        render_kw={"autocomplete": "new-password"},
+    )

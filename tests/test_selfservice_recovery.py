@@ -1,0 +1,433 @@
+"""« Identifiant perdu ? », « Mot de passe oublié ? » and « Vérifier mon courriel », with a
+real SMTP server: the mails carry the identifier or a single-use link, the pages never
+tell whether an account exists, and a mail server that is down costs nothing but a delay."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import re
+import time
+from collections.abc import Callable, Iterator
+from datetime import timedelta
+from email.message import EmailMessage
+from html import unescape
+from typing import Any
+
+import pytest
+from argon2 import PasswordHasher
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import select
+from werkzeug.test import TestResponse
+
+from idp.directory import passwords, services
+from idp.directory.models import AccountState, AuditEvent, utcnow
+from idp.extensions import db
+from idp.mail import service as outbox
+from idp.mail.models import OutboxMessage
+from tests.support import directory as d
+from tests.support.services import SmtpSink, free_port
+
+AppFactory = Callable[..., Flask]
+NEW_PASSWORD = "Nouveau-secret-2027!"
+IDENTIFIER_SENT = "Si un compte correspond à cette adresse, un courriel vient de vous être envoyé."
+RESET_SENT = "Si ces informations correspondent à un compte, un courriel vient de vous"
+LINK = re.compile(r"http://idp\.test(/compte/mot-de-passe-oublie/[A-Za-z0-9_-]+)")
+
+
+@pytest.fixture(autouse=True)
+def cheap_password_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(passwords, "_hasher",
+                        PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
+
+
+@pytest.fixture
+def people(make_app: AppFactory, sqlite_url: str, smtp_sink: SmtpSink) -> Iterator[Any]:
+    """The ANCRE world on SQLite, its mail going to the SMTP sink."""
+    app = make_app(sqlite_url, mail={"backend": "smtp", "smtp_host": smtp_sink.host,
+                                     "smtp_port": smtp_sink.port})
+    with app.app_context():
+        world = d.ancre_world()
+        person = {"identifier": world.person.identifier, "email": world.person.email}
+    yield app, person
+    outbox.wait_for_background()
+
+
+def submit(client: FlaskClient, path: str, **fields: str) -> TestResponse:
+    """Open the form page, then post it with its CSRF token and `fields`."""
+    page = client.get(path).get_data(as_text=True)
+    token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page)
+    assert token, f"no CSRF token on {path}"
+    response = client.post(path, data={"csrf_token": token.group(1), **fields})
+    outbox.wait_for_background()  # the mail, if any, has been tried
+    return response
+
+
+def text(response: TestResponse) -> str:
+    return unescape(response.get_data(as_text=True))
+
+
+def received(sink: SmtpSink) -> list[EmailMessage]:
+    return [email.message_from_bytes(m.as_bytes(), policy=email.policy.default)  # type: ignore[misc]
+            for m in sink.messages]
+
+
+def body_of(message: EmailMessage) -> str:
+    part = message.get_body(("plain",))
+    assert part is not None
+    return part.get_content()
+
+
+def log_in(client: FlaskClient, identifier: str, password: str) -> int:
+    return submit(client, "/connexion", identifier=identifier, password=password).status_code
+
+
+def reset_link(sink: SmtpSink) -> str:
+    match = LINK.search(body_of(received(sink)[-1]))
+    assert match, "no reset link in the mail"
+    return match.group(1)
+
+
+# --- Identifiant perdu ? --------------------------------------------------------------
+
+
+def test_the_login_page_leads_to_both_recovery_forms(people: Any) -> None:
+    app, _ = people
+    login = app.test_client().get("/connexion").get_data(as_text=True)
+    assert 'href="/compte/identifiant-perdu"' in login
+    assert 'href="/compte/mot-de-passe-oublie"' in login
+    form = app.test_client().get("/compte/identifiant-perdu").get_data(as_text=True)
+    assert '<label for="email">Adresse électronique' in form
+    assert 'autocomplete="email"' in form
+
+
+def test_a_lost_identifier_is_mailed_and_never_shown(people: Any, smtp_sink: SmtpSink) -> None:
+    app, person = people
+    client = app.test_client()
+
+    known = submit(client, "/compte/identifiant-perdu", email=person["email"].upper())
+    unknown = submit(client, "/compte/identifiant-perdu", email="personne@nulle-part.test")
+
+    assert known.status_code == unknown.status_code == 200
+    assert IDENTIFIER_SENT in text(known)
+    assert person["identifier"] not in known.get_data(as_text=True)
+    # Byte for byte the same page: nothing tells whether the address has an account.
+    assert known.get_data() == unknown.get_data()
+    [message] = received(smtp_sink)
+    assert message["To"] == person["email"]
+    assert message["Subject"] == "PLAGE – Rappel de votre identifiant"
+    body = body_of(message)
+    assert f"Votre identifiant Plage : {person['identifier']}" in body
+    assert "Bonjour Élodie Martin," in body and "http://idp.test/connexion" in body
+    with app.app_context():
+        events = db.session.scalars(select(AuditEvent).where(
+            AuditEvent.action == "account.identifier_reminder")).all()
+        assert [e.target_id for e in events] == [person["identifier"]]
+
+
+def test_every_active_account_of_the_address_is_listed(people: Any,
+                                                       smtp_sink: SmtpSink) -> None:
+    app, _ = people
+    with app.app_context():
+        first = d.account("Louise", "Bernard", email="secretariat@ehpad.test")
+        second = d.account("Marc", "Roux", email="Secretariat@ehpad.test")
+        gone = d.account("Ancien", "Compte", email="secretariat@ehpad.test")
+        gone.state = AccountState.INACTIVE
+        db.session.commit()
+        ids = first.identifier, second.identifier, gone.identifier
+
+    submit(app.test_client(), "/compte/identifiant-perdu", email="secretariat@ehpad.test")
+
+    [message] = received(smtp_sink)
+    body = body_of(message)
+    assert "Plusieurs comptes Plage sont associés à cette adresse" in body
+    assert f"{ids[0]} (Louise Bernard)" in body and f"{ids[1]} (Marc Roux)" in body
+    assert ids[2] not in body
+
+
+def test_a_form_without_its_csrf_token_is_refused(people: Any, smtp_sink: SmtpSink) -> None:
+    app, person = people
+    response = app.test_client().post("/compte/identifiant-perdu",
+                                      data={"email": person["email"]})
+    assert response.status_code == 400
+    outbox.wait_for_background()
+    assert smtp_sink.messages == []
+
+
+def test_an_invalid_address_is_explained(people: Any) -> None:
+    app, _ = people
+    response = submit(app.test_client(), "/compte/identifiant-perdu", email="pas une adresse")
+    assert response.status_code == 400
+    page = text(response)
+    assert "Saisissez une adresse électronique valide" in page
+    assert 'aria-invalid="true"' in page and 'aria-describedby="email-error"' in page
+
+
+# --- Mot de passe oublié ? ------------------------------------------------------------
+
+
+def test_a_reset_link_sets_a_new_password_once(people: Any, smtp_sink: SmtpSink) -> None:
+    app, person = people
+    client = app.test_client()
+
+    answer = submit(client, "/compte/mot-de-passe-oublie",
+                    identifier=person["identifier"], email=person["email"])
+
+    assert answer.status_code == 200 and RESET_SENT in text(answer)
+    [message] = received(smtp_sink)
+    assert message["To"] == person["email"]
+    assert message["Subject"] == "PLAGE – Réinitialisation de votre mot de passe"
+    assert "valable 60 minutes" in body_of(message)
+    link = reset_link(smtp_sink)
+
+    page = client.get(link)
+    assert page.status_code == 200
+    assert page.headers["Referrer-Policy"] == "no-referrer"
+    assert page.headers["Cache-Control"] == "no-store"
+    assert person["identifier"] in text(page)
+
+    mismatch = submit(client, link, password=NEW_PASSWORD, confirm=NEW_PASSWORD + "x")
+    assert mismatch.status_code == 400
+    assert "Les deux mots de passe saisis sont différents." in text(mismatch)
+    weak = submit(client, link, password="court", confirm="court")
+    assert weak.status_code == 400
+    assert "Le mot de passe doit contenir au moins 12 caractères." in text(weak)
+
+    done = submit(client, link, password=NEW_PASSWORD, confirm=NEW_PASSWORD)
+    assert done.status_code == 302 and done.headers["Location"] == "/connexion"
+    assert "Votre mot de passe a été modifié" in text(client.get("/connexion"))
+
+    again = client.get(link)
+    assert again.status_code == 400 and "Ce lien n'est plus valable" in text(again)
+    assert log_in(app.test_client(), person["identifier"], d.PASSWORD) == 401
+    assert log_in(app.test_client(), person["identifier"], NEW_PASSWORD) == 302
+    with app.app_context():
+        actions = db.session.scalars(select(AuditEvent.action).where(
+            AuditEvent.target_id == person["identifier"])).all()
+        assert "account.password_reset_request" in actions and "account.password" in actions
+
+
+def test_a_reset_link_is_single_use_with_redis_too(make_app: AppFactory, sqlite_url: str,
+                                                   redis_url: str,
+                                                   smtp_sink: SmtpSink) -> None:
+    app = make_app(sqlite_url, redis_url, mail={"backend": "smtp", "smtp_host": smtp_sink.host,
+                                                "smtp_port": smtp_sink.port})
+    with app.app_context():
+        person = d.account("Élodie", "Martin")
+        db.session.commit()
+        identifier, address = person.identifier, person.email
+    client = app.test_client()
+    submit(client, "/compte/mot-de-passe-oublie", identifier=identifier, email=address)
+    link = reset_link(smtp_sink)
+
+    assert submit(client, link, password=NEW_PASSWORD, confirm=NEW_PASSWORD).status_code == 302
+    assert client.get(link).status_code == 400
+    assert log_in(app.test_client(), identifier, NEW_PASSWORD) == 302
+
+
+def test_a_weak_password_is_refused_with_the_policy_message(people: Any,
+                                                            smtp_sink: SmtpSink) -> None:
+    app, person = people
+    client = app.test_client()
+    submit(client, "/compte/mot-de-passe-oublie", identifier=person["identifier"],
+           email=person["email"])
+    link = reset_link(smtp_sink)
+
+    response = submit(client, link, password="toutenminuscules", confirm="toutenminuscules")
+
+    assert response.status_code == 400
+    assert "mêler au moins trois types de caractères" in text(response)
+    assert log_in(app.test_client(), person["identifier"], d.PASSWORD) == 302
+
+
+@pytest.mark.parametrize("case", ["wrong address", "unknown identifier", "inactive account"])
+def test_forgot_password_gives_the_same_answer_and_no_mail(people: Any, smtp_sink: SmtpSink,
+                                                           case: str) -> None:
+    app, person = people
+    fields = {"identifier": person["identifier"], "email": person["email"]}
+    if case == "wrong address":
+        fields["email"] = "autre@example.test"
+    elif case == "unknown identifier":
+        fields["identifier"] = "999999"
+    else:
+        with app.app_context():
+            services.get_account(person["identifier"]).state = AccountState.INACTIVE
+            db.session.commit()
+
+    response = submit(app.test_client(), "/compte/mot-de-passe-oublie", **fields)
+
+    assert response.status_code == 200 and RESET_SENT in text(response)
+    assert smtp_sink.messages == []
+    with app.app_context():
+        assert db.session.scalars(select(OutboxMessage)).all() == []
+
+
+def test_forged_links_are_refused(people: Any) -> None:
+    app, _ = people
+    client = app.test_client()
+    for path in ("/compte/mot-de-passe-oublie/" + "A" * 43,
+                 "/compte/mot-de-passe-oublie/trop-court"):
+        response = client.get(path)
+        assert response.status_code == 400
+        page = text(response)
+        assert "Ce lien n'est plus valable" in page
+        assert 'href="/compte/mot-de-passe-oublie"' in page  # ask for a new one
+        assert client.post(path, data={"password": NEW_PASSWORD,
+                                       "confirm": NEW_PASSWORD}).status_code == 400
+
+
+def test_an_expired_link_is_refused(make_app: AppFactory, sqlite_url: str,
+                                    smtp_sink: SmtpSink) -> None:
+    app = make_app(sqlite_url, security={"password_reset_ttl": 1},
+                   mail={"backend": "smtp", "smtp_host": smtp_sink.host,
+                         "smtp_port": smtp_sink.port})
+    with app.app_context():
+        person = d.account("Élodie", "Martin")
+        db.session.commit()
+        identifier, address = person.identifier, person.email
+    client = app.test_client()
+    submit(client, "/compte/mot-de-passe-oublie", identifier=identifier, email=address)
+    link = reset_link(smtp_sink)
+    time.sleep(1.2)
+
+    response = client.get(link)
+
+    assert response.status_code == 400 and "Ce lien n'est plus valable" in text(response)
+
+
+def test_a_link_asked_before_a_password_change_no_longer_works(people: Any,
+                                                                smtp_sink: SmtpSink) -> None:
+    app, person = people
+    client = app.test_client()
+    fields = {"identifier": person["identifier"], "email": person["email"]}
+    submit(client, "/compte/mot-de-passe-oublie", **fields)
+    older = reset_link(smtp_sink)
+    submit(client, "/compte/mot-de-passe-oublie", **fields)
+    newer = reset_link(smtp_sink)
+    assert older != newer
+
+    assert submit(client, newer, password=NEW_PASSWORD, confirm=NEW_PASSWORD).status_code == 302
+    assert client.get(older).status_code == 400
+
+
+def test_a_reset_lifts_a_login_lockout(people: Any, smtp_sink: SmtpSink) -> None:
+    app, person = people
+    for _ in range(5):
+        log_in(app.test_client(), person["identifier"], "mauvais")
+    assert log_in(app.test_client(), person["identifier"], d.PASSWORD) == 429
+
+    client = app.test_client()
+    submit(client, "/compte/mot-de-passe-oublie", identifier=person["identifier"],
+           email=person["email"])
+    submit(client, reset_link(smtp_sink), password=NEW_PASSWORD, confirm=NEW_PASSWORD)
+
+    assert log_in(app.test_client(), person["identifier"], NEW_PASSWORD) == 302
+
+
+# --- throttling -----------------------------------------------------------------------
+
+
+def test_recovery_requests_are_throttled(make_app: AppFactory, sqlite_url: str,
+                                         smtp_sink: SmtpSink) -> None:
+    app = make_app(sqlite_url, security={"recovery_max_requests": 2,
+                                         "recovery_max_requests_per_ip": 5},
+                   mail={"backend": "smtp", "smtp_host": smtp_sink.host,
+                         "smtp_port": smtp_sink.port})
+    with app.app_context():
+        person = d.account("Élodie", "Martin")
+        db.session.commit()
+        identifier, address = person.identifier, person.email
+    client = app.test_client()
+
+    # Per address: two mails, then a refusal that sends nothing.
+    for _ in range(2):
+        assert submit(client, "/compte/identifiant-perdu", email=address).status_code == 200
+    refused = submit(client, "/compte/identifiant-perdu", email=address)
+    assert refused.status_code == 429
+    assert "Trop de demandes en peu de temps" in text(refused)
+    assert len(smtp_sink.messages) == 2
+    # Per identifier, likewise (this is the client's 4th and 5th request).
+    for _ in range(2):
+        assert submit(client, "/compte/mot-de-passe-oublie", identifier=identifier,
+                      email=address).status_code == 200
+    # Per IP address: the 6th request is refused whatever it asks.
+    other = submit(client, "/compte/identifiant-perdu", email="quelquun@example.test")
+    assert other.status_code == 429
+    assert len(smtp_sink.messages) == 4
+
+
+# --- the mail server is down ----------------------------------------------------------
+
+
+def test_with_the_mail_server_down_the_page_answers_and_the_mail_waits(
+    make_app: AppFactory, sqlite_url: str
+) -> None:
+    port = free_port()
+    app = make_app(sqlite_url, mail={"backend": "smtp", "smtp_host": "127.0.0.1",
+                                     "smtp_port": port, "smtp_timeout": 5})
+    with app.app_context():
+        person = d.account("Élodie", "Martin")
+        db.session.commit()
+        identifier, address = person.identifier, person.email
+
+    started = time.monotonic()
+    response = submit(app.test_client(), "/compte/identifiant-perdu", email=address)
+
+    assert response.status_code == 200 and IDENTIFIER_SENT in text(response)
+    assert time.monotonic() - started < 5
+    with app.app_context():
+        [waiting] = db.session.scalars(select(OutboxMessage)).all()
+        assert waiting.sent_at is None and waiting.attempts == 1
+        assert "Unreachable" in (waiting.last_error or "")
+
+    sink = SmtpSink.start(port=port)
+    try:
+        with app.app_context():
+            later = utcnow() + timedelta(minutes=2)
+            assert outbox.deliver_due(now=later).sent == [waiting.id]
+        [message] = received(sink)
+        assert identifier in body_of(message)
+    finally:
+        sink.stop()
+
+
+# --- Vérifier mon courriel ------------------------------------------------------------
+
+
+def test_the_check_mail_page_needs_a_signed_in_person(people: Any) -> None:
+    app, _ = people
+    response = app.test_client().get("/compte/verifier-mon-courriel")
+    assert response.status_code == 302
+    assert response.headers["Location"].startswith("/connexion?next=")
+
+
+def test_the_check_mail_page_sends_a_test_mail(people: Any, smtp_sink: SmtpSink) -> None:
+    app, person = people
+    client = app.test_client()
+    assert log_in(client, person["identifier"], d.PASSWORD) == 302
+    assert 'href="/compte/verifier-mon-courriel"' in text(client.get("/compte/"))
+    page = text(client.get("/compte/verifier-mon-courriel"))
+    assert person["email"] in page and "Envoyer un courriel de test" in page
+
+    sent = submit(client, "/compte/verifier-mon-courriel")
+
+    assert sent.status_code == 302
+    after = text(client.get(sent.headers["Location"]))
+    assert f"Un courriel de test vient d'être envoyé à {person['email']}" in after
+    assert "Le dernier courriel de test a été remis au serveur de messagerie" in after
+    [message] = received(smtp_sink)
+    assert message["To"] == person["email"]
+    assert message["Subject"] == "PLAGE – Courriel de test"
+    assert person["email"] in body_of(message)
+
+    forged = client.post("/compte/verifier-mon-courriel", data={})
+    assert forged.status_code == 400
+    outbox.wait_for_background()
+    assert len(smtp_sink.messages) == 1
+    # Three test mails per hour and account (recovery_max_requests), then a refusal.
+    for _ in range(2):
+        assert submit(client, "/compte/verifier-mon-courriel").status_code == 302
+    refused = submit(client, "/compte/verifier-mon-courriel")
+    assert refused.status_code == 429 and "Trop de demandes" in text(refused)
+    assert len(smtp_sink.messages) == 3
