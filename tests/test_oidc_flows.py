@@ -694,3 +694,39 @@ def test_the_redis_scene_keeps_codes_and_sessions_in_redis(redis_scene: Scene) -
         stored = [k.decode() for k in client.keys("idp:*")]
     assert any(k.startswith("idp:session:") for k in stored)
     assert any(k.startswith("idp:code-used:") for k in stored)
+
+
+def test_tokens_do_not_outlive_the_rights_they_carry(sqlite: Scene) -> None:
+    """The APE withdraws the ANCRE role of the chosen profile: the application's next
+    refresh is refused (the grant is revoked) and userinfo stops answering."""
+    op = sqlite.op
+
+    def newcomer() -> tuple[str, int]:
+        from idp.directory import services
+        from idp.directory.models import Entity
+        from tests.support import directory
+
+        entity = db.session.scalar(db.select(Entity).filter_by(name="EHPAD Le Verger"))
+        account = directory.account("Hugo", "Lefèvre")
+        profile = directory.profile(account, entity, "Comptable", "ANCRE/LECTEUR")
+        db.session.commit()
+        assert services.get_profile(profile.id).habilitations
+        return account.identifier, profile.id
+
+    identifier, profile_id = op.run(newcomer)
+    rp = register(op)
+    tokens = rp.login(Browser(op), identifier)
+    assert tokens.id_claims["roles"] == {"ANCRE": ["LECTEUR"]}
+
+    def withdraw() -> None:
+        from idp.directory import services
+
+        services.revoke(services.get_profile(profile_id),
+                        services.get_role("ANCRE", "LECTEUR"), Actor(label="APE"))
+        db.session.commit()
+
+    op.run(withdraw)
+    refused = rp.token_request({"grant_type": "refresh_token",
+                                "refresh_token": tokens.refresh_token or ""})
+    assert refused.status_code == 400 and refused.json()["error"] == "invalid_grant"
+    assert rp.userinfo(tokens.access_token).status_code == 401

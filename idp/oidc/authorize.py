@@ -410,14 +410,20 @@ def load(uid: str) -> Flow | None:
     return flow
 
 
-def resume(uid: str) -> Response | tuple[str, int]:
+def _with_flow(uid: str, then: Callable[[Flow], Response | tuple[str, int]]
+               ) -> Response | tuple[str, int]:
+    """Run `then` on the flow in progress, or answer why there is none."""
     try:
         flow = load(uid)
     except AuthorizationFailed as failed:
         return error_response(Flow(state={"uid": uid, "params": {}}), failed.error)
     if flow is None:
         return expired_page()
-    return proceed(flow)
+    return then(flow)
+
+
+def resume(uid: str) -> Response | tuple[str, int]:
+    return _with_flow(uid, proceed)
 
 
 def proceed(flow: Flow) -> Response | tuple[str, int]:
@@ -451,14 +457,8 @@ def issue_code(flow: Flow) -> Response:
 
 def abandon(uid: str, description: str) -> Response | tuple[str, int]:
     """The person gave up (refused consent, no valid right): tell the client."""
-    try:
-        flow = load(uid)
-    except AuthorizationFailed as failed:
-        return error_response(Flow(state={"uid": uid, "params": {}}), failed.error)
-    if flow is None:
-        return expired_page()
-    interactions.finish(uid)
-    return error_response(flow, AccessDeniedError(description=description))
+    return _with_flow(uid, lambda flow: error_response(
+        flow, AccessDeniedError(description=description)))
 
 
 def deliver(flow: Flow, params: list[tuple[str, str]]) -> Response:

@@ -9,14 +9,16 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from dataclasses import asdict, dataclass, field
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, fields
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from flask import current_app
 from sqlalchemy import ColumnElement, select, update
 
-from idp.directory.models import Account, Profile
+from idp.directory import rules
+from idp.directory.models import Account, AccountState, Profile
 from idp.extensions import db
 from idp.oidc.models import Grant, RefreshToken
 from idp.store import ShortLivedStore
@@ -40,23 +42,34 @@ def _settings() -> dict[str, Any]:
 
 
 @dataclass
-class AuthorizationCode:
-    """What a code stands for; implements the accessors Authlib's grants call."""
+class Approval:
+    """What the person approved at the authorization endpoint (Authlib's `grant_user`);
+    the grant made at the code exchange copies it."""
 
-    code: str
-    client_id: str
-    redirect_uri: str
-    scope: str
     account_id: int
     profile_id: int
+    scope: str
     sid: str
     auth_time: int
     acr: str
-    amr: list[str] = field(default_factory=list)
+    amr: list[str]
+    claims_request: dict[str, Any] | None = None
+
+
+@dataclass
+class AuthorizationCode(Approval):
+    """What a code stands for; implements the accessors Authlib's grants call."""
+
+    code: str = ""
+    client_id: str = ""
+    redirect_uri: str = ""
     nonce: str | None = None
     code_challenge: str | None = None
     code_challenge_method: str | None = None
-    claims_request: dict[str, Any] | None = None
+
+    @property
+    def approval(self) -> Approval:
+        return Approval(**{f.name: getattr(self, f.name) for f in fields(Approval)})
 
     def get_redirect_uri(self) -> str:
         return self.redirect_uri
@@ -75,20 +88,6 @@ class AuthorizationCode:
 
     def get_amr(self) -> list[str]:
         return self.amr
-
-
-@dataclass
-class Approval:
-    """What the person approved at the authorization endpoint (Authlib's `grant_user`)."""
-
-    account_id: int
-    profile_id: int
-    scope: str
-    sid: str
-    auth_time: int
-    acr: str
-    amr: list[str]
-    claims_request: dict[str, Any] | None = None
 
 
 def save_code(code: AuthorizationCode) -> None:
@@ -126,28 +125,28 @@ class Subject:
 
 
 def create_grant(code: AuthorizationCode) -> Grant:
-    grant = Grant(
-        id=secrets.token_hex(16),
-        client_id=code.client_id,
-        account_id=code.account_id,
-        profile_id=code.profile_id,
-        scope=code.scope,
-        sid=code.sid,
-        auth_time=code.auth_time,
-        acr=code.acr,
-        amr=code.amr,
-        claims_request=code.claims_request,
-        offline="offline_access" in code.scope.split(),
-    )
+    grant = Grant(id=secrets.token_hex(16), client_id=code.client_id,
+                  offline="offline_access" in code.scope.split(), **asdict(code.approval))
     db.session.add(grant)
     db.session.flush()
     return grant
 
 
-def subject_for(grant: Grant) -> Subject | None:
-    if grant.account is None or not grant.active:
+def subject_for(grant: Grant, domains: Iterable[str] | None = None) -> Subject | None:
+    """The person and profile behind an active grant, while they may still use it.
+
+    Tokens never outlive the rights they carry: once the account or the profile is
+    deactivated, or (given the client's `domains`) the profile has lost every role there,
+    the grant serves no refresh and no userinfo; the person must sign in again and
+    choose another profile.
+    """
+    account, profile = grant.account, grant.profile
+    if account is None or not grant.active or account.state != AccountState.ACTIVE:
         return None
-    return Subject(account=grant.account, profile=grant.profile, grant=grant)
+    if profile is not None and (not rules.is_usable(profile) or (
+            domains is not None and not rules.roles_in_domains(profile, domains))):
+        return None
+    return Subject(account=account, profile=profile, grant=grant)
 
 
 def active_grant(grant_id: str) -> Grant | None:
@@ -198,14 +197,16 @@ def issue_refresh_token(grant: Grant) -> str:
     return token
 
 
-def claim_refresh_token(token: str) -> RefreshToken | None:
-    """Take a refresh token for rotation, atomically; None if it cannot be used.
+def claim_refresh_token(token: str, client_id: str) -> RefreshToken | None:
+    """Take `client_id`'s refresh token for rotation, atomically; None if it cannot be used.
 
-    A token already exchanged is a reuse (a leaked token, RFC 9700 §4.14): the whole
-    family is revoked, so neither the thief nor the client can go on with it.
+    Another client's token is refused without being spent. A token already exchanged is
+    a reuse (a leaked token, RFC 9700 §4.14): the whole family is revoked, so neither the
+    thief nor the client can go on with it.
     """
     row = db.session.get(RefreshToken, digest(token))
-    if row is None or row.expires_at <= datetime.now(UTC) or not row.grant.active:
+    if (row is None or row.grant.client_id != client_id
+            or row.expires_at <= datetime.now(UTC) or not row.grant.active):
         return None
     claimed = db.session.execute(
         update(RefreshToken)

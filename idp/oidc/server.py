@@ -8,6 +8,7 @@ Our overrides stay thin: they translate between Authlib's hooks and the services
 from __future__ import annotations
 
 import time
+from dataclasses import asdict
 from typing import Any, ClassVar
 
 from authlib.integrations.flask_oauth2 import AuthorizationServer
@@ -119,20 +120,13 @@ class CodeGrant(grants.AuthorizationCodeGrant):
         approval: Approval = request.user
         data = request.payload.data
         grants_store.save_code(AuthorizationCode(
+            **asdict(approval),
             code=code,
             client_id=request.client.client_id,
             redirect_uri=request.payload.redirect_uri or self.redirect_uri,
-            scope=approval.scope,
-            account_id=approval.account_id,
-            profile_id=approval.profile_id,
-            sid=approval.sid,
-            auth_time=approval.auth_time,
-            acr=approval.acr,
-            amr=approval.amr,
             nonce=data.get("nonce"),
             code_challenge=data.get("code_challenge"),
             code_challenge_method=data.get("code_challenge_method"),
-            claims_request=approval.claims_request,
         ))
 
     def query_authorization_code(self, code: str, client: Client) -> AuthorizationCode | None:
@@ -171,11 +165,18 @@ class RefreshGrant(grants.RefreshTokenGrant):
     INCLUDE_NEW_REFRESH_TOKEN = True  # rotation: every use returns a new refresh token
 
     def authenticate_refresh_token(self, refresh_token: str) -> RefreshCredential | None:
-        row = grants_store.claim_refresh_token(refresh_token)
-        return RefreshCredential(row) if row else None
+        client = self.request.client
+        row = grants_store.claim_refresh_token(refresh_token, client.client_id)
+        if row is None:
+            return None  # Authlib answers invalid_grant
+        if grants_store.subject_for(row.grant, client.domains) is None:
+            grants_store.revoke_grant(row.grant_id, "rights_withdrawn")
+            db.session.commit()
+            return None
+        return RefreshCredential(row)
 
     def authenticate_user(self, credential: RefreshCredential) -> Subject | None:
-        return grants_store.subject_for(credential.row.grant)
+        return grants_store.subject_for(credential.row.grant, self.request.client.domains)
 
     def revoke_old_credential(self, credential: RefreshCredential) -> None:
         """Done when the token was claimed (atomically, before issuing the new one)."""

@@ -128,8 +128,8 @@ def userinfo() -> Response:
     if "openid" not in str(claims.get("scope", "")).split() or not claims.get("grant_id"):
         return _bearer_error("The access token was not issued for OpenID Connect.", 403)
     grant = db.session.get(Grant, claims["grant_id"])
-    subject = grants_store.subject_for(grant) if grant else None
     client = query_client(claims.get("client_id"))
+    subject = grants_store.subject_for(grant, client.domains) if grant and client else None
     if subject is None or client is None:
         return _bearer_error("The access token is no longer valid.")
     info = subject_claims(subject, client, claims["scope"], "userinfo")
