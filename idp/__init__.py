@@ -1,5 +1,17 @@
-"""PLAGE-style OpenID Connect identity provider."""
+"""PLAGE-style OpenID Connect identity provider.
 
-from idp.app import create_app
+`create_app` is imported lazily: the relying-party kit (`idp.rp`) lives in this package
+but must not load the provider when an application imports it.
+"""
+
+from typing import Any
 
 __all__ = ["create_app"]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "create_app":
+        from idp.app import create_app
+
+        return create_app
+    raise AttributeError(f"module 'idp' has no attribute {name!r}")

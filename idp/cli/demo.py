@@ -19,20 +19,26 @@ from idp.extensions import db
 @json_option
 @with_appcontext
 def demo_command(reset_passwords: bool, as_json: bool) -> None:
-    """Load the demo directory (idempotent) and print its people with their passwords.
+    """Load the demo directory (idempotent), register the demo applications and print the
+    people with their passwords.
 
     Entities of every level (ATIH, CNG00SAGA, two ARS, a CD, two OGs and their ESMS, an
     establishment without OG) and people with fixed identifiers and demo passwords. Run
     `idp init` first.
     """
+    from demo_apps.registration import DEMO_CLIENTS, register_demo_clients
     from idp.directory.demo import load_demo
 
     min_length = current_app.config["IDP"]["security"]["password_min_length"]
     result = load_demo(Actor.cli(), min_length, reset_passwords=reset_passwords)
     db.session.commit()
+    apps_config = register_demo_clients()
+    apps = [{"name": c.name, "client_id": c.client_id, "url": c.base_url()}
+            for c in DEMO_CLIENTS]
     people = [asdict(p) for p in result.people]
     if as_json:
-        emit({"changes": result.changes, "people": people}, True)
+        emit({"changes": result.changes, "people": people, "applications": apps,
+              "applications_config": str(apps_config)}, True)
         return
     click.echo(f"Demo directory loaded ({result.changes} changes)." if result.changes
                else "Demo directory already loaded: nothing changed.")
@@ -49,6 +55,10 @@ def demo_command(reset_passwords: bool, as_json: bool) -> None:
             prefix = cells if index == 0 else " " * indent
             roles = ", ".join(profile["roles"]) or "(no role)"
             click.echo(f"{prefix}{profile['label']} @ {profile['entity']}: {roles}")
+    click.echo(f"\nDemo applications registered ({apps_config}), served by "
+               "`python -m demo_apps`:")
+    for app in apps:
+        click.echo(f"  {app['name']}: {app['url']}/ (client {app['client_id']})")
 
 
 def register(cli: click.Group) -> None:

@@ -1,0 +1,160 @@
+"""Relying applications built with the kit (idp.rp), served over HTTP beside the provider,
+and a browser that follows redirections through all of them.
+
+An application's URL must be known before it is built (its redirect URI is registered
+with the provider), so `serve_app` binds the socket first and builds the app afterwards.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from flask import Flask
+
+from tests.support.oidc import Arrival, Browser, Page, Provider
+
+
+@contextmanager
+def app_server() -> Iterator[Callable[[Callable[[str], Flask]], tuple[Flask, str]]]:
+    """`serve(build)`: serve `build(base_url)` on a free port of 127.0.0.1."""
+    from werkzeug.serving import make_server
+
+    running: list[tuple[Any, threading.Thread]] = []
+
+    def serve(build: Callable[[str], Flask]) -> tuple[Flask, str]:
+        server = make_server("127.0.0.1", 0, lambda environ, start: [], threaded=True)
+        base = f"http://127.0.0.1:{server.server_port}"
+        app = build(base)
+        server.app = app
+        thread = threading.Thread(target=server.serve_forever, daemon=True)
+        thread.start()
+        running.append((server, thread))
+        return app, base
+
+    try:
+        yield serve
+    finally:
+        for server, thread in running:
+            server.shutdown()
+            thread.join(5)
+            server.server_close()
+            state = server.app.extensions.get("plage_rp")
+            if state is not None:  # pooled connections closed, not garbage-collected
+                state.engine.dispose()
+
+
+class AppBrowser(Browser):
+    """A person's browser across the provider and relying applications: it follows every
+    redirection between them and stops only at a page."""
+
+    def __init__(self, provider: Provider, apps: Iterable[str]) -> None:
+        super().__init__(provider)
+        self.apps = [base.rstrip("/") + "/" for base in apps]
+
+    def _ours(self, url: str) -> bool:
+        return super()._ours(url) or any(url.startswith(base) for base in self.apps)
+
+    def page(self, url: str, data: dict[str, str] | None = None) -> Page:
+        result = self.open(url, data=data)
+        assert isinstance(result, Page), f"left the applications: {result}"
+        return result
+
+    def sign_in_to(self, url: str, identifier: str, profile: int | None = None) -> Page:
+        """Open an application's page, sign in at the provider, return where it lands."""
+        result = self.authorize(url, identifier, profile=profile)
+        assert not isinstance(result, Arrival), result
+        return result
+
+    def cookie(self, name: str) -> str | None:
+        return self.http.cookies.get(name)
+
+
+def kit_app(issuer: str, client_id: str, client_secret: str | None, database_url: str,
+            **config: Any) -> Flask:
+    """A minimal application using the kit, like the README's example."""
+    from flask import jsonify, render_template_string, request
+
+    from idp.rp import (
+        InvalidToken,
+        PlageRP,
+        current_identity,
+        login_required,
+        require,
+        validate_access_token,
+    )
+    from idp.rp.flow import signed_in
+
+    app = Flask("kit_test_app")
+    app.config.update(SECRET_KEY="kit-test",
+                      PLAGE_ISSUER=issuer, PLAGE_CLIENT_ID=client_id,
+                      PLAGE_CLIENT_SECRET=client_secret, PLAGE_DATABASE_URL=database_url,
+                      PLAGE_APP_NAME="Application de test", **config)
+    PlageRP(app)
+
+    @app.get("/")
+    def home() -> str:
+        return render_template_string(
+            "<form method=post action='{{ url_for(\"plage_rp.logout\") }}'>"
+            "<input type=hidden name=csrf_token value='{{ plage_csrf_token() }}'>"
+            "<button>Se déconnecter</button></form>")
+
+    @app.get("/moi")
+    @login_required
+    def me() -> Any:
+        identity = current_identity()
+        assert identity is not None
+        return jsonify(sub=identity.sub, name=identity.display_name, sid=identity.sid,
+                       entity=identity.entity, roles=identity.roles,
+                       profile=identity.profile)
+
+    @app.get("/jetons")
+    @login_required
+    def tokens() -> Any:
+        login = signed_in() or {}
+        return jsonify({k: login.get(k) for k in ("access_token", "id_token",
+                                                  "refresh_token")})
+
+    @app.get("/tdb")
+    @require(domain="TDBESMS", entity_types={"OG", "ET", "ARS", "CD", "NAT"})
+    def dashboard() -> str:
+        return "Tableau de bord"
+
+    @app.get("/api/moi")
+    def api() -> Any:
+        header = request.headers.get("Authorization", "")
+        try:
+            claims = validate_access_token(header.removeprefix("Bearer "), issuer, client_id)
+        except InvalidToken as exc:
+            return jsonify(error="invalid_token", error_description=str(exc)), 401
+        return jsonify(claims)
+
+    return app
+
+
+def serve_demo(op: Provider, serve: Callable[[Callable[[str], Flask]], tuple[Flask, str]],
+               factory: Callable[..., Flask], client: Any, instance: str,
+               **overrides: Any) -> tuple[Flask, str]:
+    """Serve a demo application (demo_apps.saga or .tdb), registered with the provider by
+    demo_apps.registration as `idp demo` does, its database under `instance` (and no
+    configuration file: a developer's instance/demo-apps.toml must not leak in)."""
+    from demo_apps.registration import ensure_client
+    from idp.directory.audit import Actor
+    from idp.extensions import db
+
+    def build(base: str) -> Flask:
+        def register() -> str:
+            secret = ensure_client(client, base, None, Actor(label="test"))
+            db.session.commit()
+            return secret
+
+        secret = op.run(register)
+        return factory({"provider_url": op.issuer, "client_id": client.client_id,
+                        "client_secret": secret, "instance_path": instance, **overrides},
+                       config_path=Path(os.devnull))
+
+    return serve(build)
