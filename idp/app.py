@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from flask import Flask, render_template
+from flask import Flask, Response, render_template
 from flask_wtf.csrf import CSRFError
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
@@ -70,6 +70,7 @@ def create_app(overrides: dict[str, dict[str, Any]] | None = None) -> Flask:
     for blueprint in (web_bp, login_bp, selfservice_bp, oidc_bp, consent_bp, admin_bp):
         app.register_blueprint(blueprint)
     _register_error_pages(app)
+    _add_security_headers(app)
     return app
 
 
@@ -82,6 +83,25 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA busy_timeout=10000")
         cursor.close()
+
+
+def _add_security_headers(app: Flask) -> None:
+    """Pages that take passwords and consents must not be framed (clickjacking), sniffed
+    or leak their URLs (which carry codes and interaction ids) to other sites."""
+    https = app.config["IDP"]["server"]["issuer"].startswith("https://")
+
+    @app.after_request
+    def headers(response: Response) -> Response:
+        response.headers.setdefault("X-Frame-Options", "DENY")
+        response.headers.setdefault("Content-Security-Policy", "frame-ancestors 'none'")
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("Referrer-Policy", "no-referrer")
+        if response.mimetype == "text/html":
+            response.headers.setdefault("Cache-Control", "no-store")
+        if https:
+            response.headers.setdefault("Strict-Transport-Security",
+                                        "max-age=31536000; includeSubDomains")
+        return response
 
 
 _ERROR_TITLES = {
