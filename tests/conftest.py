@@ -18,9 +18,8 @@ from typing import Any
 import pytest
 from flask import Flask
 
-from idp.app import create_app
-from idp.extensions import db
 from tests.support import services as support
+from tests.support.apps import AppFactory, app_factory
 
 pytest_plugins = ["tests.support.browser"]
 
@@ -114,34 +113,11 @@ def smtp_sink() -> Iterator[support.SmtpSink]:
 # --- applications ---------------------------------------------------------------------
 
 
-AppFactory = Callable[..., Flask]
-
-
 @pytest.fixture
 def make_app(tmp_path: Path) -> Iterator[AppFactory]:
     """Build apps on a given database (and optionally Redis); disposes them afterwards."""
-    built: list[Flask] = []
-
-    def factory(database_url: str, redis_url: str = "", **sections: dict[str, Any]) -> Flask:
-        overrides: dict[str, dict[str, Any]] = {
-            "server": {"instance_path": str(tmp_path / f"instance{len(built)}"),
-                       "secret_key": "test-secret-key", "issuer": "http://idp.test"},
-            "database": {"url": database_url},
-            "redis": {"url": redis_url},
-            "keys": {"passphrase": "test-passphrase"},
-        }
-        for section, values in sections.items():
-            overrides.setdefault(section, {}).update(values)
-        app = create_app(overrides)
-        app.config["TESTING"] = True
-        built.append(app)
-        return app
-
-    yield factory
-    for app in built:
-        with app.app_context():
-            db.session.remove()
-            db.engine.dispose()
+    with app_factory(tmp_path) as factory:
+        yield factory
 
 
 @pytest.fixture

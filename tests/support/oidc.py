@@ -29,11 +29,11 @@ from flask import Flask
 from oauthlib.oauth2 import BackendApplicationClient, WebApplicationClient
 from requests_oauthlib import OAuth2Session
 
-from idp.app import create_app
 from idp.directory import services
 from idp.directory.models import Habilitation
 from idp.extensions import db
 from tests.support import directory
+from tests.support.apps import app_factory
 from tests.support.directory import PASSWORD
 
 T = TypeVar("T")
@@ -71,35 +71,6 @@ class Provider:
 
     def jwks(self) -> dict[str, Any]:
         return requests.get(self.metadata["jwks_uri"], timeout=10).json()
-
-
-@contextmanager
-def app_factory(instance_root: Path) -> Iterator[Callable[..., Flask]]:
-    """conftest's `make_app` for fixtures wider than one test (a shared provider)."""
-    built: list[Flask] = []
-
-    def make_app(database_url: str, redis_url: str = "", **sections: dict[str, Any]) -> Flask:
-        overrides: dict[str, dict[str, Any]] = {
-            "server": {"instance_path": str(instance_root / f"instance{len(built)}"),
-                       "secret_key": "test-secret-key"},
-            "database": {"url": database_url},
-            "redis": {"url": redis_url},
-            "keys": {"passphrase": "test-passphrase"},
-        }
-        for section, values in sections.items():
-            overrides.setdefault(section, {}).update(values)
-        app = create_app(overrides)
-        app.config["TESTING"] = True
-        built.append(app)
-        return app
-
-    try:
-        yield make_app
-    finally:
-        for app in built:
-            with app.app_context():
-                db.session.remove()
-                db.engine.dispose()
 
 
 @contextmanager
