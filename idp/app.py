@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from contextlib import suppress
 from pathlib import Path
 from typing import Any
 
-from flask import Flask, Response, render_template
+from flask import Flask, Response, jsonify, render_template, request
 from flask_wtf.csrf import CSRFError
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
 
@@ -127,6 +129,23 @@ _ERROR_MESSAGES = {
 }
 
 
+# Endpoints called by programs (relying applications, load balancers): JSON errors.
+_MACHINE_ENDPOINTS = {"oidc.token", "oidc.userinfo", "oidc.jwks", "oidc.introspect",
+                      "oidc.revoke", "oidc.configuration", "web.health"}
+
+
+def _database_unreachable(exc: OperationalError) -> bool:
+    """A database that does not answer (or is busy), as opposed to a failing query."""
+    if exc.connection_invalidated:
+        return True
+    sqlstate = getattr(exc.orig, "sqlstate", "")
+    if type(exc.orig).__module__.startswith("psycopg"):
+        # No SQLSTATE: the connection itself failed; 08: connection exception;
+        # 57P: the server is shutting down or cannot connect now.
+        return not sqlstate or sqlstate.startswith(("08", "57P"))
+    return "database is locked" in str(exc.orig)
+
+
 def _register_error_pages(app: Flask) -> None:
     def render(code: int, message: str | None = None) -> tuple[str, int]:
         return render_template(
@@ -153,11 +172,26 @@ def _register_error_pages(app: Flask) -> None:
         return render(400, "Ce formulaire a expiré ou ne provient pas de PLAGE. "
                            "Rechargez la page et recommencez.")
 
+    @app.errorhandler(OperationalError)
+    def database_error(exc: OperationalError) -> Any:
+        return backend_down(exc) if _database_unreachable(exc) else unexpected(exc)
+
     @app.errorhandler(StoreUnavailable)
-    def store_down(exc: StoreUnavailable) -> Any:
-        app.logger.error("short-lived store unavailable: %s", exc)
-        return render(503, "Le service est momentanément indisponible. "
-                           "Réessayez dans quelques instants.")
+    def backend_down(exc: Exception) -> Any:
+        # Redis or the database did not answer: nothing was written, the person (or the
+        # relying application, in OAuth's words) is told to try again shortly.
+        app.logger.error("backend unavailable: %s", exc)
+        with suppress(Exception):
+            db.session.rollback()
+        if request.endpoint in _MACHINE_ENDPOINTS:
+            response = jsonify(error="temporarily_unavailable",
+                               error_description="Service temporarily unavailable.")
+            response.status_code = 503
+            response.headers["Retry-After"] = "5"
+            return response
+        body, code = render(503, "Le service est momentanément indisponible. "
+                                 "Réessayez dans quelques instants.")
+        return body, code, {"Retry-After": "5"}
 
     @app.errorhandler(Exception)
     def unexpected(exc: Exception) -> Any:

@@ -132,3 +132,25 @@ def test_pages_cannot_be_framed_or_cached(sqlite_app) -> None:  # type: ignore[n
     assert "Strict-Transport-Security" not in response.headers  # http issuer in tests
     jwks = sqlite_app.test_client().get("/jwks")
     assert jwks.headers["Cache-Control"].startswith("public")  # JSON keeps its own policy
+
+
+def test_a_database_that_does_not_answer_gives_503_not_500(make_app) -> None:  # type: ignore[no-untyped-def]
+    """PostgreSQL down: relying applications get OAuth's temporarily_unavailable in JSON,
+    people a French page; nobody sees a stack trace."""
+    from tests.support.services import free_port
+
+    app = make_app(f"postgresql+psycopg://postgres@127.0.0.1:{free_port()}/idp")
+    client = app.test_client()
+    api = client.get("/jwks")
+    assert api.status_code == 503
+    assert api.get_json()["error"] == "temporarily_unavailable"
+    assert api.headers["Retry-After"]
+    token = client.post("/token", data={"grant_type": "authorization_code", "code": "x",
+                                        "client_id": "c", "redirect_uri": "https://a/cb"})
+    assert token.status_code == 503 and token.is_json
+    health = client.get("/health")
+    assert health.status_code == 503 and health.is_json
+    page = client.get("/authorize", query_string={"client_id": "c", "response_type": "code"})
+    assert page.status_code == 503
+    text = page.get_data(as_text=True)
+    assert "momentanément indisponible" in text and "Traceback" not in text
