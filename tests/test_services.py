@@ -662,3 +662,24 @@ def test_the_signing_key_signs_what_the_jwks_verifies(app: Flask) -> None:
 def test_without_a_key_signing_says_which_command_to_run(app: Flask) -> None:
     with pytest.raises(keys.NoSigningKey, match="idp keys generate --alg RS256"):
         keys.signing_key("RS256", "phrase secrète")
+
+
+def test_whom_to_contact_falls_back_to_the_level_that_appoints_the_ape(app) -> None:  # type: ignore[no-untyped-def]
+    """EHPAD Le Verger has no administrator yet: its people are sent to the
+    administrators of its managing OG, who appoint its APE (principle 4)."""
+    from tests.support import directory as d
+
+    world = d.ancre_world()
+    og_director = d.account("Odile", "Gestionnaire")
+    d.profile(og_director, world.og, "Direction de l'association", "ADMINISTRATION/APE")
+    db.session.commit()
+
+    with_admin = services.contacts_for(world.etab_x)
+    assert [p.account.identifier for p in with_admin.administrators] == [world.ape.identifier]
+    assert with_admin.appointers == []
+
+    without_admin = services.contacts_for(world.etab_y)
+    assert without_admin.administrators == []
+    [(above, admins)] = without_admin.appointers
+    assert above.id == world.og.id
+    assert [p.account.identifier for p in admins] == [og_director.identifier]

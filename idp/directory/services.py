@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import selectinload
@@ -114,6 +115,24 @@ def administrators_of(entity: Entity) -> list[Profile]:
     ).all()
     usable = [p for p in profiles if rules.is_usable(p)]
     return sorted(usable, key=lambda p: (not _holds(p, rules.ADMINISTRATION, rules.APE), p.id))
+
+
+@dataclass(frozen=True)
+class Contacts:
+    """Whom a person of `entity` asks for a role: its administrators or, while it has
+    none, the administrators of the level that appoints its APE (principle 4)."""
+
+    entity: Entity
+    administrators: list[Profile]
+    appointers: list[tuple[Entity, list[Profile]]]
+
+
+def contacts_for(entity: Entity) -> Contacts:
+    admins = administrators_of(entity)
+    if admins:
+        return Contacts(entity, admins, [])
+    above = rules.appointing_entities(entity, authority_lookup())
+    return Contacts(entity, [], [(e, administrators_of(e)) for e in above])
 
 
 def _holds(profile: Profile, domain: str, role: str) -> bool:

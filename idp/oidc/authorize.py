@@ -306,7 +306,7 @@ def select_profile(flow: Flow) -> Response | None:
         if conflicted:
             return render_template("consent/exclusive_conflict.html", flow=flow,
                                    conflicts=[(p, _conflicts_in(p, domains),
-                                               services.administrators_of(p.entity))
+                                               services.contacts_for(p.entity))
                                               for p in conflicted]), 403
         return _no_valid_right(flow)
     chosen = flow.state.get("profile_id")
@@ -346,7 +346,7 @@ def _conflicts_in(profile: Profile, domains: list[str]) -> list[tuple[Any, ...]]
 def _no_valid_right(flow: Flow) -> tuple[str, int]:
     assert flow.account is not None and flow.client is not None
     entities = {p.entity_id: p.entity for p in flow.account.profiles}
-    contacts = [(entity, services.administrators_of(entity)) for entity in entities.values()]
+    contacts = [services.contacts_for(entity) for entity in entities.values()]
     return render_template("consent/no_valid_right.html", flow=flow,
                            domains=consent.domain_labels(flow.client.domains),
                            contacts=contacts), 403
