@@ -683,3 +683,23 @@ def test_whom_to_contact_falls_back_to_the_level_that_appoints_the_ape(app) -> N
     [(above, admins)] = without_admin.appointers
     assert above.id == world.og.id
     assert [p.account.identifier for p in admins] == [og_director.identifier]
+
+
+def test_a_login_upgrades_a_hash_made_with_weaker_parameters(app) -> None:  # type: ignore[no-untyped-def]
+    from argon2 import PasswordHasher
+
+    from idp.directory import passwords
+
+    account = services.create_account(given_name="Anne", family_name="Ancienne",
+                                      email="anne@example.test", password=PASSWORD,
+                                      actor=OPERATOR)
+    account.password_hash = PasswordHasher(time_cost=1, memory_cost=512,
+                                           parallelism=1).hash(PASSWORD)
+    db.session.commit()
+    weak = account.password_hash
+    assert passwords.needs_rehash(weak)
+
+    assert services.authenticate(account.identifier, PASSWORD) is account
+    assert account.password_hash != weak
+    assert not passwords.needs_rehash(account.password_hash)
+    assert services.authenticate(account.identifier, PASSWORD) is account

@@ -52,10 +52,6 @@ def withdraw(account_id: int, client_id: str, actor: Actor) -> bool:
     return True
 
 
-def consents_of(account_id: int) -> list[Consent]:
-    return list(db.session.scalars(select(Consent).where(Consent.account_id == account_id)))
-
-
 def applications_of(account_id: int) -> list[tuple[Consent, Client]]:
     """The person's consents with their clients, by application name ("Mes applications")."""
     rows = db.session.execute(

@@ -36,10 +36,6 @@ class ApeAlreadyAppointed(RuleViolation):
     pass
 
 
-class NotAllowed(RuleViolation):
-    pass
-
-
 class RoleLike(Protocol):
     domain_code: str
     code: str

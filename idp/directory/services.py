@@ -29,7 +29,12 @@ from idp.directory.models import (
     ProfileState,
     Role,
 )
-from idp.directory.passwords import check_password_policy, hash_password, verify_password
+from idp.directory.passwords import (
+    check_password_policy,
+    hash_password,
+    needs_rehash,
+    verify_password,
+)
 from idp.extensions import db
 
 
@@ -207,6 +212,10 @@ def authenticate(identifier: str, password: str) -> Account | None:
     ok = verify_password(account.password_hash if account else None, password)
     if not ok or account is None or account.state != AccountState.ACTIVE:
         return None
+    if needs_rehash(account.password_hash or ""):
+        # Stronger hashing parameters since this hash was made: upgrade it now that the
+        # password is known (it commits with the login's own changes).
+        account.password_hash = hash_password(password)
     return account
 
 
