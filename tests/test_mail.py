@@ -11,7 +11,6 @@ import threading
 from collections import Counter
 from collections.abc import Callable
 from datetime import timedelta
-from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +26,7 @@ from idp.directory.models import utcnow
 from idp.extensions import db
 from idp.mail import service as outbox
 from idp.mail.models import OutboxMessage
-from tests.support.services import SmtpSink, free_port
+from tests.support.services import SmtpSink, body_of, free_port
 
 AppFactory = Callable[..., Flask]
 
@@ -37,16 +36,6 @@ def smtp_settings(port: int, host: str = "127.0.0.1", **extra: Any) -> dict[str,
             **extra}
 
 
-def received(sink: SmtpSink) -> list[EmailMessage]:
-    """The sink's messages, parsed with the modern policy (decoded headers and body)."""
-    return [email.message_from_bytes(m.as_bytes(), policy=email.policy.default)  # type: ignore[misc]
-            for m in sink.messages]
-
-
-def body_of(message: EmailMessage) -> str:
-    part = message.get_body(("plain",))
-    assert part is not None
-    return part.get_content()
 
 
 def queue_one(app: Flask, to: str = "elodie.martin@example.test",
@@ -79,7 +68,7 @@ def test_a_queued_mail_is_sent_through_smtp_once(
     report = deliver(app)
 
     assert report.sent == [message_id] and report.failed == {}
-    [message] = received(smtp_sink)
+    [message] = smtp_sink.received()
     assert message["To"] == "elodie.martin@example.test"
     assert message["X-RcptTo"] == "elodie.martin@example.test"  # the envelope too
     assert message["From"] == "PLAGE <ne-pas-repondre@plage.invalid>"
@@ -109,7 +98,7 @@ def test_a_mail_exists_only_if_its_transaction_commits(
         thread = outbox.send_after_commit()
         assert thread is not None
         thread.join(10)
-    assert [m["Subject"] for m in received(smtp_sink)] == ["Validé"]
+    assert [m["Subject"] for m in smtp_sink.received()] == ["Validé"]
 
 
 @pytest.mark.parametrize("address", ["", "sans-arobase", "a@b.test, c@d.test",
@@ -162,7 +151,7 @@ def test_a_mail_the_server_cannot_take_now_waits_and_is_sent_later(
     try:
         assert sorted(deliver(app).sent) == [second, third]  # the first waits its delay
         assert deliver(app, now=utcnow() + timedelta(minutes=2)).sent == [first]
-        assert sorted(m["Subject"] for m in received(sink)) == [
+        assert sorted(m["Subject"] for m in sink.received()) == [
             "Message 0", "Message 1", "Message 2"]
     finally:
         sink.stop()
@@ -218,7 +207,7 @@ def test_concurrent_deliverers_never_send_a_mail_twice(
 
     assert len(reports) == 3 and all(not r.failed for r in reports)
     assert sorted(i for r in reports for i in r.sent) == sorted(ids)
-    per_id = Counter(m["Message-ID"] for m in received(smtp_sink))
+    per_id = Counter(m["Message-ID"] for m in smtp_sink.received())
     assert len(per_id) == 40 and set(per_id.values()) == {1}
 
 
@@ -314,7 +303,7 @@ def test_mail_check_sends_a_test_mail(
 
     assert result.exit_code == 0, result.output
     assert "sent to exploitation@example.test" in result.stdout
-    [message] = received(smtp_sink)
+    [message] = smtp_sink.received()
     assert message["Subject"] == "PLAGE – Courriel de test"
     assert "exploitation@example.test" in body_of(message)
 

@@ -4,13 +4,10 @@ tell whether an account exists, and a mail server that is down costs nothing but
 
 from __future__ import annotations
 
-import email
-import email.policy
 import re
 import time
 from collections.abc import Callable, Iterator
 from datetime import timedelta
-from email.message import EmailMessage
 from html import unescape
 from typing import Any
 
@@ -27,7 +24,7 @@ from idp.extensions import db
 from idp.mail import service as outbox
 from idp.mail.models import OutboxMessage
 from tests.support import directory as d
-from tests.support.services import SmtpSink, free_port
+from tests.support.services import SmtpSink, body_of, free_port
 
 AppFactory = Callable[..., Flask]
 NEW_PASSWORD = "Nouveau-secret-2027!"
@@ -68,15 +65,6 @@ def text(response: TestResponse) -> str:
     return unescape(response.get_data(as_text=True))
 
 
-def received(sink: SmtpSink) -> list[EmailMessage]:
-    return [email.message_from_bytes(m.as_bytes(), policy=email.policy.default)  # type: ignore[misc]
-            for m in sink.messages]
-
-
-def body_of(message: EmailMessage) -> str:
-    part = message.get_body(("plain",))
-    assert part is not None
-    return part.get_content()
 
 
 def log_in(client: FlaskClient, identifier: str, password: str) -> int:
@@ -84,7 +72,7 @@ def log_in(client: FlaskClient, identifier: str, password: str) -> int:
 
 
 def reset_link(sink: SmtpSink) -> str:
-    match = LINK.search(body_of(received(sink)[-1]))
+    match = LINK.search(body_of(sink.received()[-1]))
     assert match, "no reset link in the mail"
     return match.group(1)
 
@@ -114,7 +102,7 @@ def test_a_lost_identifier_is_mailed_and_never_shown(people: Any, smtp_sink: Smt
     assert person["identifier"] not in known.get_data(as_text=True)
     # Byte for byte the same page: nothing tells whether the address has an account.
     assert known.get_data() == unknown.get_data()
-    [message] = received(smtp_sink)
+    [message] = smtp_sink.received()
     assert message["To"] == person["email"]
     assert message["Subject"] == "PLAGE – Rappel de votre identifiant"
     body = body_of(message)
@@ -139,7 +127,7 @@ def test_every_active_account_of_the_address_is_listed(people: Any,
 
     submit(app.test_client(), "/compte/identifiant-perdu", email="secretariat@ehpad.test")
 
-    [message] = received(smtp_sink)
+    [message] = smtp_sink.received()
     body = body_of(message)
     assert "Plusieurs comptes Plage sont associés à cette adresse" in body
     assert f"{ids[0]} (Louise Bernard)" in body and f"{ids[1]} (Marc Roux)" in body
@@ -175,7 +163,7 @@ def test_a_reset_link_sets_a_new_password_once(people: Any, smtp_sink: SmtpSink)
                     identifier=person["identifier"], email=person["email"])
 
     assert answer.status_code == 200 and RESET_SENT in text(answer)
-    [message] = received(smtp_sink)
+    [message] = smtp_sink.received()
     assert message["To"] == person["email"]
     assert message["Subject"] == "PLAGE – Réinitialisation de votre mot de passe"
     assert "valable 60 minutes" in body_of(message)
@@ -386,7 +374,7 @@ def test_with_the_mail_server_down_the_page_answers_and_the_mail_waits(
         with app.app_context():
             later = utcnow() + timedelta(minutes=2)
             assert outbox.deliver_due(now=later).sent == [waiting.id]
-        [message] = received(sink)
+        [message] = sink.received()
         assert identifier in body_of(message)
     finally:
         sink.stop()
@@ -416,7 +404,7 @@ def test_the_check_mail_page_sends_a_test_mail(people: Any, smtp_sink: SmtpSink)
     after = text(client.get(sent.headers["Location"]))
     assert f"Un courriel de test vient d'être envoyé à {person['email']}" in after
     assert "Le dernier courriel de test a été remis au serveur de messagerie" in after
-    [message] = received(smtp_sink)
+    [message] = smtp_sink.received()
     assert message["To"] == person["email"]
     assert message["Subject"] == "PLAGE – Courriel de test"
     assert person["email"] in body_of(message)

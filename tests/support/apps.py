@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -44,3 +45,38 @@ def app_factory(instance_root: Path) -> Iterator[AppFactory]:
             with app.app_context():
                 db.session.remove()
                 db.engine.dispose()
+
+
+ServeApp = Callable[[Callable[[str], Flask]], tuple[Flask, str]]
+
+
+@contextmanager
+def app_server(on_close: Callable[[Flask], None] | None = None) -> Iterator[ServeApp]:
+    """`serve(build)` serves `build(base_url)` on a free port of 127.0.0.1.
+
+    The socket is bound first, so the app is built knowing its own URL (an issuer, a
+    redirect URI). On exit every server stops, then `on_close(app)` runs for each app."""
+    from werkzeug.serving import make_server
+
+    running: list[tuple[Any, threading.Thread]] = []
+
+    def serve(build: Callable[[str], Flask]) -> tuple[Flask, str]:
+        server = make_server("127.0.0.1", 0, lambda environ, start: [], threaded=True)
+        base = f"http://127.0.0.1:{server.server_port}"
+        app = build(base)
+        server.app = app
+        thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
+                                  daemon=True)
+        thread.start()
+        running.append((server, thread))
+        return app, base
+
+    try:
+        yield serve
+    finally:
+        for server, thread in running:
+            server.shutdown()
+            thread.join(5)
+            server.server_close()
+            if on_close is not None:
+                on_close(server.app)

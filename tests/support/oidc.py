@@ -13,7 +13,6 @@ import base64
 import hashlib
 import html
 import secrets
-import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -33,7 +32,7 @@ from idp.directory import services
 from idp.directory.models import Habilitation
 from idp.extensions import db
 from tests.support import directory
-from tests.support.apps import app_factory
+from tests.support.apps import app_factory, app_server
 from tests.support.directory import PASSWORD
 
 T = TypeVar("T")
@@ -75,32 +74,22 @@ class Provider:
 
 @contextmanager
 def serving(make_app: Callable[..., Flask]) -> Iterator[Callable[..., Provider]]:
-    """`serve(database_url, redis_url="", **sections)` starts a provider on a free port.
+    """`serve(database_url, redis_url="", **sections)` starts a provider on a free port,
+    built knowing its issuer (the base URL)."""
+    with app_server() as serve_app:
 
-    The socket is bound first, so the app is built knowing its issuer (the base URL)."""
-    from werkzeug.serving import make_server
+        def serve(database_url: str, redis_url: str = "",
+                  **sections: dict[str, Any]) -> Provider:
+            server_section = sections.pop("server", {})
 
-    running: list[tuple[Any, threading.Thread]] = []
+            def build(base: str) -> Flask:
+                return make_app(database_url, redis_url,
+                                server={**server_section, "issuer": base}, **sections)
 
-    def serve(database_url: str, redis_url: str = "", **sections: dict[str, Any]) -> Provider:
-        server = make_server("127.0.0.1", 0, lambda environ, start: [], threaded=True)
-        base = f"http://127.0.0.1:{server.server_port}"
-        server_section = {**sections.pop("server", {}), "issuer": base}
-        app = make_app(database_url, redis_url, server=server_section, **sections)
-        server.app = app
-        thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
-                                  daemon=True)
-        thread.start()
-        running.append((server, thread))
-        return Provider(app=app, issuer=base)
+            app, base = serve_app(build)
+            return Provider(app=app, issuer=base)
 
-    try:
         yield serve
-    finally:
-        for server, thread in running:
-            server.shutdown()
-            thread.join(5)
-            server.server_close()
 
 
 # --- HTML pages -----------------------------------------------------------------------

@@ -8,7 +8,6 @@ with the provider), so `serve_app` binds the socket first and builds the app aft
 from __future__ import annotations
 
 import os
-import threading
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -16,36 +15,23 @@ from typing import Any
 
 from flask import Flask
 
+from tests.support.apps import ServeApp
+from tests.support.apps import app_server as bound_app_server
 from tests.support.oidc import Arrival, Browser, Page, Provider
 
 
+def _dispose_kit(app: Flask) -> None:
+    state = app.extensions.get("plage_rp")
+    if state is not None:  # pooled connections closed, not garbage-collected
+        state.engine.dispose()
+
+
 @contextmanager
-def app_server() -> Iterator[Callable[[Callable[[str], Flask]], tuple[Flask, str]]]:
-    """`serve(build)`: serve `build(base_url)` on a free port of 127.0.0.1."""
-    from werkzeug.serving import make_server
-
-    running: list[tuple[Any, threading.Thread]] = []
-
-    def serve(build: Callable[[str], Flask]) -> tuple[Flask, str]:
-        server = make_server("127.0.0.1", 0, lambda environ, start: [], threaded=True)
-        base = f"http://127.0.0.1:{server.server_port}"
-        app = build(base)
-        server.app = app
-        thread = threading.Thread(target=server.serve_forever, daemon=True)
-        thread.start()
-        running.append((server, thread))
-        return app, base
-
-    try:
+def app_server() -> Iterator[ServeApp]:
+    """`serve(build)`: serve `build(base_url)` on a free port of 127.0.0.1 (apps of the
+    kit get their database connections closed on exit)."""
+    with bound_app_server(on_close=_dispose_kit) as serve:
         yield serve
-    finally:
-        for server, thread in running:
-            server.shutdown()
-            thread.join(5)
-            server.server_close()
-            state = server.app.extensions.get("plage_rp")
-            if state is not None:  # pooled connections closed, not garbage-collected
-                state.engine.dispose()
 
 
 class AppBrowser(Browser):

@@ -6,6 +6,8 @@ the `postgres` OS user (created by Debian's package) in a temporary folder given
 
 from __future__ import annotations
 
+import email
+import email.policy
 import glob
 import os
 import shutil
@@ -14,7 +16,7 @@ import subprocess
 import tempfile
 import time
 from dataclasses import dataclass, field
-from email.message import Message
+from email.message import EmailMessage, Message
 
 import psycopg
 import redis
@@ -177,5 +179,17 @@ class SmtpSink:
     def port(self) -> int:
         return self.controller.port
 
+    def received(self) -> list[EmailMessage]:
+        """The messages, parsed with the modern policy (decoded headers and body)."""
+        return [email.message_from_bytes(m.as_bytes(), policy=email.policy.default)  # type: ignore[misc]
+                for m in self.messages]
+
     def stop(self) -> None:
         self.controller.stop()
+
+
+def body_of(message: EmailMessage) -> str:
+    """The plain-text body of a received mail."""
+    part = message.get_body(("plain",))
+    assert part is not None
+    return part.get_content()
