@@ -20,7 +20,7 @@ from pathlib import Path
 
 from idp import migrations
 from idp.app import create_app
-from idp.directory.audit import Actor
+from idp.core.audit import Actor
 from idp.directory.geography import departements
 from idp.directory.identifiers import InvalidFiness, luhn_check_digit, validate_finess
 from idp.directory.importer import import_entities

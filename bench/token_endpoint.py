@@ -24,10 +24,11 @@ from typing import Any
 from idp import migrations
 from idp.app import create_app
 from idp.clients import service as clients
+from idp.core.audit import Actor
 from idp.directory import services
-from idp.directory.audit import Actor
 from idp.directory.catalogue import load_catalogue
-from idp.directory.models import Entity, EntityType
+from idp.directory.enums import EntityType
+from idp.directory.models import Entity
 from idp.extensions import db
 from idp.keys import service as keys
 from idp.oidc import grants_store

@@ -16,8 +16,8 @@ from pathlib import Path
 from flask import current_app
 
 from idp.clients import service
-from idp.directory.audit import Actor
-from idp.directory.services import NotFound
+from idp.core.audit import Actor
+from idp.core.errors import NotFound
 from idp.extensions import db
 
 

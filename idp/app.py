@@ -60,16 +60,16 @@ def create_app(overrides: dict[str, dict[str, Any]] | None = None) -> Flask:
 
     from idp.admin.views import bp as admin_bp
     from idp.consent.views import bp as consent_bp
-    from idp.login import session as login_session
+    from idp.home.views import bp as home_bp
     from idp.login.views import bp as login_bp
     from idp.oidc.server import create_server
     from idp.oidc.views import bp as oidc_bp
     from idp.selfservice.views import bp as selfservice_bp
-    from idp.web import bp as web_bp
+    from idp.web import session as web_session
 
-    login_session.install(app)
+    web_session.install(app)
     app.extensions["idp.oauth_server"] = create_server(app)
-    for blueprint in (web_bp, login_bp, selfservice_bp, oidc_bp, consent_bp, admin_bp):
+    for blueprint in (home_bp, login_bp, selfservice_bp, oidc_bp, consent_bp, admin_bp):
         app.register_blueprint(blueprint)
     _register_error_pages(app)
     _add_security_headers(app)
@@ -131,7 +131,7 @@ _ERROR_MESSAGES = {
 
 # Endpoints called by programs (relying applications, load balancers): JSON errors.
 _MACHINE_ENDPOINTS = {"oidc.token", "oidc.userinfo", "oidc.jwks", "oidc.introspect",
-                      "oidc.revoke", "oidc.configuration", "web.health"}
+                      "oidc.revoke", "oidc.configuration", "home.health"}
 
 
 def _database_unreachable(exc: OperationalError) -> bool:

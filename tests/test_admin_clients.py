@@ -8,7 +8,7 @@ import re
 from flask.testing import FlaskClient
 
 from idp.clients.models import Client
-from idp.directory.models import EntityType
+from idp.directory.enums import EntityType
 from idp.extensions import db
 from tests.support import directory as d
 

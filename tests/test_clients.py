@@ -17,10 +17,9 @@ from sqlalchemy import func, select
 from idp.cli import cli
 from idp.clients import service
 from idp.clients.models import Client, hash_client_secret
-from idp.directory.audit import Actor
+from idp.core.audit import Actor, AuditEvent
+from idp.core.errors import NotFound
 from idp.directory.catalogue import load_catalogue
-from idp.directory.models import AuditEvent
-from idp.directory.services import NotFound
 from idp.extensions import db
 
 ADMIN = Actor(label="national-admin")

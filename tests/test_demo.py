@@ -7,19 +7,12 @@ from collections import Counter
 from flask import Flask
 from sqlalchemy import func, select
 
+from idp.core.audit import Actor, AuditEvent
 from idp.directory import passwords, rules, services
-from idp.directory.audit import Actor
 from idp.directory.demo import demo_data, load_demo
+from idp.directory.enums import EntityLevel, EntityType
 from idp.directory.identifiers import is_valid_identifier
-from idp.directory.models import (
-    Account,
-    AuditEvent,
-    Entity,
-    EntityLevel,
-    EntityType,
-    Habilitation,
-    Profile,
-)
+from idp.directory.models import Account, Entity, Habilitation, Profile
 from idp.extensions import db
 
 ACTOR = Actor(label="test")

@@ -8,9 +8,10 @@ import pytest
 from flask import Flask
 from sqlalchemy import func, select
 
-from idp.directory.audit import Actor
+from idp.core.audit import Actor, AuditEvent
+from idp.directory.enums import EntityType
 from idp.directory.importer import ImportRejected, ImportResult, import_entities
-from idp.directory.models import AuditEvent, Entity, EntityType
+from idp.directory.models import Entity
 from idp.extensions import db
 from tests.support.directory import finess
 

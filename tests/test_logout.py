@@ -23,7 +23,8 @@ from sqlalchemy import select
 
 from idp.cli import cli
 from idp.consent.models import Consent
-from idp.directory.models import AuditEvent, utcnow
+from idp.core.audit import AuditEvent
+from idp.core.clock import utcnow
 from idp.extensions import db
 from idp.oidc import backchannel
 from idp.oidc.models import BackchannelDelivery, Grant

@@ -22,7 +22,7 @@ from flask import Flask
 from sqlalchemy import select
 
 from idp.cli import cli
-from idp.directory.models import utcnow
+from idp.core.clock import utcnow
 from idp.extensions import db
 from idp.mail import service as outbox
 from idp.mail.models import OutboxMessage

@@ -25,7 +25,7 @@ import jwt
 import pytest
 import requests
 
-from idp.directory.audit import Actor
+from idp.core.audit import Actor
 from idp.extensions import db
 from idp.keys import service as keys
 from idp.keys.models import SigningKey

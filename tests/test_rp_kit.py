@@ -35,7 +35,7 @@ from sqlalchemy import create_engine, select, update
 
 from idp.clients.models import Client
 from idp.directory import passwords, services
-from idp.directory.models import EntityType
+from idp.directory.enums import EntityType
 from idp.extensions import db
 from idp.keys import service as keys
 from idp.oidc import backchannel, grants_store

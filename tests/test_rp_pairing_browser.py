@@ -21,7 +21,7 @@ from flask import Flask
 from demo_apps import saga
 from demo_apps.registration import SAGA
 from idp.directory import passwords
-from idp.directory.models import EntityType
+from idp.directory.enums import EntityType
 from idp.extensions import db
 from idp.oidc import backchannel
 from tests.support import directory as d

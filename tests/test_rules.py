@@ -8,8 +8,9 @@ from dataclasses import dataclass, field, replace
 
 import pytest
 
+from idp.core.errors import RuleViolation
 from idp.directory import rules
-from idp.directory.models import AccountState, EntityLevel, EntityType, ProfileState
+from idp.directory.enums import AccountState, EntityLevel, EntityType, ProfileState
 
 # --- small doubles with the attributes the rules read ---------------------------------
 
@@ -196,7 +197,7 @@ def test_an_administrator_cannot_make_an_ancre_gestionnaire_also_lecteur() -> No
 
 
 def test_the_refusal_is_a_rule_violation_shown_as_is() -> None:
-    with pytest.raises(rules.RuleViolation):
+    with pytest.raises(RuleViolation):
         rules.check_can_grant([TDB_LECTEUR], TDB_GESTIONNAIRE)
 
 

@@ -18,8 +18,10 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 from werkzeug.test import TestResponse
 
+from idp.core.audit import AuditEvent
+from idp.core.clock import utcnow
 from idp.directory import passwords, services
-from idp.directory.models import AccountState, AuditEvent, utcnow
+from idp.directory.enums import AccountState
 from idp.extensions import db
 from idp.mail import service as outbox
 from idp.mail.models import OutboxMessage

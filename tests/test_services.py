@@ -10,22 +10,13 @@ from cryptography.hazmat.primitives.serialization import load_pem_private_key
 from flask import Flask
 from sqlalchemy import delete, func, select, update
 
+from idp.core.audit import Actor, AuditEvent
+from idp.core.errors import RuleViolation
 from idp.directory import rules, services
-from idp.directory.audit import Actor
 from idp.directory.catalogue import load_catalogue
+from idp.directory.enums import AccountState, EntityType, ProfileState
 from idp.directory.identifiers import is_valid_identifier
-from idp.directory.models import (
-    Account,
-    AccountState,
-    AuditEvent,
-    Domain,
-    Entity,
-    EntityType,
-    Habilitation,
-    Profile,
-    ProfileState,
-    Role,
-)
+from idp.directory.models import Account, Domain, Entity, Habilitation, Profile, Role
 from idp.directory.passwords import WeakPassword, verify_password
 from idp.extensions import db
 from idp.keys import service as keys
@@ -147,7 +138,7 @@ def test_an_account_can_wait_for_its_password(app: Flask) -> None:
 def test_incomplete_details_are_refused_in_french(
     app: Flask, given: str, family: str, email: str
 ) -> None:
-    with pytest.raises(rules.RuleViolation):
+    with pytest.raises(RuleViolation):
         services.create_account(given_name=given, family_name=family, email=email,
                                 actor=OPERATOR)
     assert count(Account) == 0
@@ -156,7 +147,7 @@ def test_incomplete_details_are_refused_in_french(
 def test_an_identifier_given_by_the_importer_must_be_free(app: Flask) -> None:
     services.create_account(given_name="Jean", family_name="Valjean", email="j@example.fr",
                             identifier="463471", actor=OPERATOR)
-    with pytest.raises(rules.RuleViolation, match="463471"):
+    with pytest.raises(RuleViolation, match="463471"):
         services.create_account(given_name="Javert", family_name="Inspecteur",
                                 email="i@example.fr", identifier="463471", actor=OPERATOR)
 
@@ -267,7 +258,7 @@ def test_a_profile_request_starts_pending_with_its_own_email(
 
 def test_a_profile_needs_a_label(app: Flask, nievre: dict[str, Entity]) -> None:
     account = person("Jean", "Valjean")
-    with pytest.raises(rules.RuleViolation, match="libellé"):
+    with pytest.raises(RuleViolation, match="libellé"):
         services.create_profile(account, nievre["ch"], label="  ", actor=OPERATOR)
     assert count(Profile) == 0
 
@@ -312,9 +303,9 @@ def test_granting_a_role_twice_or_withdrawing_one_not_held_is_refused(
     profile = services.create_profile(person("Jean", "Valjean"), nievre["ch"], label="DAF",
                                       actor=OPERATOR)
     services.grant(profile, role("SAGA", "DIRECTEUR"), OPERATOR)
-    with pytest.raises(rules.RuleViolation, match="détient déjà"):
+    with pytest.raises(RuleViolation, match="détient déjà"):
         services.grant(profile, role("SAGA", "DIRECTEUR"), OPERATOR)
-    with pytest.raises(rules.RuleViolation, match="ne détient pas"):
+    with pytest.raises(RuleViolation, match="ne détient pas"):
         services.revoke(profile, role("ANCRE", "LECTEUR"), OPERATOR)
     assert count(Habilitation) == 1
 
@@ -640,9 +631,9 @@ def test_rotation_keeps_the_old_key_published_until_its_tokens_expire(app: Flask
 
 def test_a_second_generate_is_refused_rotate_is_the_way(app: Flask) -> None:
     keys.generate("ES256", "phrase secrète", OPERATOR)
-    with pytest.raises(rules.RuleViolation, match="rotate"):
+    with pytest.raises(RuleViolation, match="rotate"):
         keys.generate("ES256", "phrase secrète", OPERATOR)
-    with pytest.raises(rules.RuleViolation, match="unsupported"):
+    with pytest.raises(RuleViolation, match="unsupported"):
         keys.generate("HS256", "phrase secrète", OPERATOR)
 
 

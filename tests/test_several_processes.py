@@ -48,7 +48,7 @@ def gunicorn(backends: tuple[str, str], make_app, tmp_path: Path) -> Iterator[Pr
     local = make_app(database_url, redis_url,
                      server={"issuer": base, "instance_path": str(instance)})
     with local.app_context():
-        from idp.directory.audit import Actor
+        from idp.core.audit import Actor
         from idp.keys import service as keys
 
         keys.ensure_keys("test-passphrase", Actor(label="test"))

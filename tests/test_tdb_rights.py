@@ -26,7 +26,7 @@ from flask import Flask
 from demo_apps import tdb
 from demo_apps.registration import TDB
 from idp.directory import passwords, services
-from idp.directory.models import EntityType
+from idp.directory.enums import EntityType
 from idp.extensions import db
 from tests.support import directory as d
 from tests.support.oidc import Page, Provider, serving

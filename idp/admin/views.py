@@ -12,8 +12,9 @@ from wtforms import SelectChoice
 
 from idp.admin.forms import ClientForm
 from idp.clients import service
+from idp.core.audit import Actor
+from idp.core.errors import RuleViolation
 from idp.directory import rules
-from idp.directory.audit import Actor
 from idp.directory.models import Domain
 from idp.extensions import db
 from idp.selfservice.views import current_account, login_required
@@ -78,7 +79,7 @@ def create_client() -> Response | str | tuple[str, int]:
     if form.validate_on_submit():
         try:
             client, secret = service.create_client(actor=_actor(), **_settings(form))
-        except rules.RuleViolation as exc:
+        except RuleViolation as exc:
             db.session.rollback()
             form.form_errors.append(str(exc))
         else:
@@ -101,7 +102,7 @@ def edit_client(client_id: str) -> Response | str | tuple[str, int]:
     if form.validate_on_submit():
         try:
             _, secret = service.update_client(client, _actor(), **_settings(form))
-        except rules.RuleViolation as exc:
+        except RuleViolation as exc:
             db.session.rollback()
             form.form_errors.append(str(exc))
         else:
@@ -135,7 +136,7 @@ def client_action(client_id: str, action: str) -> Response | str:
             message = "L'application est réactivée."
         else:
             abort(404)
-    except rules.RuleViolation as exc:
+    except RuleViolation as exc:
         db.session.rollback()
         flash(str(exc), "error")
     else:

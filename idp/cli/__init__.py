@@ -16,7 +16,7 @@ from flask.cli import FlaskGroup
 from sqlalchemy.exc import SQLAlchemyError
 
 from idp.config import ConfigError
-from idp.directory.rules import RuleViolation
+from idp.core.errors import RuleViolation
 
 
 class IdpGroup(FlaskGroup):

@@ -17,7 +17,7 @@ from flask.cli import with_appcontext
 from idp.cli import emit, json_option
 from idp.clients import service
 from idp.clients.models import Client
-from idp.directory.audit import Actor
+from idp.core.audit import Actor
 from idp.extensions import db
 
 # --clear FIELD (update): the optional settings that can be emptied, and their fields.

@@ -11,9 +11,10 @@ from flask.cli import with_appcontext
 from sqlalchemy import select
 
 from idp.cli import emit, json_option
+from idp.core.audit import Actor
 from idp.directory import services
-from idp.directory.audit import Actor
-from idp.directory.models import Domain, Profile, ProfileState
+from idp.directory.enums import ProfileState
+from idp.directory.models import Domain, Profile
 from idp.extensions import db
 
 

@@ -12,10 +12,11 @@ from flask.cli import with_appcontext
 from sqlalchemy import func, or_, select
 
 from idp.cli import emit, json_option
+from idp.core.audit import Actor
 from idp.directory import rules, services
-from idp.directory.audit import Actor
+from idp.directory.enums import EntityType
 from idp.directory.geography import departements, regions
-from idp.directory.models import Entity, EntityType
+from idp.directory.models import Entity
 from idp.extensions import db
 
 TYPE_CHOICES = [*(t.value for t in EntityType), "OG"]

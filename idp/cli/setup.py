@@ -9,7 +9,7 @@ from flask import current_app
 from flask.cli import with_appcontext
 
 from idp.cli import emit, json_option
-from idp.directory.audit import Actor
+from idp.core.audit import Actor
 from idp.extensions import db
 
 

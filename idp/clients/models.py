@@ -11,7 +11,7 @@ from authlib.oauth2.rfc6749 import ClientMixin, list_to_scope, scope_to_list
 from sqlalchemy import JSON, Boolean, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from idp.directory.models import utcnow
+from idp.core.clock import utcnow
 from idp.extensions import UTCDateTime, db
 
 PUBLIC_AUTH_METHOD = "none"

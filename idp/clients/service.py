@@ -29,10 +29,9 @@ from idp.clients.models import (
     Client,
     hash_client_secret,
 )
-from idp.directory.audit import Actor, record
+from idp.core.audit import Actor, record
+from idp.core.errors import NotFound, RuleViolation
 from idp.directory.models import Domain
-from idp.directory.rules import RuleViolation
-from idp.directory.services import NotFound
 from idp.extensions import db
 from idp.keys.service import DEFAULT_ALGORITHM, SUPPORTED_ALGORITHMS
 

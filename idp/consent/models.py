@@ -5,7 +5,7 @@ from datetime import datetime
 from sqlalchemy import JSON, ForeignKey
 from sqlalchemy.orm import Mapped, mapped_column
 
-from idp.directory.models import utcnow
+from idp.core.clock import utcnow
 from idp.extensions import UTCDateTime, db
 
 

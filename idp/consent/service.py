@@ -8,7 +8,7 @@ from sqlalchemy import select
 
 from idp.clients.models import Client
 from idp.consent.models import Consent, ProfileChoice
-from idp.directory.audit import Actor, record
+from idp.core.audit import Actor, record
 from idp.directory.models import Domain
 from idp.extensions import db
 

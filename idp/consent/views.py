@@ -7,7 +7,7 @@ from flask_wtf import FlaskForm
 from werkzeug.wrappers import Response
 
 from idp.consent import service
-from idp.directory.audit import Actor
+from idp.core.audit import Actor
 from idp.extensions import db
 from idp.oidc import authorize
 

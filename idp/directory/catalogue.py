@@ -7,9 +7,9 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from idp.core.audit import Actor
+from idp.core.errors import RuleViolation
 from idp.directory import services
-from idp.directory.audit import Actor
-from idp.directory.rules import RuleViolation
 
 
 class CatalogueError(RuleViolation):

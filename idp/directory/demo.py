@@ -15,11 +15,12 @@ from typing import Any
 
 from sqlalchemy import select
 
+from idp.core.audit import Actor, record
 from idp.directory import services
-from idp.directory.audit import Actor, record
 from idp.directory.catalogue import load_catalogue
+from idp.directory.enums import ProfileState
 from idp.directory.importer import EntityRow, upsert_entities
-from idp.directory.models import Account, Habilitation, Profile, ProfileState, Role
+from idp.directory.models import Account, Habilitation, Profile, Role
 from idp.directory.passwords import verify_password
 from idp.extensions import db
 

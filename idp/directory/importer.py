@@ -40,10 +40,12 @@ from typing import Any, NamedTuple
 
 from sqlalchemy import select
 
-from idp.directory.audit import Actor, record
+from idp.core.audit import Actor, record
+from idp.core.clock import utcnow
+from idp.directory.enums import EntityType
 from idp.directory.geography import departements, region_of, regions
 from idp.directory.identifiers import InvalidFiness, finess_departement, validate_finess
-from idp.directory.models import Entity, EntityType, utcnow
+from idp.directory.models import Entity
 from idp.directory.rules import OG_MIN_ESTABLISHMENTS, RuleViolation
 from idp.extensions import db, upsert_insert
 

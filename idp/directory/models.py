@@ -1,11 +1,10 @@
 """The PLAGE directory: entities, accounts, profiles, the catalogue of domains and roles,
-habilitations, profile requests and the audit log."""
+habilitations and profile requests."""
 
 from __future__ import annotations
 
 import enum
-from datetime import UTC, datetime
-from typing import Any
+from datetime import datetime
 
 from sqlalchemy import (
     JSON,
@@ -16,52 +15,24 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
-    event,
 )
-from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from idp.core.clock import utcnow
+from idp.directory.enums import (
+    AccountState,
+    EntityLevel,
+    EntityType,
+    ProfileState,
+    RequestStatus,
+)
 from idp.extensions import UTCDateTime, db
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 def _enum(cls: type[enum.Enum]) -> Enum:
     # Store the values (readable in SQL), as VARCHAR + CHECK on both backends.
     return Enum(cls, values_callable=lambda e: [m.value for m in e], native_enum=False,
                 length=32, validate_strings=True)
-
-
-class EntityType(enum.StrEnum):
-    ET = "ET"    # établissement géographique (FINESS géographique)
-    EJ = "EJ"    # entité juridique (FINESS juridique); an OG when it manages >= 2 FINESS
-    ARS = "ARS"  # agence régionale de santé
-    CD = "CD"    # conseil départemental
-    NAT = "NAT"  # national operator (ATIH, CNG...)
-
-
-class EntityLevel(enum.StrEnum):
-    ETABLISSEMENT = "etablissement"
-    REGIONAL = "regional"
-    NATIONAL = "national"
-
-
-class AccountState(enum.StrEnum):
-    ACTIVE = "actif"
-    INACTIVE = "inactif"
-
-
-class ProfileState(enum.StrEnum):
-    PENDING = "en_attente"
-    ACTIVE = "actif"
-    INACTIVE = "inactif"
-
-
-class RequestStatus(enum.StrEnum):
-    PENDING = "en_attente"
-    ACCEPTED = "acceptee"
-    REFUSED = "refusee"
 
 
 class Entity(db.Model):
@@ -230,25 +201,3 @@ class ProfileRequest(db.Model):
     profile: Mapped[Profile] = relationship()
 
 
-class AuditEvent(db.Model):
-    """Append-only: who did what to whom, when, from which address."""
-
-    __tablename__ = "audit_events"
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
-    actor_id: Mapped[int | None] = mapped_column(ForeignKey("accounts.id"), index=True)
-    actor: Mapped[str] = mapped_column(String(255))
-    action: Mapped[str] = mapped_column(String(64), index=True)
-    target_type: Mapped[str | None] = mapped_column(String(32))
-    target_id: Mapped[str | None] = mapped_column(String(64))
-    entity_id: Mapped[int | None] = mapped_column(ForeignKey("entities.id"), index=True)
-    ip: Mapped[str | None] = mapped_column(String(45))
-    details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
-
-
-@event.listens_for(Session, "before_flush")
-def _audit_is_append_only(session: Session, _ctx: object, _instances: object) -> None:
-    for obj in (*session.dirty, *session.deleted):
-        if isinstance(obj, AuditEvent):
-            raise PermissionError("the audit log is append-only")

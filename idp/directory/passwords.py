@@ -5,7 +5,7 @@ from __future__ import annotations
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
-from idp.directory.rules import RuleViolation
+from idp.core.errors import RuleViolation
 
 _hasher = PasswordHasher()
 # Verified when the identifier is unknown, so that the answer takes as long either way.

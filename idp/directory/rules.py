@@ -13,7 +13,8 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from idp.directory.models import AccountState, EntityLevel, EntityType, ProfileState
+from idp.core.errors import RuleViolation
+from idp.directory.enums import AccountState, EntityLevel, EntityType, ProfileState
 
 ADMINISTRATION = "ADMINISTRATION"
 APE = "APE"  # Administrateur principal d'établissement: exactly one per entity
@@ -22,10 +23,6 @@ ADMIN_ROLES = frozenset({APE, ADMINISTRATEUR})
 
 # An EJ managing at least this many establishments is an organisme gestionnaire (OG).
 OG_MIN_ESTABLISHMENTS = 2
-
-
-class RuleViolation(Exception):
-    """An operation the PLAGE rules forbid; str(exc) is the French explanation."""
 
 
 class ExclusiveRoleConflict(RuleViolation):

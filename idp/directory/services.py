@@ -15,20 +15,12 @@ from dataclasses import dataclass
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import selectinload
 
+from idp.core.audit import Actor, record
+from idp.core.errors import NotFound, RuleViolation
 from idp.directory import rules
-from idp.directory.audit import Actor, record
+from idp.directory.enums import AccountState, EntityType, ProfileState
 from idp.directory.identifiers import new_identifier
-from idp.directory.models import (
-    Account,
-    AccountState,
-    Domain,
-    Entity,
-    EntityType,
-    Habilitation,
-    Profile,
-    ProfileState,
-    Role,
-)
+from idp.directory.models import Account, Domain, Entity, Habilitation, Profile, Role
 from idp.directory.passwords import (
     check_password_policy,
     hash_password,
@@ -36,11 +28,6 @@ from idp.directory.passwords import (
     verify_password,
 )
 from idp.extensions import db
-
-
-class NotFound(rules.RuleViolation):
-    pass
-
 
 # Ligatures have no decomposition: "Lœuillet" is typed "Loeuillet" on most keyboards.
 _LIGATURES = str.maketrans({"œ": "oe", "æ": "ae"})
@@ -168,9 +155,9 @@ def create_account(
 ) -> Account:
     given_name, family_name, email = given_name.strip(), family_name.strip(), email.strip()
     if not given_name or not family_name:
-        raise rules.RuleViolation("Le nom et le prénom sont obligatoires.")
+        raise RuleViolation("Le nom et le prénom sont obligatoires.")
     if "@" not in email or email.startswith("@") or email.endswith("@"):
-        raise rules.RuleViolation(f"Adresse électronique invalide : {email}")
+        raise RuleViolation(f"Adresse électronique invalide : {email}")
     if password is not None:
         check_password_policy(password, password_min_length)
 
@@ -182,7 +169,7 @@ def create_account(
     if identifier is None:
         identifier = new_identifier(taken)
     elif taken(identifier):
-        raise rules.RuleViolation(f"L'identifiant {identifier} est déjà attribué.")
+        raise RuleViolation(f"L'identifiant {identifier} est déjà attribué.")
     account = Account(
         identifier=identifier,
         given_name=given_name,
@@ -240,7 +227,7 @@ def create_profile(
 ) -> Profile:
     label = label.strip()
     if not label:
-        raise rules.RuleViolation("Le libellé du profil est obligatoire.")
+        raise RuleViolation("Le libellé du profil est obligatoire.")
     profile = Profile(
         account=account, entity=entity, label=label, state=state, email=email, phone=phone
     )
@@ -280,7 +267,7 @@ def grant(profile: Profile, role: Role, actor: Actor) -> Habilitation:
     """Give `role` to `profile`, refusing exclusive roles and a second APE."""
     held = rules.profile_roles(profile)
     if any(r.id == role.id for r in held):
-        raise rules.RuleViolation(
+        raise RuleViolation(
             f"Le profil « {profile.label} » détient déjà le rôle « {role.label} »."
         )
     rules.check_can_grant(held, role)
@@ -297,7 +284,7 @@ def grant(profile: Profile, role: Role, actor: Actor) -> Habilitation:
 def revoke(profile: Profile, role: Role, actor: Actor) -> None:
     habilitation = db.session.get(Habilitation, (profile.id, role.id))
     if habilitation is None:
-        raise rules.RuleViolation(
+        raise RuleViolation(
             f"Le profil « {profile.label} » ne détient pas le rôle « {role.label} »."
         )
     profile.habilitations.remove(habilitation)

@@ -6,7 +6,7 @@ from typing import Any
 from sqlalchemy import JSON, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from idp.directory.models import utcnow
+from idp.core.clock import utcnow
 from idp.extensions import UTCDateTime, db
 
 

@@ -9,9 +9,9 @@ from typing import Any
 from joserfc.jwk import ECKey, KeySet, RSAKey
 from sqlalchemy import or_, select
 
-from idp.directory.audit import Actor, record
-from idp.directory.models import utcnow
-from idp.directory.rules import RuleViolation
+from idp.core.audit import Actor, record
+from idp.core.clock import utcnow
+from idp.core.errors import RuleViolation
 from idp.extensions import db
 from idp.keys.models import SigningKey
 

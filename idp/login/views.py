@@ -7,13 +7,13 @@ from datetime import UTC, datetime
 from flask import Blueprint, current_app, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response
 
+from idp.core.audit import Actor, record
 from idp.directory import services
-from idp.directory.audit import Actor, record
 from idp.extensions import db
 from idp.login.forms import LoginForm
-from idp.login.session import current_login, start_login
 from idp.login.throttle import LoginThrottle
 from idp.oidc.authorize import client_name_for
+from idp.web.session import current_login, start_login
 
 bp = Blueprint("login", __name__)
 

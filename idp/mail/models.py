@@ -7,7 +7,7 @@ from datetime import datetime
 from sqlalchemy import Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from idp.directory.models import utcnow
+from idp.core.clock import utcnow
 from idp.extensions import UTCDateTime, db
 
 

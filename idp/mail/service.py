@@ -30,7 +30,7 @@ from typing import Any, Protocol
 from flask import current_app
 from sqlalchemy import Row, func, inspect, select, update
 
-from idp.directory.models import utcnow
+from idp.core.clock import utcnow
 from idp.extensions import db
 from idp.mail.models import OutboxMessage
 

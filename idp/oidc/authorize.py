@@ -45,10 +45,10 @@ from idp.directory import rules, services
 from idp.directory.models import Account, Profile
 from idp.extensions import db
 from idp.keys import service as keys
-from idp.login.session import LoginState, current_login, remember_client
 from idp.oidc import interactions
 from idp.oidc.grants_store import Approval
 from idp.oidc.server import query_client
+from idp.web.session import LoginState, current_login, remember_client
 
 PROMPT_VALUES = {"none", "login", "consent", "select_account"}
 RESPONSE_MODES = {"query", "form_post"}

@@ -34,8 +34,8 @@ from joserfc import jwt
 from sqlalchemy import select, update
 
 from idp.clients.models import Client
-from idp.directory.audit import Actor, record
-from idp.directory.models import utcnow
+from idp.core.audit import Actor, record
+from idp.core.clock import utcnow
 from idp.extensions import db
 from idp.oidc.models import BackchannelDelivery
 from idp.oidc.server import issuer, signing_keyset

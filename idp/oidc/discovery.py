@@ -8,7 +8,7 @@ from flask import current_app
 
 from idp.claims import CLAIMS_SUPPORTED
 from idp.keys.service import SUPPORTED_ALGORITHMS
-from idp.login.session import ACR_BASIC
+from idp.web.session import ACR_BASIC
 
 SCOPES_SUPPORTED = ["openid", "profile", "email", "phone", "habilitations", "offline_access"]
 CLIENT_AUTH_METHODS = ["client_secret_basic", "client_secret_post", "private_key_jwt"]

@@ -18,7 +18,8 @@ from flask import current_app
 from sqlalchemy import ColumnElement, select, update
 
 from idp.directory import rules
-from idp.directory.models import Account, AccountState, Profile
+from idp.directory.enums import AccountState
+from idp.directory.models import Account, Profile
 from idp.extensions import db
 from idp.oidc.models import Grant, RefreshToken
 from idp.store import ShortLivedStore

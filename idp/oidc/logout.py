@@ -27,14 +27,14 @@ from wtforms import HiddenField
 
 from idp.clients.models import Client
 from idp.consent import service as consent
-from idp.directory.audit import Actor, record
+from idp.core.audit import Actor, record
 from idp.directory.models import Account
 from idp.extensions import csrf, db
-from idp.login.session import LoginState, current_login, end_login
 from idp.oidc import backchannel, grants_store
 from idp.oidc.authorize import id_token_hint_claims
 from idp.oidc.server import query_client
 from idp.oidc.views import bp
+from idp.web.session import LoginState, current_login, end_login
 
 PARAMETERS = ("id_token_hint", "client_id", "post_logout_redirect_uri", "state",
               "logout_hint", "ui_locales")

@@ -15,7 +15,8 @@ from typing import Any
 from sqlalchemy import JSON, Boolean, ForeignKey, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from idp.directory.models import Account, Profile, utcnow
+from idp.core.clock import utcnow
+from idp.directory.models import Account, Profile
 from idp.extensions import UTCDateTime, db
 
 

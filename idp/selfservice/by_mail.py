@@ -27,9 +27,10 @@ from flask_wtf import FlaskForm
 from sqlalchemy import func, select
 from werkzeug.wrappers import Response
 
+from idp.core.audit import Actor, record
 from idp.directory import services
-from idp.directory.audit import Actor, record
-from idp.directory.models import Account, AccountState
+from idp.directory.enums import AccountState
+from idp.directory.models import Account
 from idp.directory.passwords import WeakPassword, check_password_policy
 from idp.extensions import db
 from idp.login.throttle import Counter

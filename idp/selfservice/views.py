@@ -20,13 +20,13 @@ from flask_wtf import FlaskForm
 from werkzeug.wrappers import Response
 
 from idp.consent import service as consent
+from idp.core.audit import Actor
 from idp.directory import rules
-from idp.directory.audit import Actor
 from idp.directory.models import Account, Profile
 from idp.extensions import db
-from idp.login.session import current_login
 from idp.login.views import safe_next
 from idp.oidc import backchannel, logout
+from idp.web.session import current_login
 
 bp = Blueprint("selfservice", __name__, url_prefix="/compte")
 

@@ -1,7 +1,6 @@
-"""The provider's own pages that belong to no domain in particular."""
+"""The web kernel every page package builds on.
 
-from flask import Blueprint
-
-bp = Blueprint("web", __name__)
-
-from idp.web import views  # noqa: E402,F401  (registers the routes on bp)
+The server-side session and the person signed in (`session`), who may see a page
+(`access`), local redirects (`redirects`) and the authorization requests under way
+(`interactions`). Page packages import this kernel, never one another.
+"""

@@ -8,11 +8,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from idp.clients.models import Client, hash_client_secret
+from idp.core.audit import Actor
 from idp.directory import services
-from idp.directory.audit import Actor
 from idp.directory.catalogue import load_catalogue
+from idp.directory.enums import EntityType, ProfileState
 from idp.directory.identifiers import luhn_check_digit
-from idp.directory.models import Account, Entity, EntityType, Profile, ProfileState
+from idp.directory.models import Account, Entity, Profile
 from idp.extensions import db
 from idp.keys import service as keys
 

@@ -129,7 +129,7 @@ def serve_demo(op: Provider, serve: Callable[[Callable[[str], Flask]], tuple[Fla
     demo_apps.registration as `idp demo` does, its database under `instance` (and no
     configuration file: a developer's instance/demo-apps.toml must not leak in)."""
     from demo_apps.registration import ensure_client
-    from idp.directory.audit import Actor
+    from idp.core.audit import Actor
     from idp.extensions import db
 
     def build(base: str) -> Flask:

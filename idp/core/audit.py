@@ -1,15 +1,44 @@
-"""Writing to the append-only audit log."""
+"""The append-only audit log: who did what to whom, when, from which address.
+
+Every domain records its changes here, in the transaction of the change itself.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import event
-from sqlalchemy.orm import ORMExecuteState, Session
+from sqlalchemy import JSON, ForeignKey, Integer, String, event
+from sqlalchemy.orm import Mapped, ORMExecuteState, Session, mapped_column
 
-from idp.directory.models import AuditEvent
-from idp.extensions import db
+from idp.core.clock import utcnow
+from idp.extensions import UTCDateTime, db
+
+
+class AuditEvent(db.Model):
+    """Append-only: who did what to whom, when, from which address."""
+
+    __tablename__ = "audit_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("accounts.id"), index=True)
+    actor: Mapped[str] = mapped_column(String(255))
+    action: Mapped[str] = mapped_column(String(64), index=True)
+    target_type: Mapped[str | None] = mapped_column(String(32))
+    target_id: Mapped[str | None] = mapped_column(String(64))
+    entity_id: Mapped[int | None] = mapped_column(ForeignKey("entities.id"), index=True)
+    ip: Mapped[str | None] = mapped_column(String(45))
+    details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+@event.listens_for(Session, "before_flush")
+def _audit_is_append_only(session: Session, _ctx: object, _instances: object) -> None:
+    for obj in (*session.dirty, *session.deleted):
+        if isinstance(obj, AuditEvent):
+            raise PermissionError("the audit log is append-only")
+
 
 
 @dataclass(frozen=True)

@@ -1,8 +1,11 @@
-from flask import jsonify, render_template
+"""The home page and the load balancers' health check."""
+
+from flask import Blueprint, jsonify, render_template
 from sqlalchemy import text
 
 from idp.extensions import db
-from idp.web import bp
+
+bp = Blueprint("home", __name__)
 
 
 @bp.get("/")
