@@ -168,8 +168,7 @@ def entities_show(code: str, as_json: bool) -> None:
         "administrators": [
             {"identifier": p.account.identifier, "name": p.account.full_name,
              "profile": p.id,
-             "ape": any(h.role.code == rules.APE and h.role.domain_code == rules.ADMINISTRATION
-                        for h in p.habilitations)}
+             "ape": rules.holds_ape(p)}
             for p in services.administrators_of(entity)
         ],
         "appointed_by": [_ref(e) for e in rules.appointing_entities(

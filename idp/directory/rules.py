@@ -168,6 +168,15 @@ def profile_roles(profile: ProfileLike) -> list[RoleLike]:
     return [h.role for h in profile.habilitations]
 
 
+def is_ape_role(role: RoleLike) -> bool:
+    """The Administrateur principal d'établissement role (one holder per entity)."""
+    return role.domain_code == ADMINISTRATION and role.code == APE
+
+
+def holds_ape(profile: ProfileLike) -> bool:
+    return any(is_ape_role(r) for r in profile_roles(profile))
+
+
 def is_admin_profile(profile: ProfileLike) -> bool:
     return any(
         r.domain_code == ADMINISTRATION and r.code in ADMIN_ROLES for r in profile_roles(profile)
@@ -215,6 +224,37 @@ def eligible_profiles(profiles: Iterable[ProfileLike], domains: Iterable[str]) -
     """Active profiles of an active account holding at least one role in `domains`."""
     wanted = list(domains)
     return [p for p in profiles if is_usable(p) and roles_in_domains(p, wanted)]
+
+
+def conflicts_in_domains(profile: ProfileLike, domains: Iterable[str]
+                         ) -> list[tuple[RoleLike, ...]]:
+    """The exclusive roles the profile holds together within `domains`."""
+    wanted = set(domains)
+    return exclusive_conflicts(r for r in profile_roles(profile) if r.domain_code in wanted)
+
+
+@dataclass(frozen=True)
+class ProfilesForClient:
+    """Which of a person's profiles may sign in to a client registered for some domains."""
+
+    usable: list[ProfileLike]
+    # Eligible, but holding two exclusive roles in the client's domains: they cannot be
+    # used until an administrator removes one (the login page says so).
+    conflicted: list[ProfileLike]
+
+
+def profiles_for_client(profiles: Iterable[ProfileLike], domains: Iterable[str]
+                        ) -> ProfilesForClient:
+    """The one rule for login, refresh and userinfo: eligible and free of conflicts."""
+    wanted = list(domains)
+    eligible = eligible_profiles(profiles, wanted)
+    conflicted = [p for p in eligible if conflicts_in_domains(p, wanted)]
+    return ProfilesForClient(usable=[p for p in eligible if p not in conflicted],
+                             conflicted=conflicted)
+
+
+def may_use_for_client(profile: ProfileLike, domains: Iterable[str]) -> bool:
+    return bool(profiles_for_client([profile], domains).usable)
 
 
 def is_national_admin(profiles: Iterable[ProfileLike], entity_types: dict[int, EntityType]) -> bool:

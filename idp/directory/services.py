@@ -106,7 +106,7 @@ def administrators_of(entity: Entity) -> list[Profile]:
         .distinct()
     ).all()
     usable = [p for p in profiles if rules.is_usable(p)]
-    return sorted(usable, key=lambda p: (not _holds(p, rules.ADMINISTRATION, rules.APE), p.id))
+    return sorted(usable, key=lambda p: (not rules.holds_ape(p), p.id))
 
 
 @dataclass(frozen=True)
@@ -125,10 +125,6 @@ def contacts_for(entity: Entity) -> Contacts:
         return Contacts(entity, admins, [])
     above = rules.appointing_entities(entity, authority_lookup())
     return Contacts(entity, [], [(e, administrators_of(e)) for e in above])
-
-
-def _holds(profile: Profile, domain: str, role: str) -> bool:
-    return any(h.role.domain_code == domain and h.role.code == role for h in profile.habilitations)
 
 
 # --- accounts -------------------------------------------------------------------------
@@ -271,7 +267,7 @@ def grant(profile: Profile, role: Role, actor: Actor) -> Habilitation:
             f"Le profil « {profile.label} » détient déjà le rôle « {role.label} »."
         )
     rules.check_can_grant(held, role)
-    if role.domain_code == rules.ADMINISTRATION and role.code == rules.APE:
+    if rules.is_ape_role(role):
         rules.check_single_ape(current_ape_profiles(profile.entity_id), profile.id)
     habilitation = Habilitation(profile=profile, role=role, granted_by_id=actor.account_id)
     db.session.add(habilitation)
