@@ -65,9 +65,11 @@ def create_app(overrides: dict[str, dict[str, Any]] | None = None) -> Flask:
     from idp.oidc.server import create_server
     from idp.oidc.views import bp as oidc_bp
     from idp.selfservice.views import bp as selfservice_bp
+    from idp.web import navigation
     from idp.web import session as web_session
 
     web_session.install(app)
+    navigation.install(app)
     app.extensions["idp.oauth_server"] = create_server(app)
     for blueprint in (home_bp, login_bp, selfservice_bp, oidc_bp, consent_bp, admin_bp):
         app.register_blueprint(blueprint)

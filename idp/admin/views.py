@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from functools import wraps
 from typing import Any
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
@@ -14,32 +13,15 @@ from idp.admin.forms import ClientForm
 from idp.clients import service
 from idp.core.audit import Actor
 from idp.core.errors import RuleViolation
-from idp.directory import rules
 from idp.directory.models import Domain
 from idp.extensions import db
-from idp.selfservice.views import current_account, login_required
+from idp.web.access import national_admin_required, request_actor, signed_in_account
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
 
-def national_admin_required(view: Any) -> Any:
-    @wraps(view)
-    @login_required
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        account = current_account()
-        assert account is not None
-        types = {p.entity_id: p.entity.type for p in account.profiles}
-        if not rules.is_national_admin(account.profiles, types):
-            abort(403, "Cette page est réservée aux administrateurs de niveau national.")
-        return view(*args, **kwargs)
-
-    return wrapper
-
-
 def _actor() -> Actor:
-    account = current_account()
-    assert account is not None
-    return Actor(label=account.identifier, account_id=account.id, ip=request.remote_addr)
+    return request_actor(signed_in_account())
 
 
 def _lines(text: str | None) -> list[str]:

@@ -7,9 +7,9 @@ from flask_wtf import FlaskForm
 from werkzeug.wrappers import Response
 
 from idp.consent import service
-from idp.core.audit import Actor
 from idp.extensions import db
 from idp.oidc import authorize
+from idp.web.access import request_actor
 
 bp = Blueprint("consent", __name__)
 
@@ -63,8 +63,7 @@ def consent(uid: str) -> Response | str:
         if request.form.get("decision") != "accept":
             return authorize.abandon(uid, "The end-user refused to share the information.")
         service.give(flow.account.id, flow.client.client_id, scopes,  # type: ignore[union-attr]
-                     Actor(label=flow.account.identifier, account_id=flow.account.id,
-                           ip=request.remote_addr))
+                     request_actor(flow.account))
         db.session.commit()
         flow.state["consented"] = True
         flow.save()

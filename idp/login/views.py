@@ -4,39 +4,24 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from flask import Blueprint, current_app, redirect, render_template, request, url_for
+from flask import Blueprint, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response
 
-from idp.core.audit import Actor, record
+from idp.core.audit import record
 from idp.directory import services
 from idp.extensions import db
 from idp.login.forms import LoginForm
-from idp.login.throttle import LoginThrottle
 from idp.oidc.authorize import client_name_for
+from idp.web.access import request_actor
+from idp.web.redirects import safe_next
 from idp.web.session import current_login, start_login
+from idp.web.throttle import login_throttle
 
 bp = Blueprint("login", __name__)
 
 BAD_CREDENTIALS = "Identifiant ou mot de passe incorrect."
 LOCKED_OUT = ("Trop de tentatives de connexion infructueuses. Pour votre sécurité, "
               "réessayez dans {minutes} minutes ou utilisez « Mot de passe oublié ? ».")
-
-
-def safe_next(target: str | None) -> str | None:
-    """Only local paths: never an open redirect."""
-    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
-        return target
-    return None
-
-
-def throttle() -> LoginThrottle:
-    security = current_app.config["IDP"]["security"]
-    return LoginThrottle(
-        store=current_app.extensions["idp.store"],
-        max_failures=security["login_max_failures"],
-        max_failures_per_ip=security["login_max_failures_per_ip"],
-        lockout_seconds=security["login_lockout_seconds"],
-    )
 
 
 @bp.route("/connexion", methods=["GET", "POST"])
@@ -51,7 +36,7 @@ def login() -> Response | tuple[str, int] | str:
     error, status = None, 200
     if form.validate_on_submit():
         identifier, ip = form.identifier.data.strip(), request.remote_addr or "unknown"
-        guard = throttle()
+        guard = login_throttle()
         account = None
         if guard.locked(identifier, ip):
             error, status = LOCKED_OUT.format(minutes=guard.lockout_seconds // 60), 429
@@ -61,14 +46,14 @@ def login() -> Response | tuple[str, int] | str:
             if status != 429:
                 guard.failed(identifier, ip)
                 error, status = BAD_CREDENTIALS, 401
-            record(Actor(label=f"anonymous:{identifier[:32]}", ip=ip), "login.failure",
+            record(request_actor(None, anonymous=f"anonymous:{identifier[:32]}"), "login.failure",
                    reason="locked" if status == 429 else "bad_credentials")
             db.session.commit()
         else:
             guard.succeeded(identifier)
             start_login(account.id, amr=["pwd"])
             account.last_login_at = datetime.now(UTC)
-            record(Actor(label=account.identifier, account_id=account.id, ip=ip),
+            record(request_actor(account),
                    "login.success", target=account)
             db.session.commit()
             return redirect(safe_next(form.next.data) or url_for("selfservice.home"))

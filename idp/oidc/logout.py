@@ -34,6 +34,7 @@ from idp.oidc import backchannel, grants_store
 from idp.oidc.authorize import id_token_hint_claims
 from idp.oidc.server import query_client
 from idp.oidc.views import bp
+from idp.web.access import request_actor
 from idp.web.session import LoginState, current_login, end_login
 
 PARAMETERS = ("id_token_hint", "client_id", "post_logout_redirect_uri", "state",
@@ -199,7 +200,7 @@ def _decided() -> Response:
 
 
 def _log_out(login: LoginState, account: Account | None, req: LogoutRequest) -> Response:
-    end_provider_session(login.sid, account, login.clients, _actor(account), req.initiator)
+    end_provider_session(login.sid, account, login.clients, request_actor(account), req.initiator)
     end_login()
     db.session.commit()
     backchannel.dispatch_pending()
@@ -212,7 +213,7 @@ def _without_browser_session(req: LogoutRequest) -> Response:
     sid = req.hint.get("sid") if req.verified and req.hint else None
     if sid and req.hint:
         account = db.session.scalar(select(Account).where(Account.identifier == req.hint["sub"]))
-        if end_provider_session(sid, account, [], _actor(account), req.initiator,
+        if end_provider_session(sid, account, [], request_actor(account), req.initiator,
                                 only_if_live=True):
             db.session.commit()
             backchannel.dispatch_pending()
@@ -228,9 +229,3 @@ def _finished(req: LogoutRequest) -> Response:
 def _no_store(response: Response) -> Response:
     response.headers["Cache-Control"] = "no-store"
     return response
-
-
-def _actor(account: Account | None) -> Actor:
-    if account is None:
-        return Actor(label="anonymous", ip=request.remote_addr)
-    return Actor(label=account.identifier, account_id=account.id, ip=request.remote_addr)

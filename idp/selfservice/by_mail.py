@@ -27,19 +27,19 @@ from flask_wtf import FlaskForm
 from sqlalchemy import func, select
 from werkzeug.wrappers import Response
 
-from idp.core.audit import Actor, record
+from idp.core.audit import record
 from idp.directory import services
 from idp.directory.enums import AccountState
 from idp.directory.models import Account
 from idp.directory.passwords import WeakPassword, check_password_policy
 from idp.extensions import db
-from idp.login.throttle import Counter
-from idp.login.views import throttle as login_throttle
 from idp.mail import service as outbox
 from idp.mail.models import OutboxMessage
 from idp.selfservice.forms import ForgotPasswordForm, LostIdentifierForm, ResetPasswordForm
 from idp.selfservice.links import MailLinks
-from idp.selfservice.views import bp, current_account, login_required
+from idp.selfservice.views import bp
+from idp.web.access import current_account, login_required, request_actor
+from idp.web.throttle import Counter, login_throttle
 
 IDENTIFIER_SENT = "Si un compte correspond à cette adresse, un courriel vient de vous être envoyé."
 RESET_SENT = ("Si ces informations correspondent à un compte, un courriel vient de vous "
@@ -117,7 +117,7 @@ def lost_identifier() -> View:
             login_url=public_url("login.login"),
         )
         for account in accounts:
-            record(Actor(label="anonymous", ip=_ip()), "account.identifier_reminder",
+            record(request_actor(None), "account.identifier_reminder",
                    target=account)
         db.session.commit()
         outbox.send_after_commit()
@@ -165,7 +165,7 @@ def forgot_password() -> View:
             reset_url=public_url("selfservice.reset_password", token=token),
             minutes=ttl // 60,
         )
-        record(Actor(label="anonymous", ip=_ip()), "account.password_reset_request",
+        record(request_actor(None), "account.password_reset_request",
                target=account)
         db.session.commit()
         outbox.send_after_commit()
@@ -203,8 +203,7 @@ def reset_password(token: str) -> Response:
             if account is None:
                 return _invalid_link()
             services.set_password(account, form.password.data,
-                                  Actor(label=account.identifier, account_id=account.id,
-                                        ip=_ip()),
+                                  request_actor(account),
                                   min_length)
             db.session.commit()
             login_throttle().succeeded(account.identifier)  # lifts a login lockout
@@ -249,7 +248,7 @@ def check_mail() -> View:
                              status=_check_status(account))
         message = outbox.queue_template(account.email, "check",
                                               name=account.full_name, address=account.email)
-        record(Actor(label=account.identifier, account_id=account.id, ip=_ip()),
+        record(request_actor(account),
                "account.mail_check", target=account)
         db.session.commit()
         outbox.send_after_commit()

@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-from functools import wraps
 from typing import Any
 
 from flask import (
     Blueprint,
-    current_app,
     flash,
-    has_request_context,
     redirect,
     render_template,
     request,
@@ -20,32 +17,14 @@ from flask_wtf import FlaskForm
 from werkzeug.wrappers import Response
 
 from idp.consent import service as consent
-from idp.core.audit import Actor
 from idp.directory import rules
-from idp.directory.models import Account, Profile
 from idp.extensions import db
-from idp.login.views import safe_next
 from idp.oidc import backchannel, logout
-from idp.web.session import current_login
+from idp.web.access import current_account, login_required, request_actor
+from idp.web.navigation import ACTIVE_PROFILE
+from idp.web.redirects import safe_next
 
 bp = Blueprint("selfservice", __name__, url_prefix="/compte")
-
-
-def current_account() -> Account | None:
-    state = current_login()
-    return db.session.get(Account, state.account_id) if state else None
-
-
-def login_required(view: Any) -> Any:
-    """Provider pages need a signed-in person; others are sent to the login page."""
-
-    @wraps(view)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        if current_account() is None:
-            return redirect(url_for("login.login", next=request.full_path.rstrip("?")))
-        return view(*args, **kwargs)
-
-    return wrapper
 
 
 @bp.get("/")
@@ -75,7 +54,7 @@ def withdraw_consent(client_id: str) -> Response:
     account = current_account()
     assert account is not None
     names = {client.client_id: client.name for _, client in consent.applications_of(account.id)}
-    actor = Actor(label=account.identifier, account_id=account.id, ip=request.remote_addr)
+    actor = request_actor(account)
     if client_id in names and logout.withdraw_consent(account, client_id, actor):
         db.session.commit()
         backchannel.dispatch_pending()
@@ -99,33 +78,9 @@ def switch_profile() -> Any:
     if not form.validate_on_submit() or chosen not in usable:
         flash("Ce profil ne peut pas être choisi.", "error")
     else:
-        session["active_profile_id"] = chosen
+        session[ACTIVE_PROFILE] = chosen
         flash(f"Vous agissez désormais avec le profil « {usable[chosen].label} ».", "success")
     return redirect(safe_next(request.form.get("next")) or url_for("selfservice.home"))
-
-
-def active_profile(account: Account) -> Profile | None:
-    usable = [p for p in account.profiles if rules.is_usable(p)]
-    chosen = session.get("active_profile_id")
-    return next((p for p in usable if p.id == chosen), usable[0] if usable else None)
-
-
-@bp.app_context_processor
-def navigation() -> dict[str, Any]:
-    """What the header's menu shows: the person, the profile menu, their pages."""
-    if not has_request_context() or getattr(session, "store_error", False):
-        return {"nav": None}
-    account = current_account()
-    if account is None:
-        return {"nav": None}
-    return {"nav": {
-        "account": account,
-        "profiles": [p for p in account.profiles if rules.is_usable(p)],
-        "active": active_profile(account),
-        "national_admin": rules.is_national_admin(
-            account.profiles, {p.entity_id: p.entity.type for p in account.profiles}),
-        "endpoints": current_app.view_functions,
-    }}
 
 
 # The pages that work by mail (lost identifier, forgotten password, mail check) are in

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from flask import current_app
+
 from idp.store import ShortLivedStore
 
 
@@ -61,3 +63,13 @@ class LoginThrottle:
 
     def succeeded(self, identifier: str) -> None:
         self._by_identifier.clear(identifier.strip())
+
+
+def login_throttle() -> LoginThrottle:
+    security = current_app.config["IDP"]["security"]
+    return LoginThrottle(
+        store=current_app.extensions["idp.store"],
+        max_failures=security["login_max_failures"],
+        max_failures_per_ip=security["login_max_failures_per_ip"],
+        lockout_seconds=security["login_lockout_seconds"],
+    )
