@@ -45,6 +45,7 @@ def create_app(overrides: dict[str, dict[str, Any]] | None = None) -> Flask:
         SESSION_COOKIE_SAMESITE="Lax",
         SESSION_COOKIE_SECURE=settings["server"]["issuer"].startswith("https://"),
         WTF_CSRF_TIME_LIMIT=None,
+        WTF_CSRF_SSL_STRICT=False,  # replaced by idp.web.csrf's origin check
         MAX_CONTENT_LENGTH=16 * 1024 * 1024,
     )
     if settings["server"]["proxy_hops"]:
@@ -91,7 +92,8 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 def _add_security_headers(app: Flask) -> None:
     """Pages that take passwords and consents must not be framed (clickjacking), sniffed
-    or leak their URLs (which carry codes and interaction ids) to other sites."""
+    or leak their URLs (which carry interaction ids) to other sites. `same-origin`
+    keeps the Referer and Origin of our own forms, which the CSRF check compares."""
     https = app.config["IDP"]["server"]["issuer"].startswith("https://")
 
     @app.after_request
@@ -99,7 +101,7 @@ def _add_security_headers(app: Flask) -> None:
         response.headers.setdefault("X-Frame-Options", "DENY")
         response.headers.setdefault("Content-Security-Policy", "frame-ancestors 'none'")
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
-        response.headers.setdefault("Referrer-Policy", "no-referrer")
+        response.headers.setdefault("Referrer-Policy", "same-origin")
         if response.mimetype == "text/html":
             response.headers.setdefault("Cache-Control", "no-store")
         if https:

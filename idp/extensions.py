@@ -4,13 +4,14 @@ from datetime import UTC, datetime
 from typing import Any
 
 from flask_sqlalchemy import SQLAlchemy
-from flask_wtf import CSRFProtect
 from sqlalchemy import DateTime, MetaData, Table, TypeDecorator
 from sqlalchemy.dialects.postgresql import Insert as PgInsert
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import Insert as SqliteInsert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import DeclarativeBase, Session
+
+from idp.web.csrf import SameOriginCSRF
 
 # Stable constraint names so that Alembic migrations are identical on SQLite and PostgreSQL.
 NAMING_CONVENTION = {
@@ -27,7 +28,7 @@ class Base(DeclarativeBase):
 
 
 db = SQLAlchemy(model_class=Base)
-csrf = CSRFProtect()
+csrf = SameOriginCSRF()
 
 
 class UTCDateTime(TypeDecorator[datetime]):

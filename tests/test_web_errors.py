@@ -121,13 +121,14 @@ def test_an_unreachable_redis_gives_the_503_page(make_app: AppFactory, sqlite_ur
 
 
 def test_pages_cannot_be_framed_or_cached(sqlite_app) -> None:  # type: ignore[no-untyped-def]
-    """The login page takes passwords: no framing (clickjacking), no caching, no referrer."""
+    """The login page takes passwords: no framing (clickjacking), no caching, no referrer
+    to other sites."""
     response = sqlite_app.test_client().get("/connexion")
     assert response.status_code == 200
     assert response.headers["X-Frame-Options"] == "DENY"
     assert "frame-ancestors 'none'" in response.headers["Content-Security-Policy"]
     assert response.headers["X-Content-Type-Options"] == "nosniff"
-    assert response.headers["Referrer-Policy"] == "no-referrer"
+    assert response.headers["Referrer-Policy"] == "same-origin"
     assert response.headers["Cache-Control"] == "no-store"
     assert "Strict-Transport-Security" not in response.headers  # http issuer in tests
     jwks = sqlite_app.test_client().get("/jwks")

@@ -19,6 +19,9 @@ from werkzeug.datastructures import CallbackDict
 from idp.store import ShortLivedStore, StoreUnavailable
 
 COOKIE_NAME = "plage_session"
+# Over https the cookie may only be set by this very host (no Domain, Secure, path /):
+# a sibling subdomain cannot plant a session of its own (and its CSRF token) on ours.
+SECURE_COOKIE_NAME = "__Host-" + COOKIE_NAME
 _PREFIX = "session:"
 
 
@@ -45,11 +48,14 @@ class StoreSessionInterface(SessionInterface):
     def _store(self, app: Flask) -> ShortLivedStore:
         return app.extensions["idp.store"]
 
+    def _cookie(self, app: Flask) -> str:
+        return SECURE_COOKIE_NAME if app.config["SESSION_COOKIE_SECURE"] else COOKIE_NAME
+
     def _ttl(self, app: Flask) -> int:
         return int(app.config["IDP"]["oidc"]["session_ttl"])
 
     def open_session(self, app: Flask, request: Request) -> ServerSession:
-        sid = request.cookies.get(COOKIE_NAME)
+        sid = request.cookies.get(self._cookie(app))
         if not sid:
             return ServerSession()
         try:
@@ -70,13 +76,13 @@ class StoreSessionInterface(SessionInterface):
             store.delete(_PREFIX + session.previous_sid)
         if not session and session.modified:
             store.delete(_PREFIX + session.sid)
-            response.delete_cookie(COOKIE_NAME, path="/", secure=secure, httponly=True,
+            response.delete_cookie(self._cookie(app), path="/", secure=secure, httponly=True,
                                    samesite="Lax")
             return
         if not session.modified:
             return
         store.put(_PREFIX + session.sid, dict(session), self._ttl(app))
-        response.set_cookie(COOKIE_NAME, session.sid, max_age=self._ttl(app), path="/",
+        response.set_cookie(self._cookie(app), session.sid, max_age=self._ttl(app), path="/",
                             secure=secure, httponly=True, samesite="Lax")
 
 

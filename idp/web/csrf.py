@@ -1,0 +1,48 @@
+"""CSRF protection of every form: the token, and the origin the browser declares.
+
+Flask-WTF's strict https check wants a same-origin `Referer` on every POST, which a
+browser omits whenever a referrer policy, a privacy setting or an extension says so: the
+sign-in then fails over https only. Here the token (bound to the server-side session)
+is always required, and the browser's own statement of where the form comes from
+(`Origin`, else `Referer`) must name this site whenever it is given; a cross-site POST
+is refused even with a valid token. The session cookie is `__Host-` prefixed over https,
+so that no other host (a sibling subdomain) can plant a session and its token.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from flask import g, request
+from flask_wtf import CSRFProtect
+
+CROSS_SITE = "The request comes from another site."
+
+
+def _origin(url: str) -> tuple[str, str] | None:
+    parts = urlsplit(url)
+    if not parts.scheme or not parts.netloc:
+        return None
+    port = parts.port or {"http": 80, "https": 443}.get(parts.scheme.lower())
+    return parts.scheme.lower(), f"{(parts.hostname or '').lower()}:{port}"
+
+
+def declared_origin_is_ours() -> bool:
+    """False when the browser says the request comes from another origin than ours."""
+    ours = _origin(request.host_url)
+    origin = request.headers.get("Origin")
+    if origin and origin != "null":  # "null": opaque origin, then look at the Referer
+        return _origin(origin) == ours
+    referrer = request.referrer
+    return not referrer or _origin(referrer) == ours
+
+
+class SameOriginCSRF(CSRFProtect):
+    """CSRFProtect with the origin check above instead of the strict Referer check
+    (`WTF_CSRF_SSL_STRICT` is off in the app factory)."""
+
+    def protect(self, apply_exemptions: bool = False) -> None:
+        super().protect(apply_exemptions)
+        # Only where the token was checked: not on GET, nor on exempt protocol endpoints.
+        if g.get("csrf_valid") and not declared_origin_is_ours():
+            self._error_response(CROSS_SITE)
