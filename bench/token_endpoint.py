@@ -73,7 +73,8 @@ def main() -> None:
             entity = Entity(code="BENCH", type=EntityType.NAT, name="Banc d'essai")
             db.session.add(entity)
             person = services.create_account(given_name="Banc", family_name="Essai",
-                                             email="banc@example.test", actor=ACTOR)
+                                             email="banc@example.test", actor=ACTOR,
+                                             password_min_length=12)
             profile = services.create_profile(person, entity, label="Essai", actor=ACTOR)
             services.grant(profile, services.get_role("ANCRE", "LECTEUR"), ACTOR)
             machine, machine_secret = clients.create_client(

@@ -14,6 +14,7 @@ from idp.directory.enums import EntityLevel, EntityType
 from idp.directory.identifiers import is_valid_identifier
 from idp.directory.models import Account, Entity, Habilitation, Profile
 from idp.extensions import db
+from tests.support import directory as d
 
 ACTOR = Actor(label="test")
 
@@ -25,7 +26,7 @@ def test_demo_data_is_valid_without_a_database() -> None:
     assert len(identifiers) == len(set(identifiers))
     for person in data["people"]:
         assert is_valid_identifier(person["identifier"]), person["identifier"]
-        passwords.check_password_policy(person["password"])
+        passwords.check_password_policy(person["password"], d.MIN_LENGTH)
     codes = {e.get("finess") or e["code"] for e in data["entities"]}
     assert {p["entity"] for person in data["people"] for p in person["profiles"]} <= codes
 
@@ -43,11 +44,11 @@ def roles_of(identifier: str) -> dict[str, set[str]]:
 
 
 def test_demo_is_idempotent_and_keeps_its_promises(app: Flask) -> None:
-    first = load_demo(ACTOR)
+    first = load_demo(ACTOR, d.MIN_LENGTH)
     db.session.commit()
     after_first = counts()
 
-    second = load_demo(ACTOR)
+    second = load_demo(ACTOR, d.MIN_LENGTH)
     db.session.commit()
 
     assert first.changes > 0 and second.changes == 0
@@ -97,13 +98,13 @@ def test_demo_is_idempotent_and_keeps_its_promises(app: Flask) -> None:
 
 
 def test_reset_passwords_restores_a_changed_demo_password(sqlite_app: Flask) -> None:
-    result = load_demo(ACTOR)
+    result = load_demo(ACTOR, d.MIN_LENGTH)
     camille = services.get_account("463471")
-    services.set_password(camille, "Un-autre-mot-de-passe-1", ACTOR)
+    services.set_password(camille, "Un-autre-mot-de-passe-1", ACTOR, d.MIN_LENGTH)
     db.session.commit()
 
-    assert load_demo(ACTOR).changes == 0  # left alone by default
-    assert load_demo(ACTOR, reset_passwords=True).changes == 1
+    assert load_demo(ACTOR, d.MIN_LENGTH).changes == 0  # left alone by default
+    assert load_demo(ACTOR, d.MIN_LENGTH, reset_passwords=True).changes == 1
     db.session.commit()
 
     password = next(p.password for p in result.people if p.identifier == "463471")

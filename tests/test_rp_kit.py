@@ -206,6 +206,14 @@ def test_a_person_signs_in_and_the_app_knows_her_profile(kit_world: Kit) -> None
     assert kit_world.provider().fetches == {"metadata": 1, "jwks": 1}
 
 
+def test_after_sign_in_the_kit_never_follows_a_way_out(kit_world: Kit) -> None:
+    """`next=/\t/evil.example` would become //evil.example once the tab is dropped."""
+    browser = kit_world.browser()
+    page = browser.sign_in_to(kit_world.base + "/plage/connexion?next=/%09/evil.example",
+                              kit_world.people["directrice"])
+    assert page.url.startswith(kit_world.base + "/")
+
+
 def test_es256_id_tokens_and_a_public_client_with_pkce(kit_world: Kit) -> None:
     base = kit_world.another_app("ec", client={"id_token_signed_response_alg": "ES256"})
     browser = kit_world.browser(base)

@@ -21,6 +21,7 @@ from idp.directory.passwords import WeakPassword, verify_password
 from idp.extensions import db
 from idp.keys import service as keys
 from idp.keys.models import SigningKey
+from tests.support.directory import MIN_LENGTH
 
 PASSWORD = "Plage-Mot2Passe!"
 OPERATOR = Actor(label="cli:operateur")
@@ -51,7 +52,8 @@ def person(given: str, family: str, password: str | None = None) -> Account:
     """An account; with no password (hashing costs time) unless the test logs in."""
     email = f"{given}.{family}@example.fr".lower().replace(" ", "")
     return services.create_account(given_name=given, family_name=family, email=email,
-                                   password=password, actor=OPERATOR)
+                                   password=password, actor=OPERATOR,
+        password_min_length=MIN_LENGTH)
 
 
 def role(domain: str, code: str) -> Role:
@@ -140,16 +142,19 @@ def test_incomplete_details_are_refused_in_french(
 ) -> None:
     with pytest.raises(RuleViolation):
         services.create_account(given_name=given, family_name=family, email=email,
-                                actor=OPERATOR)
+                                actor=OPERATOR,
+        password_min_length=MIN_LENGTH)
     assert count(Account) == 0
 
 
 def test_an_identifier_given_by_the_importer_must_be_free(app: Flask) -> None:
     services.create_account(given_name="Jean", family_name="Valjean", email="j@example.fr",
-                            identifier="463471", actor=OPERATOR)
+                            identifier="463471", actor=OPERATOR,
+        password_min_length=MIN_LENGTH)
     with pytest.raises(RuleViolation, match="463471"):
         services.create_account(given_name="Javert", family_name="Inspecteur",
-                                email="i@example.fr", identifier="463471", actor=OPERATOR)
+                                email="i@example.fr", identifier="463471", actor=OPERATOR,
+        password_min_length=MIN_LENGTH)
 
 
 def test_a_person_logs_in_with_identifier_and_password(app: Flask) -> None:
@@ -683,7 +688,8 @@ def test_a_login_upgrades_a_hash_made_with_weaker_parameters(app) -> None:  # ty
 
     account = services.create_account(given_name="Anne", family_name="Ancienne",
                                       email="anne@example.test", password=PASSWORD,
-                                      actor=OPERATOR)
+                                      actor=OPERATOR,
+        password_min_length=MIN_LENGTH)
     account.password_hash = PasswordHasher(time_cost=1, memory_cost=512,
                                            parallelism=1).hash(PASSWORD)
     db.session.commit()

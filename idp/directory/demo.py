@@ -55,7 +55,7 @@ def demo_data() -> dict[str, Any]:
     return tomllib.loads(text)
 
 
-def load_demo(actor: Actor, password_min_length: int = 12, *,
+def load_demo(actor: Actor, password_min_length: int, *,
               reset_passwords: bool = False) -> DemoResult:
     """Load the catalogue and the demo directory; the caller commits."""
     data = demo_data()

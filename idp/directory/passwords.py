@@ -31,7 +31,7 @@ def needs_rehash(password_hash: str) -> bool:
     return _hasher.check_needs_rehash(password_hash)
 
 
-def check_password_policy(password: str, min_length: int = 12) -> None:
+def check_password_policy(password: str, min_length: int) -> None:
     """At least `min_length` characters mixing three kinds among lower, upper, digit, other."""
     if len(password) < min_length:
         raise WeakPassword(f"Le mot de passe doit contenir au moins {min_length} caractères.")

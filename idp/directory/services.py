@@ -147,7 +147,7 @@ def create_account(
     phone: str | None = None,
     address: str | None = None,
     identifier: str | None = None,
-    password_min_length: int = 12,
+    password_min_length: int,
 ) -> Account:
     given_name, family_name, email = given_name.strip(), family_name.strip(), email.strip()
     if not given_name or not family_name:
@@ -183,7 +183,7 @@ def create_account(
     return account
 
 
-def set_password(account: Account, password: str, actor: Actor, min_length: int = 12) -> None:
+def set_password(account: Account, password: str, actor: Actor, min_length: int) -> None:
     check_password_policy(password, min_length)
     account.password_hash = hash_password(password)
     record(actor, "account.password", target=account)

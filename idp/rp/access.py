@@ -20,6 +20,7 @@ from werkzeug.wrappers import Response
 
 from idp.rp import flow
 from idp.rp.identity import INSUFFICIENT_PERMISSIONS, Identity, Requirement
+from idp.rp.redirects import local_path
 from idp.rp.state import kit
 from idp.rp.views import Page, expired_page, render_page
 
@@ -32,7 +33,7 @@ def check(requirement: Requirement) -> Response | Page | None:
     if login is None:
         if getattr(session, "expired", False):
             return expired_page()
-        return redirect(url_for("plage_rp.login", next=flow.safe_next(flow.here())),
+        return redirect(url_for("plage_rp.login", next=local_path(flow.here())),
                         code=303)
     if flow.ready_login() is None:  # pairing or account choice not done yet
         return redirect(flow.next_step(), code=303)

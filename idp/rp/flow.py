@@ -27,6 +27,7 @@ from flask import current_app, request, session, url_for
 from idp.rp.errors import InvalidToken, LoginFailed, ProviderUnavailable
 from idp.rp.identity import Identity
 from idp.rp.pairing import LocalAccount, paired_accounts
+from idp.rp.redirects import local_path
 from idp.rp.sessions import SESSION_KEY
 from idp.rp.state import KitState, kit
 from idp.rp.tokens import validate_access_token, validate_id_token
@@ -39,14 +40,6 @@ PROMPTS = {"login", "select_account"}
 # Claims that describe the token rather than the person: not kept in the session.
 TOKEN_CLAIMS = {"iss", "aud", "exp", "iat", "nbf", "nonce", "at_hash", "c_hash", "azp",
                 "jti", "typ"}
-
-
-def safe_next(target: str | None) -> str | None:
-    """Only a path of this application: never an open redirect."""
-    if target and target.startswith("/") and not target.startswith("//") \
-            and "\\" not in target:
-        return target
-    return None
 
 
 def here() -> str:
@@ -73,7 +66,7 @@ def begin_login(next_url: str | None, prompt: str | None = None) -> str:
     pending = {k: v for k, v in (session.get(PENDING_KEY) or {}).items()
                if v["at"] > time.time() - PENDING_TTL}
     pending[sent_state] = {"nonce": nonce, "verifier": verifier, "at": time.time(),
-                           "next": safe_next(next_url)}
+                           "next": local_path(next_url)}
     session[PENDING_KEY] = dict(sorted(pending.items(), key=lambda i: i[1]["at"])
                                 [-MAX_PENDING:])
     return url

@@ -16,6 +16,7 @@ from idp.rp import flow
 from idp.rp.errors import InvalidToken, LoginFailed, PairingConflict, ProviderUnavailable
 from idp.rp.identity import Identity
 from idp.rp.pairing import pair
+from idp.rp.redirects import local_path
 from idp.rp.sessions import end_sessions
 from idp.rp.state import kit
 from idp.rp.tokens import validate_logout_token
@@ -34,7 +35,7 @@ def render_page(template: str, status: int = 200, **context: Any) -> Page:
 
 
 def expired_page() -> Page:
-    return render_page("expired.html", 401, login_url=flow.safe_next(flow.here()))
+    return render_page("expired.html", 401, login_url=local_path(flow.here()))
 
 
 def _require_csrf() -> None:

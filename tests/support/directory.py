@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from idp.clients.models import Client, hash_client_secret
+from idp.config import DEFAULTS
 from idp.core.audit import Actor
 from idp.directory import services
 from idp.directory.catalogue import load_catalogue
@@ -18,6 +19,8 @@ from idp.extensions import db
 from idp.keys import service as keys
 
 PASSWORD = "Mot-de-passe-2026!"
+# The policy's default minimum length, read from the one place that sets it.
+MIN_LENGTH = DEFAULTS["security"]["password_min_length"]
 ACTOR = Actor(label="test")
 
 
@@ -40,7 +43,8 @@ def entity(code: str, type_: EntityType, name: str, *, finess_number: str | None
 def account(given: str, family: str, email: str | None = None) -> Account:
     return services.create_account(given_name=given, family_name=family,
                                    email=email or f"{given}.{family}@example.test".lower(),
-                                   password=PASSWORD, actor=ACTOR)
+                                   password=PASSWORD, actor=ACTOR,
+                                   password_min_length=MIN_LENGTH)
 
 
 def profile(owner: Account, on: Entity, label: str, *roles: str,
