@@ -15,8 +15,9 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from idp.config import load_settings
-from idp.extensions import csrf, db
+from idp.extensions import db
 from idp.store import StoreUnavailable, create_store
+from idp.web.csrf import csrf
 
 _PACKAGE = Path(__file__).resolve().parent
 

@@ -3,6 +3,7 @@
 
 from idp.clients import models as client_models  # noqa: F401
 from idp.consent import models as consent_models  # noqa: F401
+from idp.core import audit as audit_models  # noqa: F401
 from idp.directory import models as directory_models  # noqa: F401
 from idp.extensions import db
 from idp.keys import models as key_models  # noqa: F401

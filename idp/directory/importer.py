@@ -42,11 +42,12 @@ from sqlalchemy import select
 
 from idp.core.audit import Actor, record
 from idp.core.clock import utcnow
+from idp.core.errors import RuleViolation
 from idp.directory.enums import EntityType
 from idp.directory.geography import departements, region_of, regions
 from idp.directory.identifiers import InvalidFiness, finess_departement, validate_finess
 from idp.directory.models import Entity
-from idp.directory.rules import OG_MIN_ESTABLISHMENTS, RuleViolation
+from idp.directory.rules import OG_MIN_ESTABLISHMENTS
 from idp.extensions import db, upsert_insert
 
 # (phase, done, total): phase is "checking" then "writing"; done/total count file rows.

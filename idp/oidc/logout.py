@@ -29,12 +29,13 @@ from idp.clients.models import Client
 from idp.consent import service as consent
 from idp.core.audit import Actor, record
 from idp.directory.models import Account
-from idp.extensions import csrf, db
+from idp.extensions import db
 from idp.oidc import backchannel, grants_store
 from idp.oidc.authorize import id_token_hint_claims
 from idp.oidc.server import query_client
 from idp.oidc.views import bp
 from idp.web.access import request_actor
+from idp.web.csrf import csrf
 from idp.web.session import LoginState, current_login, end_login
 
 PARAMETERS = ("id_token_hint", "client_id", "post_logout_redirect_uri", "state",

@@ -11,12 +11,13 @@ from flask import Blueprint, current_app, jsonify, request
 from joserfc import jwt
 from werkzeug.wrappers import Response
 
-from idp.extensions import csrf, db
+from idp.extensions import db
 from idp.keys import service as keys
 from idp.oidc import authorize, discovery, grants_store
 from idp.oidc.models import Grant
 from idp.oidc.server import query_client, signing_keyset, subject_claims
 from idp.oidc.tokens import verify_access_token
+from idp.web.csrf import csrf
 
 bp = Blueprint("oidc", __name__)
 

@@ -46,3 +46,6 @@ class SameOriginCSRF(CSRFProtect):
         # Only where the token was checked: not on GET, nor on exempt protocol endpoints.
         if g.get("csrf_valid") and not declared_origin_is_ours():
             self._error_response(CROSS_SITE)
+
+
+csrf = SameOriginCSRF()  # initialised by the app factory; `@csrf.exempt` for endpoints
