@@ -15,7 +15,7 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from idp.config import load_settings
-from idp.extensions import db
+from idp.extensions import db, private_sqlite_file
 from idp.store import StoreUnavailable, create_store
 from idp.web.csrf import csrf
 
@@ -41,7 +41,9 @@ def create_app(overrides: dict[str, dict[str, Any]] | None = None) -> Flask:
         SECRET_KEY=settings["server"]["secret_key"],
         SQLALCHEMY_DATABASE_URI=settings["database"]["url"],
         SQLALCHEMY_ECHO=settings["database"]["echo"],
-        SQLALCHEMY_ENGINE_OPTIONS={"pool_pre_ping": True},
+        # hide_parameters: an SQL error logged must not carry the values bound to it
+        # (session data, tokens, personal details).
+        SQLALCHEMY_ENGINE_OPTIONS={"pool_pre_ping": True, "hide_parameters": True},
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
         SESSION_COOKIE_SECURE=settings["server"]["issuer"].startswith("https://"),
@@ -53,6 +55,9 @@ def create_app(overrides: dict[str, dict[str, Any]] | None = None) -> Flask:
         hops = settings["server"]["proxy_hops"]
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
 
+    database_url = settings["database"]["url"]
+    if database_url.startswith("sqlite:///") and ":memory:" not in database_url:
+        private_sqlite_file(Path(database_url.removeprefix("sqlite:///")))
     db.init_app(app)
     csrf.init_app(app)
     with app.app_context():

@@ -1,6 +1,8 @@
 """Flask extensions, created unbound and initialised by `create_app`."""
 
+import os
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from flask_sqlalchemy import SQLAlchemy
@@ -47,6 +49,15 @@ class UTCDateTime(TypeDecorator[datetime]):
         if value is not None and value.tzinfo is None:
             return value.replace(tzinfo=UTC)
         return value
+
+
+def private_sqlite_file(path: Path) -> None:
+    """Create (or narrow) an SQLite database file readable by its owner only: it holds
+    password hashes and sessions. SQLite gives its -wal and -shm files the database
+    file's permissions, so they follow."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
+    os.chmod(path, 0o600)
 
 
 def upsert_insert(table: Table, session: Session) -> PgInsert | SqliteInsert:

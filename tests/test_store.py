@@ -8,6 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
+from idp.cli import cli
 from idp.store import ShortLivedStore, StoreUnavailable
 
 
@@ -99,3 +100,51 @@ def test_redis_down_is_reported_as_unavailable(make_app, sqlite_url) -> None:  #
         store.put("k", 1, ttl=60)
     response = app.test_client().get("/")
     assert response.status_code == 200  # pages that need no store still work
+
+
+# --- the embedded store stays bounded ---------------------------------------------------
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = time.time()
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def _rows(store: ShortLivedStore) -> int:
+    from sqlalchemy import func, select
+
+    from idp.store.sql_store import ShortLivedEntry
+
+    return store._run(lambda s: s.scalar(select(func.count()).select_from(ShortLivedEntry)))
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_anonymous_traffic_does_not_grow_the_embedded_store_for_ever(
+        backend: str, make_app, request) -> None:  # type: ignore[no-untyped-def]
+    from idp.store.sql_store import PURGE_EVERY, SQLStore
+
+    app = make_app(request.getfixturevalue(f"{backend}_url"))
+    clock = Clock()
+    store = SQLStore(app.extensions["idp.store"]._session_factory, clock=clock)
+    for visitor in range(200):  # sessions and counters of visitors who never come back
+        store.put(f"session:{visitor}", {"csrf": "x"}, ttl=60)
+        store.incr(f"rate:{visitor}", ttl=60)
+    assert _rows(store) == 400
+    clock.now += PURGE_EVERY + 61  # all of them expired, and a purge is due
+    store.put("session:new", {}, ttl=60)
+    assert _rows(store) == 1
+    assert store.get("session:new") == {}
+
+
+def test_the_purge_command(make_app, sqlite_url: str) -> None:  # type: ignore[no-untyped-def]
+    app = make_app(sqlite_url)
+    store = app.extensions["idp.store"]
+    store.put("code:old", "v", ttl=-1)  # expired already
+    store.put("code:live", "v", ttl=600)
+    result = app.test_cli_runner().invoke(cli, ["store", "purge", "--json"])
+    assert result.exit_code == 0, result.output
+    assert '"purged": 1' in result.output
+    assert store.get("code:live") == "v"

@@ -86,7 +86,7 @@ json_option = click.option("--json", "as_json", is_flag=True, help="Machine-read
 
 
 def _register() -> None:
-    from idp.cli import clients, demo, directory, entities, logout, mail, setup
+    from idp.cli import clients, demo, directory, entities, logout, mail, setup, store
 
     setup.register(cli)
     directory.register(cli)
@@ -95,6 +95,7 @@ def _register() -> None:
     demo.register(cli)
     logout.register(cli)
     mail.register(cli)
+    store.register(cli)
 
 
 _register()

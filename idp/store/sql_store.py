@@ -3,6 +3,11 @@
 Correct with several worker processes (and hosts sharing the database): single use
 relies on `DELETE ... RETURNING`, set-if-absent on the primary key, counters on an
 upsert; all three are atomic in SQLite and PostgreSQL.
+
+Redis drops expired keys by itself; here expired rows are deleted by the writes
+themselves, at most once every `PURGE_EVERY` seconds per process, and by `idp store
+purge`: anonymous visitors (sessions, rate-limit counters) cannot grow the table for
+ever.
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ from sqlalchemy import Engine, Float, String, Text, create_engine, delete, inser
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, Session, mapped_column, sessionmaker
 
-from idp.extensions import db, upsert_insert
+from idp.extensions import db, private_sqlite_file, upsert_insert
 from idp.store import JSONValue
 
 
@@ -33,11 +38,19 @@ class ShortLivedEntry(db.Model):
 _table = ShortLivedEntry.__table__
 
 
-class SQLStore:
-    """Uses its own sessions so that a store call never commits the caller's work."""
+PURGE_EVERY = 60.0  # seconds
 
-    def __init__(self, session_factory: Callable[[], Session]) -> None:
+
+class SQLStore:
+    """Uses its own sessions so that a store call never commits the caller's work.
+
+    `clock` gives the Unix time (tests pass their own to make entries expire)."""
+
+    def __init__(self, session_factory: Callable[[], Session],
+                 clock: Callable[[], float] = time.time) -> None:
         self._session_factory = session_factory
+        self._clock = clock
+        self._next_purge = clock() + PURGE_EVERY
 
     @classmethod
     def on_engine(cls, engine: Engine) -> SQLStore:
@@ -48,7 +61,9 @@ class SQLStore:
     def sqlite_sidecar(cls, database_url: str) -> SQLStore:
         """The store in its own SQLite file beside the main one (see create_store)."""
         path = Path(database_url.removeprefix("sqlite:///"))
-        engine = create_engine(f"sqlite:///{path.with_name(path.stem + '-store.sqlite3')}")
+        sidecar = path.with_name(path.stem + "-store.sqlite3")
+        private_sqlite_file(sidecar)
+        engine = create_engine(f"sqlite:///{sidecar}", hide_parameters=True)
         _table.create(engine, checkfirst=True)
         return cls(sessionmaker(bind=engine, expire_on_commit=False))
 
@@ -56,19 +71,26 @@ class SQLStore:
         with self._session_factory() as session, session.begin():
             return work(session)
 
+    def _write(self, work: Callable[[Session], Any]) -> Any:
+        """Run a write, and purge the expired rows when it is time to."""
+        if self._clock() >= self._next_purge:
+            self._next_purge = self._clock() + PURGE_EVERY
+            self.purge_expired()
+        return self._run(work)
+
     def put(self, key: str, value: JSONValue, ttl: int) -> None:
         def work(s: Session) -> None:
             stmt = upsert_insert(_table, s).values(key=key, value=json.dumps(value),
-                                     expires_at=time.time() + ttl)
+                                     expires_at=self._clock() + ttl)
             s.execute(stmt.on_conflict_do_update(
                 index_elements=[_table.c.key],
                 set_={"value": stmt.excluded.value, "expires_at": stmt.excluded.expires_at},
             ))
 
-        self._run(work)
+        self._write(work)
 
     def add(self, key: str, value: JSONValue, ttl: int) -> bool:
-        now = time.time()
+        now = self._clock()
 
         def work(s: Session) -> None:
             s.execute(delete(_table).where(_table.c.key == key, _table.c.expires_at <= now))
@@ -76,7 +98,7 @@ class SQLStore:
                                             expires_at=now + ttl))
 
         try:
-            self._run(work)
+            self._write(work)
         except IntegrityError:
             return False
         return True
@@ -85,7 +107,7 @@ class SQLStore:
         def work(s: Session) -> str | None:
             return s.execute(
                 select(_table.c.value).where(_table.c.key == key,
-                                             _table.c.expires_at > time.time())
+                                             _table.c.expires_at > self._clock())
             ).scalar_one_or_none()
 
         raw = self._run(work)
@@ -100,7 +122,7 @@ class SQLStore:
             return None if row is None else (row[0], row[1])
 
         row = self._run(work)
-        if row is None or row[1] <= time.time():
+        if row is None or row[1] <= self._clock():
             return None
         return json.loads(row[0])
 
@@ -108,7 +130,7 @@ class SQLStore:
         self._run(lambda s: s.execute(delete(_table).where(_table.c.key == key)))
 
     def incr(self, key: str, ttl: int) -> int:
-        now = time.time()
+        now = self._clock()
 
         def work(s: Session) -> int:
             s.execute(delete(_table).where(_table.c.key == key, _table.c.expires_at <= now))
@@ -120,9 +142,9 @@ class SQLStore:
             ).returning(_table.c.value)
             return int(s.execute(stmt).scalar_one())
 
-        return self._run(work)
+        return self._write(work)
 
     def purge_expired(self) -> int:
         return self._run(
-            lambda s: s.execute(delete(_table).where(_table.c.expires_at <= time.time())).rowcount
+            lambda s: s.execute(delete(_table).where(_table.c.expires_at <= self._clock())).rowcount
         )

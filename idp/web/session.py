@@ -2,11 +2,13 @@
 
 The cookie holds only a random id; the data lives in the store (Redis or SQL), so every
 process and host sees the same session and logging out really ends it. The id is
-replaced at login (no session fixation).
+replaced at login (no session fixation). The store knows the session by the id's
+SHA-256 only: a copy of the store (or a log of its keys) opens no session.
 """
 
 from __future__ import annotations
 
+import hashlib
 import secrets
 import time
 from dataclasses import asdict, dataclass, field
@@ -23,6 +25,10 @@ COOKIE_NAME = "plage_session"
 # a sibling subdomain cannot plant a session of its own (and its CSRF token) on ours.
 SECURE_COOKIE_NAME = "__Host-" + COOKIE_NAME
 _PREFIX = "session:"
+
+
+def _key(sid: str) -> str:
+    return _PREFIX + hashlib.sha256(sid.encode()).hexdigest()
 
 
 class ServerSession(CallbackDict[str, Any], SessionMixin):
@@ -59,7 +65,7 @@ class StoreSessionInterface(SessionInterface):
         if not sid:
             return ServerSession()
         try:
-            data = self._store(app).get(_PREFIX + sid)
+            data = self._store(app).get(_key(sid))
         except StoreUnavailable:
             app.logger.error("session store unavailable")
             return ServerSession(sid=sid, store_error=True)
@@ -73,15 +79,15 @@ class StoreSessionInterface(SessionInterface):
         store = self._store(app)
         secure = app.config["SESSION_COOKIE_SECURE"]
         if session.previous_sid:
-            store.delete(_PREFIX + session.previous_sid)
+            store.delete(_key(session.previous_sid))
         if not session and session.modified:
-            store.delete(_PREFIX + session.sid)
+            store.delete(_key(session.sid))
             response.delete_cookie(self._cookie(app), path="/", secure=secure, httponly=True,
                                    samesite="Lax")
             return
         if not session.modified:
             return
-        store.put(_PREFIX + session.sid, dict(session), self._ttl(app))
+        store.put(_key(session.sid), dict(session), self._ttl(app))
         response.set_cookie(self._cookie(app), session.sid, max_age=self._ttl(app), path="/",
                             secure=secure, httponly=True, samesite="Lax")
 

@@ -1,0 +1,50 @@
+"""No secret readable at rest or in logs: store keys, SQL errors, SQLite files."""
+
+from __future__ import annotations
+
+import hashlib
+import stat
+from pathlib import Path
+
+import pytest
+from flask import Flask
+from sqlalchemy import select, text
+from sqlalchemy.exc import SQLAlchemyError
+
+from idp.extensions import db
+from idp.store.sql_store import ShortLivedEntry
+
+
+def test_the_store_knows_a_session_by_the_hash_of_its_id(sqlite_app: Flask) -> None:
+    client = sqlite_app.test_client()
+    assert client.get("/connexion").status_code == 200  # a CSRF token: a session
+    sid = client.get_cookie("plage_session").value
+    store = sqlite_app.extensions["idp.store"]
+    keys = store._run(lambda s: list(s.scalars(select(ShortLivedEntry.key))))
+    assert f"session:{hashlib.sha256(sid.encode()).hexdigest()}" in keys
+    assert not any(sid in key for key in keys)
+
+
+def test_an_sql_error_carries_no_bound_value(app: Flask) -> None:
+    """Logged errors must not hold the session data, tokens or personal details bound to
+    the statement (on SQLite and PostgreSQL)."""
+    with app.app_context(), pytest.raises(SQLAlchemyError) as failed:
+        db.session.execute(text("SELECT * FROM no_such_table WHERE v = :v"),
+                           {"v": "session-secret-value"})
+    assert "session-secret-value" not in str(failed.value)
+    with app.app_context():
+        db.session.rollback()
+
+
+def test_sqlite_files_are_readable_by_their_owner_only(make_app, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    database = tmp_path / "fresh" / "idp.sqlite3"
+    app = make_app(f"sqlite:///{database}")
+    client = app.test_client()
+    client.get("/connexion")
+    with app.app_context():
+        db.session.execute(text("CREATE TABLE probe (x INTEGER)"))
+        db.session.commit()
+    files = [p for p in database.parent.iterdir() if p.name.startswith("idp")]
+    assert {p.name for p in files} >= {"idp.sqlite3", "idp-store.sqlite3"}
+    for path in files:  # -wal and -shm included when present
+        assert stat.S_IMODE(path.stat().st_mode) & 0o077 == 0, path.name
