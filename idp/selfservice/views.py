@@ -25,7 +25,8 @@ from idp.directory import rules
 from idp.directory.models import Account, Profile
 from idp.extensions import db
 from idp.login.views import safe_next
-from idp.oidc import backchannel, logout
+from idp.oidc import logout
+from idp.outbox import service as outbox
 from idp.web.session import current_login
 
 bp = Blueprint("selfservice", __name__, url_prefix="/compte")
@@ -78,7 +79,7 @@ def withdraw_consent(client_id: str) -> Response:
     actor = Actor(label=account.identifier, account_id=account.id, ip=request.remote_addr)
     if client_id in names and logout.withdraw_consent(account, client_id, actor):
         db.session.commit()
-        backchannel.dispatch_pending()
+        outbox.send_after_commit()
         flash(f"Votre accord a été retiré : {names[client_id]} n'a plus accès à vos "
               "informations. L'application vous le redemandera à votre prochaine connexion.",
               "success")
