@@ -13,7 +13,6 @@ import os
 import threading
 from collections import defaultdict
 from concurrent.futures import Future, ThreadPoolExecutor, wait
-from datetime import datetime
 from typing import Any
 
 from flask import Flask, current_app
@@ -27,11 +26,10 @@ from idp.outbox.models import OutboxItem
 _PENDING = "idp.outbox.pending"  # db.session.info key: the items put in this transaction
 
 
-def put(channel: str, recipient: str, subject: str, payload: dict[str, Any], *,
-        now: datetime | None = None) -> OutboxItem:
+def put(channel: str, recipient: str, subject: str, payload: dict[str, Any]) -> OutboxItem:
     """Add an item to the current transaction, due at once; the caller commits it with
     its change, then calls `send_after_commit()`."""
-    now = now or utcnow()
+    now = utcnow()
     item = OutboxItem(channel=channel, recipient=recipient, subject=subject,
                       payload=payload, created_at=now, attempts=0, next_attempt_at=now)
     db.session.add(item)
