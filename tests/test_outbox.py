@@ -6,12 +6,14 @@ in for any channel; time is moved by the `now` of each delivery, never slept."""
 
 from __future__ import annotations
 
+import ast
 import asyncio
 import json
 import threading
 from collections import Counter
 from collections.abc import Callable, Iterator
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -275,3 +277,19 @@ def test_outbox_pending_lists_what_is_not_delivered(
     assert wrong.exit_code == 1 and "Traceback" not in wrong.output
     assert wrong.stderr.strip() == (
         "Error: no channel 'pigeon': choose among backchannel, mail")
+
+
+# --- the wall -------------------------------------------------------------------------
+
+
+def test_the_outbox_imports_no_channel_and_no_domain() -> None:
+    """Mail and back-channel logout plug their channels into the outbox, never the other
+    way round: the outbox needs only the kernel."""
+    package = Path(outbox.__file__).resolve().parent
+    for path in package.glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            names = ([a.name for a in node.names] if isinstance(node, ast.Import)
+                     else [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+            for name in names:
+                assert not name.startswith("idp.") or name.startswith(
+                    ("idp.outbox", "idp.core", "idp.extensions")), f"{path.name} imports {name}"
