@@ -7,16 +7,16 @@ deliverer that dies while sending leaves its claim to expire with the lease, and
 is tried again: delivery is at least once. A failure schedules the next attempt after a
 growing delay, or abandons the item when the channel's policy says so.
 
-Every function here works in an app context of its own (pushed for each worker), so it
-never commits the caller's session. `now` fixes the clock (to deliver now what a later
-run would, in tests); without it, the time is read when it is needed.
+`deliver_due()` works in app contexts of its own (one per worker thread), so it never
+touches the caller's session. Its `now` fixes the clock (to deliver now what a later run
+would, in tests); without it, the time is read when it is needed.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -42,6 +42,8 @@ Clock = Callable[[], datetime]
 
 @dataclass(frozen=True)
 class Outcome:
+    """What became of one attempt."""
+
     item: int
     channel: str
     recipient: str
@@ -79,6 +81,7 @@ class DeliveryReport:
                 "left": self.left.get(channel, 0)}
 
     def add(self, outcome: Outcome | None, channel: str) -> None:
+        """Count an attempt's outcome, or (None) an item left for later."""
         with self._lock:
             if outcome is None:
                 self.left[channel] = self.left.get(channel, 0) + 1
@@ -87,6 +90,7 @@ class DeliveryReport:
 
 
 def policy(channel: str) -> Policy:
+    """The current application's policy for `channel`."""
     return Policy.of(channel, current_app.config["IDP"]["outbox"])
 
 
@@ -166,18 +170,15 @@ def deliver_due(channel: str | None = None, limit: int = 100, *,
                 ids: Collection[int] | None = None, now: datetime | None = None
                 ) -> DeliveryReport:
     """Send up to `limit` due items of each channel (of `channel` only if given, of `ids`
-    only if given). Failures do not raise: every outcome is recorded in the outbox; the report
-    says what this call did."""
+    only if given). Failures do not raise: every outcome is recorded in the outbox, the
+    report says what this call did."""
     channels = installed()
     if channel is not None and channel not in channels:
         raise ValueError(f"no outbox channel {channel!r} (channels: {', '.join(channels)})")
     report = DeliveryReport()
     app = current_app._get_current_object()  # type: ignore[attr-defined]
     for name in [channel] if channel else sorted(channels):
-        try:
-            _deliver_channel(app, channels[name], limit, ids, now, report)
-        except Exception:
-            logger.exception("%s delivery interrupted", name)
+        _deliver_channel(app, channels[name], limit, ids, now, report)
     return report
 
 
@@ -191,28 +192,33 @@ def _deliver_channel(app: Flask, kind: type[Channel], limit: int,
     query = select(_items.c.id).where(_items.c.channel == kind.name, _due(clock()))
     if ids is not None:
         query = query.where(_items.c.id.in_(list(ids)))
-    with app.app_context():
-        candidates = list(db.session.scalars(
-            query.order_by(_items.c.next_attempt_at, _items.c.id).limit(limit)))
+    try:
+        with app.app_context():
+            candidates = list(db.session.scalars(
+                query.order_by(_items.c.next_attempt_at, _items.c.id).limit(limit)))
+    except Exception:
+        logger.exception("%s delivery interrupted", kind.name)
+        return
     todo = iter(candidates)
     lock = threading.Lock()
     unavailable = threading.Event()
 
     def worker() -> None:
-        with app.app_context():
-            sender = kind()
-            try:
-                while True:
-                    with lock:
-                        item_id = next(todo, None)
-                    if item_id is None:
-                        return
-                    report.add(None if unavailable.is_set() else
-                               _attempt(item_id, sender, rules, clock, unavailable),
-                               kind.name)
-            finally:
-                sender.close()
+        try:
+            with app.app_context():
+                sender = kind()
+                try:
+                    while (item_id := _next(todo, lock)) is not None:
+                        report.add(None if unavailable.is_set() else
+                                   _attempt(item_id, sender, rules, clock, unavailable),
+                                   kind.name)
+                finally:
+                    sender.close()
+        except Exception:  # the database went away: the items wait for the next run
+            logger.exception("%s delivery interrupted", kind.name)
 
+    if not candidates:
+        return
     threads = [threading.Thread(target=worker, name=f"outbox-{kind.name}")
                for _ in range(min(kind.workers, len(candidates)) - 1)]
     for thread in threads:
@@ -220,6 +226,11 @@ def _deliver_channel(app: Flask, kind: type[Channel], limit: int,
     worker()  # this thread is a worker too
     for thread in threads:
         thread.join()
+
+
+def _next(todo: Iterator[int], lock: threading.Lock) -> int | None:
+    with lock:
+        return next(todo, None)
 
 
 def pending(limit: int = 100, channel: str | None = None) -> list[OutboxItem]:
