@@ -23,7 +23,9 @@ from idp.extensions import db
 from idp.outbox.delivery import deliver_due
 from idp.outbox.models import OutboxItem
 
-_PENDING = "idp.outbox.pending"  # db.session.info key: the items put in this transaction
+# db.session.info key: (channel, item) of the items put in this transaction. The channel
+# is kept aside: reading it from an item expired by the commit would cost a query.
+_PENDING = "idp.outbox.pending"
 
 
 def put(channel: str, recipient: str, subject: str, payload: dict[str, Any]) -> OutboxItem:
@@ -33,18 +35,17 @@ def put(channel: str, recipient: str, subject: str, payload: dict[str, Any]) -> 
     item = OutboxItem(channel=channel, recipient=recipient, subject=subject,
                       payload=payload, created_at=now, attempts=0, next_attempt_at=now)
     db.session.add(item)
-    db.session.info.setdefault(_PENDING, []).append(item)
+    db.session.info.setdefault(_PENDING, []).append((channel, item))
     return item
 
 
 def send_after_commit() -> None:
     """Start sending, in the background, the items of the transaction just committed."""
-    items = db.session.info.pop(_PENDING, [])
     by_channel: dict[str, list[int]] = defaultdict(list)
-    for item in items:
+    for channel, item in db.session.info.pop(_PENDING, []):
         state = inspect(item)
         if state.persistent:  # committed; those of a rolled-back transaction are not
-            by_channel[item.channel].append(state.identity[0])
+            by_channel[channel].append(state.identity[0])
     app = current_app._get_current_object()  # type: ignore[attr-defined]
     for channel, ids in by_channel.items():
         _senders.submit(app, channel, ids)
