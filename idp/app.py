@@ -69,14 +69,18 @@ def create_app(overrides: dict[str, dict[str, Any]] | None = None) -> Flask:
     from idp.consent.views import bp as consent_bp
     from idp.home.views import bp as home_bp
     from idp.login.views import bp as login_bp
+    from idp.mail.service import MailChannel
+    from idp.oidc.backchannel import LogoutChannel
     from idp.oidc.server import create_server
     from idp.oidc.views import bp as oidc_bp
+    from idp.outbox import channels as outbox_channels
     from idp.selfservice.views import bp as selfservice_bp
     from idp.web import navigation
     from idp.web import session as web_session
 
     web_session.install(app)
     navigation.install(app)
+    outbox_channels.install(app, MailChannel, LogoutChannel)
     app.extensions["idp.oauth_server"] = create_server(app)
     for blueprint in (home_bp, login_bp, selfservice_bp, oidc_bp, consent_bp, admin_bp):
         app.register_blueprint(blueprint)

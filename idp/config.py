@@ -53,6 +53,20 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "id_token_ttl": 3600,
         "refresh_token_ttl": 2592000,
         "session_ttl": 28800,
+        "backchannel_logout_timeout": 5,
+    },
+    # Per channel (mail, backchannel), in seconds; 0 for a give-up rule: no limit.
+    "outbox": {
+        "mail_lease": 600,
+        "mail_first_retry": 60,
+        "mail_max_retry": 3600,
+        "mail_give_up_after_attempts": 0,
+        "mail_give_up_after": 259200,
+        "backchannel_lease": 60,
+        "backchannel_first_retry": 30,
+        "backchannel_max_retry": 14400,
+        "backchannel_give_up_after_attempts": 12,
+        "backchannel_give_up_after": 0,
     },
     "security": {
         "password_min_length": 12,
@@ -155,6 +169,21 @@ def _secret_file(path: Path) -> str:
     return value
 
 
+def _check_outbox(outbox: dict[str, Any]) -> None:
+    for key, value in outbox.items():
+        # A lease or a delay of 0 would have deliverers take the same item over and over;
+        # 0 is "no limit" for the give-up rules.
+        positive = key.endswith(("_lease", "_retry"))
+        if value < 0 or (positive and value == 0):
+            raise ConfigError(f"outbox.{key} must be {'positive' if positive else '0 or more'}")
+    for key in outbox:
+        if key.endswith("_first_retry"):
+            channel = key.removesuffix("_first_retry")
+            if outbox[f"{channel}_max_retry"] < outbox[key]:
+                raise ConfigError(f"outbox.{channel}_max_retry must be at least "
+                                  f"outbox.{key}")
+
+
 def load_settings(
     overrides: dict[str, dict[str, Any]] | None = None,
     environ: dict[str, str] | None = None,
@@ -181,5 +210,8 @@ def load_settings(
         settings["keys"]["passphrase"] = _secret_file(instance / "keys_passphrase")
     if settings["mail"]["backend"] not in {"file", "smtp"}:
         raise ConfigError("mail.backend must be 'file' or 'smtp'")
+    if settings["oidc"]["backchannel_logout_timeout"] <= 0:
+        raise ConfigError("oidc.backchannel_logout_timeout must be positive")
+    _check_outbox(settings["outbox"])
     settings["server"]["issuer"] = settings["server"]["issuer"].rstrip("/")
     return settings

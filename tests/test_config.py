@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 import stat
 import threading
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -174,6 +175,35 @@ def test_a_missing_or_broken_file_is_reported(workdir: Path) -> None:
 def test_an_unknown_mail_backend_is_refused(workdir: Path) -> None:
     with pytest.raises(ConfigError, match=r"mail\.backend"):
         load_settings(environ={"IDP_MAIL__BACKEND": "pigeon"})
+
+
+def test_the_example_file_documents_every_key_with_its_default() -> None:
+    example = Path(__file__).resolve().parents[1] / "config.example.toml"
+    with example.open("rb") as file:
+        assert tomllib.load(file) == DEFAULTS
+
+
+@pytest.mark.parametrize(
+    ("name", "raw", "message"),
+    [("IDP_OUTBOX__MAIL_LEASE", "0", "outbox.mail_lease must be positive"),
+     ("IDP_OUTBOX__BACKCHANNEL_FIRST_RETRY", "-5",
+      "outbox.backchannel_first_retry must be positive"),
+     ("IDP_OUTBOX__MAIL_GIVE_UP_AFTER", "-1", "outbox.mail_give_up_after must be 0 or more"),
+     ("IDP_OUTBOX__MAIL_MAX_RETRY", "30",
+      "outbox.mail_max_retry must be at least outbox.mail_first_retry"),
+     ("IDP_OIDC__BACKCHANNEL_LOGOUT_TIMEOUT", "0",
+      "oidc.backchannel_logout_timeout must be positive")],
+)
+def test_outbox_delays_that_cannot_work_are_refused(workdir: Path, name: str, raw: str,
+                                                    message: str) -> None:
+    with pytest.raises(ConfigError, match=f"^{re.escape(message)}$"):
+        load_settings(environ={name: raw})
+
+
+def test_an_outbox_channel_may_be_tried_for_ever(workdir: Path) -> None:
+    settings = load_settings(environ={"IDP_OUTBOX__MAIL_GIVE_UP_AFTER": "0"})
+    assert settings["outbox"]["mail_give_up_after"] == 0
+    assert settings["outbox"]["mail_give_up_after_attempts"] == 0
 
 
 def test_generated_secrets_are_private_files_reused_by_every_load(workdir: Path) -> None:

@@ -20,7 +20,7 @@ from demo_apps import saga
 from demo_apps.registration import SAGA
 from idp.directory.enums import EntityType
 from idp.extensions import db
-from idp.oidc import backchannel
+from idp.outbox import service as outbox
 from tests.support import directory as d
 from tests.support.logout import csrf_token
 from tests.support.oidc import Provider
@@ -64,8 +64,7 @@ def https_world(make_app: Callable[..., Flask], sqlite_url: str, tmp_path: Path,
         _, saga_base = serve_demo(op, serve_app, saga.create_app, SAGA,
                                   str(tmp_path / "saga"), create_accounts=True)
         yield HttpsWorld(op, saga_base, sophie)
-        backchannel.dispatcher.stop(op.app)
-        assert backchannel.dispatcher.wait_idle(20)
+        assert outbox.wait_idle(20)
 
 
 def test_a_browser_signs_in_over_https_through_to_the_application(

@@ -1,6 +1,6 @@
 """Logout: RP-initiated logout (the application sends the person to /logout), back-channel
-logout tokens to every application of the session, the `idp logout` commands, and the
-withdrawal of consent from "Mes applications".
+logout tokens to every application of the session (the outbox's `backchannel` channel and
+the `idp outbox` commands), and the withdrawal of consent from "Mes applications".
 
 The provider is served over HTTP and driven like a browser and relying applications do;
 logout tokens are received by a real HTTP endpoint and checked with PyJWT against /jwks.
@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import timedelta
+from functools import partial
 from typing import Any
 
 import jwt as pyjwt
@@ -27,7 +28,10 @@ from idp.core.audit import AuditEvent
 from idp.core.clock import utcnow
 from idp.extensions import db
 from idp.oidc import backchannel
-from idp.oidc.models import BackchannelDelivery, Grant
+from idp.oidc.models import Grant
+from idp.outbox import delivery
+from idp.outbox import service as outbox
+from idp.outbox.models import OutboxItem
 from tests.support import directory as d
 from tests.support.logout import (
     ISSUER,
@@ -51,26 +55,25 @@ EVENT = "http://schemas.openid.net/event/backchannel-logout"
 # --- fixtures -------------------------------------------------------------------------
 
 
+Serve = Callable[..., Provider]
+
+
 @pytest.fixture
 def serve(make_app: Callable[..., Any], live_server: Callable[[Any], str]
-          ) -> Iterator[Callable[[str], Provider]]:
-    """Serve a provider on a database; at the end, wait for its deliveries to settle."""
+          ) -> Iterator[Serve]:
+    """Serve a provider on a database (settings sections as keywords); at the end, wait
+    for its deliveries to settle."""
 
-    apps = []
-
-    def start(database_url: str) -> Provider:
-        app = make_app(database_url)
-        apps.append(app)
+    def start(database_url: str, **sections: dict[str, Any]) -> Provider:
+        app = make_app(database_url, **sections)
         return Provider(app, live_server(app))
 
     yield start
-    for app in apps:
-        backchannel.dispatcher.stop(app)
-    assert backchannel.dispatcher.wait_idle(20), "back-channel deliveries still running"
+    assert outbox.wait_idle(20), "back-channel deliveries still running"
 
 
 @pytest.fixture
-def op(serve: Callable[[str], Provider], sqlite_url: str) -> Provider:
+def op(serve: Serve, sqlite_url: str) -> Provider:
     return serve(sqlite_url)
 
 
@@ -137,10 +140,10 @@ def unverified(token: str) -> dict[str, Any]:
     return pyjwt.decode(token, options={"verify_signature": False})
 
 
-def deliveries(op: Provider) -> list[BackchannelDelivery]:
-    def work() -> list[BackchannelDelivery]:
-        rows = list(db.session.scalars(select(BackchannelDelivery)
-                                       .order_by(BackchannelDelivery.id)))
+def deliveries(op: Provider) -> list[OutboxItem]:
+    def work() -> list[OutboxItem]:
+        rows = list(db.session.scalars(select(OutboxItem).where(
+            OutboxItem.channel == backchannel.CHANNEL).order_by(OutboxItem.id)))
         db.session.expunge_all()
         return rows
 
@@ -169,7 +172,7 @@ def test_discovery_announces_the_end_session_endpoint_and_back_channel_logout(
 
 
 def test_an_application_logs_the_person_out_and_gets_her_back_with_its_state(
-        serve: Callable[[str], Provider], database_url: str) -> None:
+        serve: Serve, database_url: str) -> None:
     op = serve(database_url)
     world = build_world(op)
     browser = Browser(op)
@@ -382,7 +385,7 @@ def test_with_no_session_left_a_valid_hint_still_ends_the_session_it_names(
     # Replayed, the request notifies nobody a second time.
     again = browser.get("/logout", id_token_hint=tdb["id_token"])
     assert again.status_code == 200 and LOGGED_OUT in page_text(again)
-    assert backchannel.dispatcher.wait_idle(10)
+    assert outbox.wait_idle(10)
     assert len(deliveries(op)) == 2 and len(events(op, "logout")) == 1
 
 
@@ -414,37 +417,43 @@ def test_each_application_of_the_session_receives_a_signed_logout_token(
         assert claims["sid"] == unverified(id_token)["sid"] == id_claims["sid"]
         assert claims["sub"] == world.identifier
     assert len({unverified(t)["jti"] for t in tokens}) == 2
-    assert backchannel.dispatcher.wait_idle(10)
+    assert outbox.wait_idle(10)
     rows = deliveries(op)
     assert [(r.attempts, r.delivered_at is not None, r.last_error) for r in rows] == [
         (1, True, None), (1, True, None)]
+    assert [r.payload for r in rows] == [None, None]  # the record stays, not the session
 
 
 def test_a_failing_application_gets_its_logout_token_after_retries(
         op: Provider, receiver: Callable[..., tuple[Receiver, str]]) -> None:
     rec, base = receiver(failures=2)
-    backchannel.policy(op.app).retry_delays = (0.3, 0.3, 0.3)
     world = build_world(op, base)
     browser = Browser(op)
     browser.login(world.identifier)
     tokens = browser.sign_in(world.tdb)
 
     browser.get("/logout", id_token_hint=tokens["id_token"])
+    assert outbox.wait_idle(10) and rec.calls == 1  # the first attempt, in the background
+    [waiting] = deliveries(op)
+    assert waiting.last_error == "HTTP 503" and waiting.next_attempt_at is not None
+    # The cron's next runs, each at the time the retry is due.
+    for _ in range(2):
+        [due] = deliveries(op)
+        op.run(partial(delivery.deliver_due, now=due.next_attempt_at))
 
     [token] = rec.wait_for(1)
     assert rec.calls == 3
     verified_logout_token(op, token, world.tdb.client_id)
-    assert backchannel.dispatcher.wait_idle(10)
     [row] = deliveries(op)
     assert row.attempts == 3 and row.delivered_at is not None and row.last_error is None
 
 
 def test_an_application_that_does_not_answer_never_holds_up_the_logout(
-        op: Provider) -> None:
+        serve: Serve, sqlite_url: str) -> None:
+    op = serve(sqlite_url, oidc={"backchannel_logout_timeout": 3},
+               outbox={"backchannel_give_up_after_attempts": 1})
     silent = SilentServer()
     try:
-        rules = backchannel.policy(op.app)
-        rules.timeout, rules.retry_delays = 3.0, ()
         world = build_world(op, silent.url.rsplit("/", 1)[0])
         browser = Browser(op)
         browser.login(world.identifier)
@@ -457,21 +466,23 @@ def test_an_application_that_does_not_answer_never_holds_up_the_logout(
 
         assert answer.status_code == 303 and elapsed < 1.5, elapsed
         assert not browser.signed_in(world.tdb)
-        assert backchannel.dispatcher.wait_idle(10)
+        assert outbox.wait_idle(10)
         [row] = deliveries(op)
         assert row.delivered_at is None and row.attempts == 1
         assert row.last_error and "Timeout" in row.last_error
-        [abandoned] = events(op, "logout.backchannel_abandoned")
-        assert abandoned["client"] == world.tdb.client_id
+        assert row.abandoned_at is not None and row.payload is None
+        [abandoned] = events(op, "outbox.abandoned")
+        assert abandoned["channel"] == "backchannel"
+        assert abandoned["recipient"] == world.tdb.client_id
     finally:
         silent.close()
 
 
 def test_an_unreachable_application_is_retried_later_and_the_page_still_shows(
-        op: Provider) -> None:
+        serve: Serve, sqlite_url: str) -> None:
+    op = serve(sqlite_url, outbox={"backchannel_first_retry": 3600})
     closed = SilentServer()
     closed.close()  # nothing listens there any more: connection refused
-    backchannel.policy(op.app).retry_delays = (3600,)
     world = build_world(op, closed.url.rsplit("/", 1)[0])
     browser = Browser(op)
     browser.login(world.identifier)
@@ -489,24 +500,27 @@ def test_an_unreachable_application_is_retried_later_and_the_page_still_shows(
     assert row.next_attempt_at > utcnow() + timedelta(minutes=59)  # waits for the cron
 
 
-# --- the `idp logout` commands --------------------------------------------------------
+# --- the `idp outbox` commands --------------------------------------------------------
 
 
 def _queue_for(op: Provider, world: World, sid: str, **row: Any) -> int:
-    """A delivery written by an earlier process, which never sent it."""
+    """A logout token queued by an earlier process, which never sent it."""
 
     def work() -> int:
         backchannel.queue([world.tdb.client_id], sid, world.identifier)
-        db.session.info.pop("backchannel.pending")  # not dispatched here
-        delivery = db.session.scalars(select(BackchannelDelivery)
-                                      .order_by(BackchannelDelivery.id.desc())).first()
-        assert delivery is not None
+        db.session.commit()  # and no send_after_commit(): the process stopped here
+        item = db.session.scalars(select(OutboxItem).order_by(OutboxItem.id.desc())).first()
+        assert item is not None
         for name, value in row.items():
-            setattr(delivery, name, value)
+            setattr(item, name, value)
         db.session.commit()
-        return delivery.id
+        return item.id
 
     return op.run(work)
+
+
+def outbox_command(op: Provider, *args: str) -> Any:
+    return op.app.test_cli_runner().invoke(cli, ["outbox", *args])
 
 
 def test_the_deliver_command_sends_what_is_due_and_only_that(
@@ -515,25 +529,28 @@ def test_the_deliver_command_sends_what_is_due_and_only_that(
     world = build_world(op, base)
     due = _queue_for(op, world, "sid-due")
     later = _queue_for(op, world, "sid-later", next_attempt_at=utcnow() + timedelta(hours=1))
-    given_up = _queue_for(op, world, "sid-given-up",
-                          attempts=backchannel.policy(op.app).max_attempts)
+    given_up = _queue_for(op, world, "sid-given-up", attempts=12, abandoned_at=utcnow(),
+                          next_attempt_at=None, payload=None)
 
-    result = op.app.test_cli_runner().invoke(cli, ["logout", "deliver", "--json"])
+    result = outbox_command(op, "deliver", "--channel", "backchannel", "--json")
 
     assert result.exit_code == 0, result.output
     summary = json.loads(result.stdout)
-    assert summary == {"delivered": 1, "retry_later": 0, "abandoned": 0, "failures": []}
+    assert summary == {"channels": {"backchannel": {
+        "delivered": 1, "retry_later": 0, "abandoned": 0, "left": 0, "pending": 1}},
+        "failures": []}
     [token] = rec.tokens
     assert verified_logout_token(op, token, world.tdb.client_id)["sid"] == "sid-due"
     rows = {r.id: r for r in deliveries(op)}
     assert rows[due].delivered_at is not None
     assert rows[later].delivered_at is None and rows[given_up].delivered_at is None
 
-    pending = op.app.test_cli_runner().invoke(cli, ["logout", "pending", "--json"])
+    pending = outbox_command(op, "pending", "--json")
     assert pending.exit_code == 0, pending.output
-    assert {r["id"] for r in json.loads(pending.stdout)} == {later, given_up}
-    again = op.app.test_cli_runner().invoke(cli, ["logout", "deliver"])
-    assert again.exit_code == 0 and "0 delivered" in again.output
+    assert {(r["id"], r["state"]) for r in json.loads(pending.stdout)} == {
+        (later, "waiting"), (given_up, "abandoned")}
+    again = outbox_command(op, "deliver")
+    assert again.exit_code == 0 and "backchannel: 0 delivered" in again.output
     assert len(rec.tokens) == 1
 
 
@@ -543,44 +560,43 @@ def test_the_deliver_command_reports_failures_to_retry(op: Provider) -> None:
     world = build_world(op, closed.url.rsplit("/", 1)[0])
     row_id = _queue_for(op, world, "sid-1")
 
-    result = op.app.test_cli_runner().invoke(cli, ["logout", "deliver"])
+    result = outbox_command(op, "deliver")
 
     assert result.exit_code == 0, result.output
-    assert "0 delivered, 1 to retry later, 0 abandoned." in result.output
-    assert f"#{row_id} {world.tdb.client_id}: ConnectionError" in result.output
+    assert "backchannel: 0 delivered, 1 to retry later, 0 abandoned" in result.output
+    assert f"#{row_id} backchannel {world.tdb.client_id}: ConnectionError" in result.output
 
 
-def test_a_stale_logout_token_is_signed_again_before_it_is_sent(
-        op: Provider, receiver: Callable[..., tuple[Receiver, str]],
-        monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_logout_token_queued_long_ago_is_signed_when_it_is_sent(
+        op: Provider, receiver: Callable[..., tuple[Receiver, str]]) -> None:
     rec, base = receiver()
     world = build_world(op, base)
-    an_hour_ago = time.time() - 3600
-    with monkeypatch.context() as patch:
-        patch.setattr(backchannel.time, "time", lambda: an_hour_ago)
-        row_id = _queue_for(op, world, "sid-old")
-    stale = op.run(lambda: db.session.get(BackchannelDelivery, row_id).logout_token)
+    an_hour_ago = utcnow() - timedelta(hours=1)
+    row_id = _queue_for(op, world, "sid-old", created_at=an_hour_ago,
+                        next_attempt_at=an_hour_ago)
+    queued = op.run(lambda: db.session.get(OutboxItem, row_id).payload)
 
-    op.app.test_cli_runner().invoke(cli, ["logout", "deliver"])
+    outbox_command(op, "deliver")
 
     [token] = rec.tokens
     claims = verified_logout_token(op, token, world.tdb.client_id)  # exp checked by PyJWT
-    assert claims["jti"] == unverified(stale)["jti"] and claims["sid"] == "sid-old"
+    assert claims["jti"] == queued["jti"] and claims["sid"] == "sid-old"
+    assert time.time() - claims["iat"] < 60
 
 
 def test_two_processes_never_send_the_same_delivery_twice(
-        serve: Callable[[str], Provider], database_url: str,
+        serve: Serve, database_url: str,
         receiver: Callable[..., tuple[Receiver, str]]) -> None:
     op = serve(database_url)
     rec, base = receiver(delay=0.5)
     world = build_world(op, base)
     row_id = _queue_for(op, world, "sid-race")
     barrier = threading.Barrier(4)
-    outcomes: list[Any] = []
+    reports: list[delivery.DeliveryReport] = []
 
     def worker() -> None:
         barrier.wait()
-        outcomes.append(op.run(lambda: backchannel.attempt(row_id)))
+        reports.append(op.run(lambda: delivery.deliver_due(ids=[row_id])))
 
     threads = [threading.Thread(target=worker) for _ in range(4)]
     for thread in threads:
@@ -589,7 +605,7 @@ def test_two_processes_never_send_the_same_delivery_twice(
         thread.join(20)
 
     assert rec.calls == 1
-    assert sorted(o is not None for o in outcomes) == [False, False, False, True]
+    assert sorted(len(r.delivered) for r in reports) == [0, 0, 0, 1]
     [row] = deliveries(op)
     assert row.attempts == 1 and row.delivered_at is not None
 

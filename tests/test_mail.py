@@ -1,6 +1,6 @@
-"""The outbox: a mail is queued with the change that causes it, delivered through a real
-SMTP server (or written as an .eml file), kept and retried when the server is down, and
-sent once even when several deliverers run at the same time."""
+"""Mail through the outbox: a mail is queued with the change that causes it, delivered
+through a real SMTP server (or written as an .eml file), kept and retried when the server
+is down, and sent once even when several deliverers run at the same time."""
 
 from __future__ import annotations
 
@@ -22,10 +22,13 @@ from flask import Flask
 from sqlalchemy import select
 
 from idp.cli import cli
+from idp.config import DEFAULTS
 from idp.core.clock import utcnow
 from idp.extensions import db
-from idp.mail import service as outbox
-from idp.mail.models import OutboxMessage
+from idp.mail import service as mail
+from idp.outbox import delivery
+from idp.outbox.models import OutboxItem
+from idp.outbox.policy import Policy
 from tests.support.services import SmtpSink, body_of, free_port
 
 AppFactory = Callable[..., Flask]
@@ -36,27 +39,25 @@ def smtp_settings(port: int, host: str = "127.0.0.1", **extra: Any) -> dict[str,
             **extra}
 
 
-
-
 def queue_one(app: Flask, to: str = "elodie.martin@example.test",
               subject: str = "PLAGE – Essai", body: str = "Bonjour Élodie,\n") -> int:
     with app.app_context():
-        message = outbox.queue(to, subject, body)
+        message = mail.queue(to, subject, body)
         db.session.commit()
         return message.id
 
 
-def row(app: Flask, message_id: int) -> OutboxMessage:
+def row(app: Flask, message_id: int) -> OutboxItem:
     with app.app_context():
-        message = db.session.get(OutboxMessage, message_id)
+        message = db.session.get(OutboxItem, message_id)
         assert message is not None
         db.session.expunge(message)
         return message
 
 
-def deliver(app: Flask, **kwargs: Any) -> outbox.DeliveryReport:
+def deliver(app: Flask, **kwargs: Any) -> delivery.DeliveryReport:
     with app.app_context():
-        return outbox.deliver_due(**kwargs)
+        return delivery.deliver_due(mail.CHANNEL, **kwargs)
 
 
 def test_a_queued_mail_is_sent_through_smtp_once(
@@ -67,7 +68,7 @@ def test_a_queued_mail_is_sent_through_smtp_once(
 
     report = deliver(app)
 
-    assert report.sent == [message_id] and report.failed == {}
+    assert report.delivered == [message_id] and report.failed == {}
     [message] = smtp_sink.received()
     assert message["To"] == "elodie.martin@example.test"
     assert message["X-RcptTo"] == "elodie.martin@example.test"  # the envelope too
@@ -76,36 +77,18 @@ def test_a_queued_mail_is_sent_through_smtp_once(
     assert message["Auto-Submitted"] == "auto-generated"
     assert body_of(message) == "Bonjour Élodie,\n"
     sent = row(app, message_id)
-    assert sent.sent_at is not None and sent.attempts == 1
+    assert sent.delivered_at is not None and sent.attempts == 1
     assert sent.next_attempt_at is None and sent.last_error is None
     # Nothing is due any more: a second run sends nothing.
-    assert deliver(app).sent == []
+    assert deliver(app).delivered == []
     assert len(smtp_sink.messages) == 1
-
-
-def test_a_mail_exists_only_if_its_transaction_commits(
-    make_app: AppFactory, sqlite_url: str, smtp_sink: SmtpSink
-) -> None:
-    app = make_app(sqlite_url, mail=smtp_settings(smtp_sink.port))
-    with app.app_context():
-        outbox.queue("paul.durand@example.test", "Annulé", "Ce courriel n'existe pas.")
-        db.session.rollback()
-        assert outbox.send_after_commit() is None
-        assert db.session.scalars(select(OutboxMessage)).all() == []
-
-        outbox.queue("paul.durand@example.test", "Validé", "Ce courriel existe.")
-        db.session.commit()
-        thread = outbox.send_after_commit()
-        assert thread is not None
-        thread.join(10)
-    assert [m["Subject"] for m in smtp_sink.received()] == ["Validé"]
 
 
 @pytest.mark.parametrize("address", ["", "sans-arobase", "a@b.test, c@d.test",
                                      "a@b.test\nBcc: c@d.test", "<a@b.test>"])
 def test_only_a_single_plain_address_can_be_queued(sqlite_app: Flask, address: str) -> None:
     with pytest.raises(ValueError, match="not a single mail address"):
-        outbox.queue(address, "Objet", "Corps")
+        mail.queue(address, "Objet", "Corps")
 
 
 def test_the_file_backend_writes_an_eml_file(make_app: AppFactory, sqlite_url: str,
@@ -114,7 +97,7 @@ def test_the_file_backend_writes_an_eml_file(make_app: AppFactory, sqlite_url: s
     app = make_app(sqlite_url, mail={"backend": "file", "directory": str(folder)})
     message_id = queue_one(app, subject="PLAGE – Rappel\nde votre identifiant")
 
-    assert deliver(app).sent == [message_id]
+    assert deliver(app).delivered == [message_id]
 
     [path] = folder.glob("*.eml")
     assert not list(folder.glob("*.tmp"))
@@ -123,7 +106,7 @@ def test_the_file_backend_writes_an_eml_file(make_app: AppFactory, sqlite_url: s
     assert message["Subject"] == "PLAGE – Rappel de votre identifiant"  # one line
     assert f".{message_id}.outbox@plage.invalid>" in message["Message-ID"]
     assert body_of(message) == "Bonjour Élodie,\n"  # type: ignore[arg-type]
-    assert row(app, message_id).sent_at is not None
+    assert row(app, message_id).delivered_at is not None
 
 
 def test_a_mail_the_server_cannot_take_now_waits_and_is_sent_later(
@@ -137,35 +120,40 @@ def test_a_mail_the_server_cannot_take_now_waits_and_is_sent_later(
     report = deliver(app)
 
     # The server is unreachable: one message records it, the others are not even tried.
-    assert report.sent == [] and list(report.failed) == [first] and report.left == 2
+    assert report.delivered == [] and list(report.failed) == [first]
+    assert report.left == {"mail": 2}
     failed = row(app, first)
-    assert failed.sent_at is None and failed.attempts == 1
+    assert failed.delivered_at is None and failed.attempts == 1
     assert "Unreachable" in (failed.last_error or "")
     assert failed.next_attempt_at is not None
     assert timedelta(seconds=50) < failed.next_attempt_at - before < timedelta(seconds=70)
     assert row(app, second).attempts == 0 and row(app, second).last_error is None
     with app.app_context():
-        assert outbox.pending_count() == 3
+        assert delivery.pending_count() == 3
 
     sink = SmtpSink.start(port=port)  # the server is back
     try:
-        assert sorted(deliver(app).sent) == [second, third]  # the first waits its delay
-        assert deliver(app, now=utcnow() + timedelta(minutes=2)).sent == [first]
+        assert sorted(deliver(app).delivered) == [second, third]  # the first waits
+        assert deliver(app, now=utcnow() + timedelta(minutes=2)).delivered == [first]
         assert sorted(m["Subject"] for m in sink.received()) == [
             "Message 0", "Message 1", "Message 2"]
     finally:
         sink.stop()
     delivered = row(app, first)
-    assert delivered.sent_at is not None and delivered.attempts == 2
+    assert delivered.delivered_at is not None and delivered.attempts == 2
     with app.app_context():
-        assert outbox.pending_count() == 0
+        assert delivery.pending_count() == 0
 
 
-def test_the_retry_delay_doubles_up_to_an_hour() -> None:
-    delays = [outbox.retry_delay(n) for n in range(1, 10)]
+def test_by_default_the_retry_delay_doubles_up_to_an_hour_for_three_days() -> None:
+    rules = Policy.of("mail", DEFAULTS["outbox"])
+    delays = [rules.retry_delay(n) for n in range(1, 10)]
     assert delays[:4] == [timedelta(minutes=m) for m in (1, 2, 4, 8)]
     assert delays[-1] == timedelta(hours=1) and max(delays) == timedelta(hours=1)
-    assert outbox.retry_delay(10_000) == timedelta(hours=1)
+    assert rules.retry_delay(10_000) == timedelta(hours=1)
+    # Never given up for a number of attempts, only three days after it was queued.
+    assert not rules.gives_up(10_000, timedelta(days=3) - timedelta(seconds=1))
+    assert rules.gives_up(1, timedelta(days=3))
 
 
 def test_a_mail_held_by_a_deliverer_that_died_is_sent_when_its_lease_ends(
@@ -174,11 +162,12 @@ def test_a_mail_held_by_a_deliverer_that_died_is_sent_when_its_lease_ends(
     app = make_app(sqlite_url, mail=smtp_settings(smtp_sink.port))
     message_id = queue_one(app)
     with app.app_context():
-        assert outbox._claim(message_id, utcnow()) is not None  # then the process dies
+        rules = delivery.policy(mail.CHANNEL)
+        assert delivery.claim(message_id, rules, utcnow()) is not None  # then it dies
 
-    assert deliver(app).sent == []
-    later = utcnow() + outbox.LEASE + timedelta(seconds=1)
-    assert deliver(app, now=later).sent == [message_id]
+    assert deliver(app).delivered == []
+    later = utcnow() + rules.lease + timedelta(seconds=1)
+    assert deliver(app, now=later).delivered == [message_id]
     assert len(smtp_sink.messages) == 1
 
 
@@ -188,16 +177,16 @@ def test_concurrent_deliverers_never_send_a_mail_twice(
     app = make_app(database_url, mail=smtp_settings(smtp_sink.port))
     with app.app_context():
         for n in range(40):
-            outbox.queue(f"personne{n}@example.test", f"Message {n}", "Corps")
+            mail.queue(f"personne{n}@example.test", f"Message {n}", "Corps")
         db.session.commit()
-        ids = list(db.session.scalars(select(OutboxMessage.id)))
+        ids = list(db.session.scalars(select(OutboxItem.id)))
     start = threading.Barrier(3)
-    reports: list[outbox.DeliveryReport] = []
+    reports: list[delivery.DeliveryReport] = []
 
     def deliverer() -> None:
         with app.app_context():
             start.wait()
-            reports.append(outbox.deliver_due(limit=100))
+            reports.append(delivery.deliver_due(limit=100))
 
     threads = [threading.Thread(target=deliverer) for _ in range(3)]
     for thread in threads:
@@ -206,7 +195,7 @@ def test_concurrent_deliverers_never_send_a_mail_twice(
         thread.join(60)
 
     assert len(reports) == 3 and all(not r.failed for r in reports)
-    assert sorted(i for r in reports for i in r.sent) == sorted(ids)
+    assert sorted(i for r in reports for i in r.delivered) == sorted(ids)
     per_id = Counter(m["Message-ID"] for m in smtp_sink.received())
     assert len(per_id) == 40 and set(per_id.values()) == {1}
 
@@ -240,7 +229,7 @@ def test_smtp_authentication_is_used_when_configured(
         good = make_app(sqlite_url, mail=smtp_settings(
             controller.port, smtp_username="plage", smtp_password="secret-smtp"))
         queue_one(good)
-        assert len(deliver(good).sent) == 1 and len(messages) == 1
+        assert len(deliver(good).delivered) == 1 and len(messages) == 1
         assert logins == [b"plage"]
 
         # Refused credentials: nothing is sent, the mail waits for a corrected setting.
@@ -248,9 +237,9 @@ def test_smtp_authentication_is_used_when_configured(
             controller.port, smtp_username="plage", smtp_password="faux", smtp_timeout=2))
         message_id = queue_one(bad)
         report = deliver(bad)
-        assert report.sent == [] and "Unreachable" in report.failed[message_id]
+        assert report.delivered == [] and "Unreachable" in report.failed[message_id]
         assert len(logins) > 1 and len(messages) == 1
-        assert row(bad, message_id).sent_at is None
+        assert row(bad, message_id).delivered_at is None
     finally:
         controller.stop()
 
@@ -263,9 +252,9 @@ def test_starttls_required_but_not_offered_sends_nothing_in_clear(
 
     report = deliver(app)
 
-    assert report.sent == [] and "STARTTLS" in report.failed[message_id]
+    assert report.delivered == [] and "STARTTLS" in report.failed[message_id]
     assert smtp_sink.messages == []
-    assert row(app, message_id).sent_at is None
+    assert row(app, message_id).delivered_at is None
 
 
 # --- command line ---------------------------------------------------------------------
@@ -275,22 +264,27 @@ def invoke(app: Flask, *args: str) -> Result:
     return app.test_cli_runner().invoke(cli, list(args))
 
 
-def test_mail_deliver_reports_what_it_did(
+def test_outbox_deliver_sends_the_mail_and_reports_what_it_did(
     make_app: AppFactory, sqlite_url: str, smtp_sink: SmtpSink
 ) -> None:
     app = make_app(sqlite_url, mail=smtp_settings(smtp_sink.port))
     queue_one(app)
     queue_one(app)
 
-    result = invoke(app, "mail", "deliver", "--limit", "1", "--json")
+    result = invoke(app, "outbox", "deliver", "--channel", "mail", "--limit", "1", "--json")
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
-    assert (data["sent"], data["failed"], data["pending"]) == (1, 0, 1)
-    assert data["backend"] == f"smtp 127.0.0.1:{smtp_sink.port}"
+    assert data == {"channels": {"mail": {"delivered": 1, "retry_later": 0, "abandoned": 0,
+                                          "left": 0, "pending": 1}},
+                    "failures": []}
 
-    result = invoke(app, "mail", "deliver")
+    result = invoke(app, "outbox", "deliver")
     assert result.exit_code == 0
-    assert result.stdout.startswith("sent: 1, failed: 0, left for later: 0, still pending: 0")
+    assert result.stdout.splitlines() == [
+        "backchannel: 0 delivered, 0 to retry later, 0 abandoned, 0 left for later, "
+        "0 still pending",
+        "mail: 1 delivered, 0 to retry later, 0 abandoned, 0 left for later, "
+        "0 still pending"]
     assert len(smtp_sink.messages) == 2
 
 
@@ -317,9 +311,9 @@ def test_mail_check_says_why_a_mail_could_not_be_sent_and_keeps_it(
 
     assert result.exit_code == 1
     [line] = result.stderr.strip().splitlines()
-    assert "not sent" in line and "Unreachable" in line and "idp mail deliver" in line
+    assert "not sent" in line and "Unreachable" in line and "idp outbox deliver" in line
     with app.app_context():
-        assert outbox.pending_count() == 1
+        assert delivery.pending_count() == 1
 
     bad = invoke(app, "mail", "check", "--to", "deux@example.test, trois@example.test")
     assert bad.exit_code == 1 and "not a single mail address" in bad.stderr

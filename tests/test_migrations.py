@@ -1,19 +1,23 @@
 """The migrations build, from an empty database, exactly the schema the models describe,
-on SQLite and on PostgreSQL."""
+on SQLite and on PostgreSQL, and carry the data they move."""
 
 from __future__ import annotations
 
+import base64
+import json
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import create_engine, inspect
+from sqlalchemy import create_engine, inspect, select, text
 
 from idp import migrations
+from idp.outbox.models import OutboxItem
 from idp.schema import metadata
 from tests.support.services import PostgresServer
 
@@ -90,3 +94,74 @@ def test_the_health_check_answers_on_a_migrated_database(make_app, database_url:
     response = make_app(database_url).test_client().get("/health")
     assert response.status_code == 200
     assert response.get_json() == {"status": "ok"}
+
+
+def _utc(value: datetime) -> datetime:
+    # Read without the models' UTCDateTime: SQLite gives naive UTC, PostgreSQL aware.
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _unsigned_token(claims: dict[str, object]) -> str:
+    """A JWT-shaped logout token as revision 0003 stored them (the migration only reads
+    its claims)."""
+    def part(data: dict[str, object]) -> str:
+        return base64.urlsafe_b64encode(json.dumps(data).encode()).decode().rstrip("=")
+
+    return f"{part({'alg': 'RS256', 'typ': 'logout+jwt'})}.{part(claims)}.c2lnbmF0dXJl"
+
+
+def test_undelivered_mail_and_logout_tokens_move_into_the_one_outbox(
+        empty_database: str) -> None:
+    migrations.upgrade(empty_database, "0003")
+    queued = datetime(2026, 11, 2, 8, 30, tzinfo=UTC)
+    engine = create_engine(empty_database)
+    try:
+        with engine.begin() as conn:
+            conn.execute(text(
+                "INSERT INTO clients (client_id, name, domains, redirect_uris, "
+                "post_logout_redirect_uris, token_endpoint_auth_method, grant_types, "
+                "allowed_scopes, first_party, id_token_signed_response_alg, disabled, "
+                "created_at, updated_at) VALUES ('tdb', 'TdB', '[]', '[]', '[]', 'none', "
+                "'[]', '[]', false, 'RS256', false, :at, :at)"), {"at": queued})
+            conn.execute(text(
+                "INSERT INTO mail_outbox (recipient, subject, body, html, created_at, "
+                "attempts, next_attempt_at, sent_at, last_error) VALUES "
+                "('elodie@example.test', 'En attente', 'Corps', NULL, :at, 2, :next, NULL, "
+                "'Unreachable: down'), "
+                "('paul@example.test', 'Parti', 'Corps', NULL, :at, 1, NULL, :at, NULL)"),
+                {"at": queued, "next": queued + timedelta(minutes=2)})
+            conn.execute(text(
+                "INSERT INTO backchannel_deliveries (client_id, uri, logout_token, attempts, "
+                "next_attempt_at, delivered_at, last_error, created_at) VALUES "
+                "('tdb', 'https://tdb.example.fr/bcl', :waiting, 1, :next, NULL, 'HTTP 503', "
+                ":at), ('tdb', 'https://tdb.example.fr/bcl', :given_up, 8, :at, NULL, "
+                "'HTTP 503', :at), ('tdb', 'https://tdb.example.fr/bcl', :sent, 1, :at, :at, "
+                "NULL, :at)"),
+                {"at": queued, "next": queued + timedelta(seconds=10),
+                 "waiting": _unsigned_token({"sid": "s1", "sub": "463471", "jti": "j1"}),
+                 "given_up": _unsigned_token({"sid": "s2", "jti": "j2"}),
+                 "sent": _unsigned_token({"sid": "s3", "jti": "j3"})})
+
+        migrations.upgrade(empty_database)
+
+        with engine.connect() as conn:
+            rows = conn.execute(select(OutboxItem.__table__)
+                                .order_by(OutboxItem.channel, OutboxItem.attempts)).all()
+            tables = set(inspect(conn).get_table_names())
+    finally:
+        engine.dispose()
+    assert not {"mail_outbox", "backchannel_deliveries"} & tables
+    moved = [(r.channel, r.recipient, r.subject, r.payload, r.attempts, r.last_error,
+              r.abandoned_at is not None) for r in rows]
+    assert moved == [
+        ("backchannel", "tdb", "Logout of session s1",
+         {"uri": "https://tdb.example.fr/bcl", "sid": "s1", "sub": "463471", "jti": "j1"},
+         1, "HTTP 503", False),
+        ("backchannel", "tdb", "Logout of session s2", None, 8, "HTTP 503", True),
+        ("mail", "elodie@example.test", "En attente", {"body": "Corps", "html": None},
+         2, "Unreachable: down", False),
+    ]
+    waiting_mail = rows[2]
+    assert _utc(waiting_mail.created_at) == queued
+    assert _utc(waiting_mail.next_attempt_at) == queued + timedelta(minutes=2)
+    assert rows[1].next_attempt_at is None

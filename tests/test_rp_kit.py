@@ -40,6 +40,7 @@ from idp.extensions import db
 from idp.keys import service as keys
 from idp.oidc import backchannel, grants_store
 from idp.oidc.server import signing_keyset
+from idp.outbox import service as outbox
 from idp.rp import (
     InvalidToken,
     PairingConflict,
@@ -160,8 +161,7 @@ def kit_world(make_app: Callable[..., Flask], sqlite_url: str,
 
         app, base, client_id = serve_kit()
         yield Kit(op, app, base, client_id, people, serve_kit)
-        backchannel.dispatcher.stop(op.app)
-        assert backchannel.dispatcher.wait_idle(20)
+        assert outbox.wait_idle(20)
 
 
 def text(page: Page | Any) -> str:
@@ -416,7 +416,7 @@ def test_logging_out_ends_the_provider_session_and_the_other_applications(
     done = browser.page(location)
     assert done.url == kit_world.base + "/plage/deconnecte"
     assert "Vous êtes déconnecté de Application de test." in text(done)
-    assert backchannel.dispatcher.wait_idle(10)
+    assert outbox.wait_idle(10)
     # The other application heard it by the back-channel: its session is over too.
     page = browser.page(other + "/moi")
     assert page.status == 401 and EXPIRED in text(page)

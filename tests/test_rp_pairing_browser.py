@@ -23,7 +23,7 @@ from demo_apps.registration import SAGA
 from idp.directory import passwords
 from idp.directory.enums import EntityType
 from idp.extensions import db
-from idp.oidc import backchannel
+from idp.outbox import service as outbox
 from tests.support import directory as d
 from tests.support.oidc import Provider, serving
 from tests.support.rp import app_server, serve_demo
@@ -76,8 +76,7 @@ def saga_world(make_app: Callable[..., Flask], sqlite_url: str,
             return Saga(op, app, base, people)
 
         yield start
-        backchannel.dispatcher.stop(op.app)
-        assert backchannel.dispatcher.wait_idle(20)
+        assert outbox.wait_idle(20)
 
 
 def sign_in(page: Any, world: Saga, who: str) -> None:

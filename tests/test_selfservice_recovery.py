@@ -23,8 +23,9 @@ from idp.core.clock import utcnow
 from idp.directory import passwords, services
 from idp.directory.enums import AccountState
 from idp.extensions import db
-from idp.mail import service as outbox
-from idp.mail.models import OutboxMessage
+from idp.outbox import delivery
+from idp.outbox import service as outbox
+from idp.outbox.models import OutboxItem
 from tests.support import directory as d
 from tests.support.services import SmtpSink, body_of, free_port
 
@@ -50,7 +51,7 @@ def people(make_app: AppFactory, sqlite_url: str, smtp_sink: SmtpSink) -> Iterat
         world = d.ancre_world()
         person = {"identifier": world.person.identifier, "email": world.person.email}
     yield app, person
-    outbox.wait_for_background()
+    outbox.wait_idle()
 
 
 def submit(client: FlaskClient, path: str, **fields: str) -> TestResponse:
@@ -59,7 +60,7 @@ def submit(client: FlaskClient, path: str, **fields: str) -> TestResponse:
     token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page)
     assert token, f"no CSRF token on {path}"
     response = client.post(path, data={"csrf_token": token.group(1), **fields})
-    outbox.wait_for_background()  # the mail, if any, has been tried
+    outbox.wait_idle()  # the mail, if any, has been tried
     return response
 
 
@@ -141,7 +142,7 @@ def test_a_form_without_its_csrf_token_is_refused(people: Any, smtp_sink: SmtpSi
     response = app.test_client().post("/compte/identifiant-perdu",
                                       data={"email": person["email"]})
     assert response.status_code == 400
-    outbox.wait_for_background()
+    outbox.wait_idle()
     assert smtp_sink.messages == []
 
 
@@ -198,6 +199,23 @@ def test_a_reset_link_sets_a_new_password_once(people: Any, smtp_sink: SmtpSink)
         assert "account.password_reset_request" in actions and "account.password" in actions
 
 
+def test_a_sent_reset_mail_leaves_no_link_in_the_outbox(people: Any,
+                                                      smtp_sink: SmtpSink) -> None:
+    app, person = people
+    submit(app.test_client(), "/compte/mot-de-passe-oublie",
+           identifier=person["identifier"], email=person["email"])
+    token = reset_link(smtp_sink).rsplit("/", 1)[1]
+
+    with app.app_context():
+        [sent] = db.session.scalars(select(OutboxItem)).all()
+        # What the delivery record needs stays; the body with the link is gone.
+        assert sent.delivered_at is not None and sent.payload is None
+        assert (sent.channel, sent.recipient) == ("mail", person["email"])
+        assert sent.subject == "PLAGE – Réinitialisation de votre mot de passe"
+        stored = db.session.execute(select(OutboxItem.__table__)).one()
+        assert not any(token in str(value) for value in stored)
+
+
 def test_a_reset_link_is_single_use_with_redis_too(make_app: AppFactory, sqlite_url: str,
                                                    redis_url: str,
                                                    smtp_sink: SmtpSink) -> None:
@@ -250,7 +268,7 @@ def test_forgot_password_gives_the_same_answer_and_no_mail(people: Any, smtp_sin
     assert response.status_code == 200 and RESET_SENT in text(response)
     assert smtp_sink.messages == []
     with app.app_context():
-        assert db.session.scalars(select(OutboxMessage)).all() == []
+        assert db.session.scalars(select(OutboxItem)).all() == []
 
 
 def test_forged_links_are_refused(people: Any) -> None:
@@ -367,15 +385,15 @@ def test_with_the_mail_server_down_the_page_answers_and_the_mail_waits(
     assert response.status_code == 200 and IDENTIFIER_SENT in text(response)
     assert time.monotonic() - started < 5
     with app.app_context():
-        [waiting] = db.session.scalars(select(OutboxMessage)).all()
-        assert waiting.sent_at is None and waiting.attempts == 1
+        [waiting] = db.session.scalars(select(OutboxItem)).all()
+        assert waiting.delivered_at is None and waiting.attempts == 1
         assert "Unreachable" in (waiting.last_error or "")
 
     sink = SmtpSink.start(port=port)
     try:
         with app.app_context():
             later = utcnow() + timedelta(minutes=2)
-            assert outbox.deliver_due(now=later).sent == [waiting.id]
+            assert delivery.deliver_due(now=later).delivered == [waiting.id]
         [message] = sink.received()
         assert identifier in body_of(message)
     finally:
@@ -413,7 +431,7 @@ def test_the_check_mail_page_sends_a_test_mail(people: Any, smtp_sink: SmtpSink)
 
     forged = client.post("/compte/verifier-mon-courriel", data={})
     assert forged.status_code == 400
-    outbox.wait_for_background()
+    outbox.wait_idle()
     assert len(smtp_sink.messages) == 1
     # Three test mails per hour and account (recovery_max_requests), then a refusal.
     for _ in range(2):

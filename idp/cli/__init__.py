@@ -86,16 +86,16 @@ json_option = click.option("--json", "as_json", is_flag=True, help="Machine-read
 
 
 def _register() -> None:
-    from idp.cli import clients, demo, directory, entities, logout, mail, setup, store
+    from idp.cli import clients, demo, directory, entities, mail, outbox, setup, store
 
     setup.register(cli)
     directory.register(cli)
     clients.register(cli)
     entities.register(cli)
     demo.register(cli)
-    logout.register(cli)
     mail.register(cli)
     store.register(cli)
+    outbox.register(cli)
 
 
 _register()

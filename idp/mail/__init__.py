@@ -1,1 +1,2 @@
-"""Outgoing mail: an outbox table in the SQL database and its delivery (file or SMTP)."""
+"""Outgoing mail: queued in the outbox (`service.queue`), sent by the outbox's mail
+channel through a transport (SMTP, or .eml files in development)."""

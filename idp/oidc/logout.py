@@ -34,6 +34,7 @@ from idp.oidc import backchannel, grants_store
 from idp.oidc.authorize import id_token_hint_claims
 from idp.oidc.server import query_client
 from idp.oidc.views import bp
+from idp.outbox import service as outbox
 from idp.web.access import request_actor
 from idp.web.csrf import csrf
 from idp.web.session import LoginState, current_login, end_login
@@ -124,7 +125,7 @@ def end_provider_session(sid: str, account: Account | None, clients: Iterable[st
     Its grants are revoked, except offline_access ones; every client of the session (those
     the browser session remembers, and those holding grants made in it) that registered
     a back-channel URI gets a logout token. Part of the caller's transaction: commit, then
-    `backchannel.dispatch_pending()`. With `only_if_live`, a session whose grants are
+    `outbox.send_after_commit()`. With `only_if_live`, a session whose grants are
     all gone already is left alone (a replayed request notifies nobody twice).
     """
     revoked = grants_store.revoke_session_grants(sid)
@@ -142,7 +143,8 @@ def withdraw_consent(account: Account, client_id: str, actor: Actor) -> bool:
 
     Every grant to that client is revoked, offline ones too (the consent page promised
     as much), and the client is told by back-channel to end the sessions they came
-    from. False if there was no consent. The caller commits, then dispatches.
+    from. False if there was no consent. The caller commits, then calls
+    `outbox.send_after_commit()`.
     """
     if not consent.withdraw(account.id, client_id, actor):
         return False
@@ -204,7 +206,7 @@ def _log_out(login: LoginState, account: Account | None, req: LogoutRequest) -> 
     end_provider_session(login.sid, account, login.clients, request_actor(account), req.initiator)
     end_login()
     db.session.commit()
-    backchannel.dispatch_pending()
+    outbox.send_after_commit()
     return _finished(req)
 
 
@@ -217,7 +219,7 @@ def _without_browser_session(req: LogoutRequest) -> Response:
         if end_provider_session(sid, account, [], request_actor(account), req.initiator,
                                 only_if_live=True):
             db.session.commit()
-            backchannel.dispatch_pending()
+            outbox.send_after_commit()
     return _finished(req)
 
 

@@ -61,18 +61,3 @@ class RefreshToken(db.Model):
 
     grant: Mapped[Grant] = relationship()
 
-
-class BackchannelDelivery(db.Model):
-    """A logout token to POST to a client's back-channel URI, retried until delivered."""
-
-    __tablename__ = "backchannel_deliveries"
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    client_id: Mapped[str] = mapped_column(ForeignKey("clients.client_id"), index=True)
-    uri: Mapped[str] = mapped_column(Text)
-    logout_token: Mapped[str] = mapped_column(Text)
-    attempts: Mapped[int] = mapped_column(Integer, default=0)
-    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
-    delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
-    last_error: Mapped[str | None] = mapped_column(Text)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

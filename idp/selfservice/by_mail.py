@@ -33,8 +33,9 @@ from idp.directory.enums import AccountState
 from idp.directory.models import Account
 from idp.directory.passwords import WeakPassword, check_password_policy
 from idp.extensions import db
-from idp.mail import service as outbox
-from idp.mail.models import OutboxMessage
+from idp.mail import service as mail
+from idp.outbox import service as outbox
+from idp.outbox.models import OutboxItem
 from idp.selfservice.forms import ForgotPasswordForm, LostIdentifierForm, ResetPasswordForm
 from idp.selfservice.links import MailLinks
 from idp.selfservice.views import bp
@@ -111,7 +112,7 @@ def lost_identifier() -> View:
         .order_by(Account.identifier)
     ).all()
     if accounts:
-        outbox.queue_template(
+        mail.queue_template(
             accounts[0].email, "lost_identifier", accounts=accounts,
             name=accounts[0].full_name if len(accounts) == 1 else None,
             login_url=public_url("login.login"),
@@ -160,7 +161,7 @@ def forgot_password() -> View:
         ttl = _security()["password_reset_ttl"]
         token = _reset_links().issue(
             {"account_id": account.id, "stamp": _password_stamp(account)}, ttl)
-        outbox.queue_template(
+        mail.queue_template(
             account.email, "password_reset", name=account.full_name, account=account,
             reset_url=public_url("selfservice.reset_password", token=token),
             minutes=ttl // 60,
@@ -221,13 +222,17 @@ def reset_password(token: str) -> Response:
 
 def _check_status(account: Account) -> dict[str, str] | None:
     """What became of the last test mail sent from this page in this session."""
-    message = db.session.get(OutboxMessage, session.get("mail_check_id") or 0)
-    if message is None or message.recipient != account.email:
+    message = db.session.get(OutboxItem, session.get("mail_check_id") or 0)
+    if message is None or message.channel != mail.CHANNEL or message.recipient != account.email:
         return None
-    if message.sent_at is not None:
-        when = message.sent_at.astimezone(PARIS).strftime("%d/%m/%Y à %H:%M")
+    if message.delivered_at is not None:
+        when = message.delivered_at.astimezone(PARIS).strftime("%d/%m/%Y à %H:%M")
         return {"state": "sent", "text": f"Le dernier courriel de test a été remis au "
                                          f"serveur de messagerie le {when}."}
+    if message.abandoned_at is not None:
+        return {"state": "abandoned", "text": "Le dernier courriel de test n'a pas pu "
+                "être envoyé : le serveur de messagerie l'a refusé ou n'a pas répondu "
+                "pendant plusieurs jours. Signalez-le à l'assistance."}
     if message.last_error:
         return {"state": "retry", "text": "Le dernier courriel de test n'a pas encore pu "
                 "être envoyé : le serveur de messagerie ne répond pas. Un nouvel essai "
@@ -246,8 +251,8 @@ def check_mail() -> View:
         if not _allowed(f"check:{account.id}", anonymous=False):
             return _too_many("selfservice/check_mail.html", form=form, account=account,
                              status=_check_status(account))
-        message = outbox.queue_template(account.email, "check",
-                                              name=account.full_name, address=account.email)
+        message = mail.queue_template(account.email, "check",
+                                      name=account.full_name, address=account.email)
         record(request_actor(account),
                "account.mail_check", target=account)
         db.session.commit()

@@ -19,7 +19,8 @@ from werkzeug.wrappers import Response
 from idp.consent import service as consent
 from idp.directory import rules
 from idp.extensions import db
-from idp.oidc import backchannel, logout
+from idp.oidc import logout
+from idp.outbox import service as outbox
 from idp.web.access import current_account, login_required, request_actor
 from idp.web.navigation import ACTIVE_PROFILE
 from idp.web.redirects import safe_next
@@ -57,7 +58,7 @@ def withdraw_consent(client_id: str) -> Response:
     actor = request_actor(account)
     if client_id in names and logout.withdraw_consent(account, client_id, actor):
         db.session.commit()
-        backchannel.dispatch_pending()
+        outbox.send_after_commit()
         flash(f"Votre accord a été retiré : {names[client_id]} n'a plus accès à vos "
               "informations. L'application vous le redemandera à votre prochaine connexion.",
               "success")

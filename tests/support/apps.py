@@ -12,6 +12,7 @@ from flask import Flask
 
 from idp.app import create_app
 from idp.extensions import db
+from idp.outbox import service as outbox
 
 AppFactory = Callable[..., Flask]
 
@@ -41,6 +42,7 @@ def app_factory(instance_root: Path) -> Iterator[AppFactory]:
     try:
         yield make_app
     finally:
+        outbox.wait_idle()  # a background send must not outlive its app's database
         for app in built:
             with app.app_context():
                 db.session.remove()
