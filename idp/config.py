@@ -73,6 +73,8 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "login_max_failures": 5,
         "login_max_failures_per_ip": 50,
         "login_lockout_seconds": 900,
+        "login_first_delay_seconds": 2,
+        "login_max_delay_seconds": 60,
         "recovery_max_requests": 3,
         "recovery_max_requests_per_ip": 50,
         "recovery_window_seconds": 3600,
@@ -213,5 +215,9 @@ def load_settings(
     if settings["oidc"]["backchannel_logout_timeout"] <= 0:
         raise ConfigError("oidc.backchannel_logout_timeout must be positive")
     _check_outbox(settings["outbox"])
+    security = settings["security"]
+    if not 0 < security["login_first_delay_seconds"] <= security["login_max_delay_seconds"]:
+        raise ConfigError("security.login_first_delay_seconds must be positive and at most "
+                          "security.login_max_delay_seconds")
     settings["server"]["issuer"] = settings["server"]["issuer"].rstrip("/")
     return settings

@@ -348,12 +348,12 @@ def test_recovery_requests_are_throttled(make_app: AppFactory, sqlite_url: str,
         identifier, address = person.identifier, person.email
     client = app.test_client()
 
-    # Per address: two mails, then a refusal that sends nothing.
+    # Per address: two mails, then the same answer but no mail (a refusal on screen
+    # would tell that the address has an account).
     for _ in range(2):
         assert submit(client, "/compte/identifiant-perdu", email=address).status_code == 200
-    refused = submit(client, "/compte/identifiant-perdu", email=address)
-    assert refused.status_code == 429
-    assert "Trop de demandes en peu de temps" in text(refused)
+    quiet = submit(client, "/compte/identifiant-perdu", email=address)
+    assert quiet.status_code == 200 and IDENTIFIER_SENT in text(quiet)
     assert len(smtp_sink.messages) == 2
     # Per identifier, likewise (this is the client's 4th and 5th request).
     for _ in range(2):
@@ -362,7 +362,31 @@ def test_recovery_requests_are_throttled(make_app: AppFactory, sqlite_url: str,
     # Per IP address: the 6th request is refused whatever it asks.
     other = submit(client, "/compte/identifiant-perdu", email="quelquun@example.test")
     assert other.status_code == 429
+    assert "Trop de demandes en peu de temps" in text(other)
     assert len(smtp_sink.messages) == 4
+
+
+def test_wrong_addresses_do_not_use_up_the_holders_reset_requests(
+        make_app: AppFactory, sqlite_url: str, smtp_sink: SmtpSink) -> None:
+    """Three requests naming someone's identifier with wrong addresses used to block the
+    real holder's reset for an hour: only requests whose address matched count."""
+    app = make_app(sqlite_url, security={"recovery_max_requests": 3},
+                   mail={"backend": "smtp", "smtp_host": smtp_sink.host,
+                         "smtp_port": smtp_sink.port})
+    with app.app_context():
+        person = d.account("Élodie", "Martin")
+        db.session.commit()
+        identifier, address = person.identifier, person.email
+    stranger = app.test_client()
+    for guess in ("a@example.test", "b@example.test", "c@example.test", "d@example.test"):
+        answer = submit(stranger, "/compte/mot-de-passe-oublie", identifier=identifier,
+                        email=guess)
+        assert answer.status_code == 200 and RESET_SENT in text(answer)
+    assert smtp_sink.messages == []
+    holder = submit(app.test_client(), "/compte/mot-de-passe-oublie",
+                    identifier=identifier, email=address)
+    assert holder.status_code == 200
+    assert len(smtp_sink.messages) == 1
 
 
 # --- the mail server is down ----------------------------------------------------------

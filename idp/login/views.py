@@ -4,24 +4,48 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from flask import Blueprint, redirect, render_template, request, url_for
+from flask import Blueprint, current_app, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response
 
 from idp.core.audit import record
+from idp.core.errors import NotFound
 from idp.directory import services
 from idp.extensions import db
 from idp.login.forms import LoginForm
+from idp.mail import service as mail
 from idp.oidc.authorize import client_name_for
+from idp.outbox import service as outbox
 from idp.web.access import request_actor
-from idp.web.redirects import safe_next
+from idp.web.redirects import public_url, safe_next
 from idp.web.session import current_login, start_login
-from idp.web.throttle import login_throttle
+from idp.web.throttle import Refusal, login_throttle
 
 bp = Blueprint("login", __name__)
 
 BAD_CREDENTIALS = "Identifiant ou mot de passe incorrect."
 LOCKED_OUT = ("Trop de tentatives de connexion infructueuses. Pour votre sécurité, "
               "réessayez dans {minutes} minutes ou utilisez « Mot de passe oublié ? ».")
+SLOWED = ("Trop de tentatives de connexion en peu de temps. Pour votre sécurité, "
+          "patientez {seconds} secondes avant de réessayer.")
+
+
+def _refusal_message(refusal: Refusal) -> str:
+    if refusal.reason == "locked":
+        return LOCKED_OUT.format(minutes=max(1, refusal.seconds // 60))
+    return SLOWED.format(seconds=refusal.seconds)
+
+
+def _warn_holder(identifier: str) -> None:
+    """Tell an account holder that someone keeps failing to sign in as him (queued with
+    the audit event; nothing is said on screen, whether the account exists or not)."""
+    try:
+        account = services.get_account(identifier)
+    except NotFound:
+        return
+    if account.email:
+        mail.queue_template(account.email, "login_failures", name=account.full_name,
+                            attempts=current_app.config["IDP"]["security"]["login_max_failures"],
+                            reset_url=public_url("selfservice.forgot_password"))
 
 
 @bp.route("/connexion", methods=["GET", "POST"])
@@ -37,24 +61,24 @@ def login() -> Response | tuple[str, int] | str:
     if form.validate_on_submit():
         identifier, ip = form.identifier.data.strip(), request.remote_addr or "unknown"
         guard = login_throttle()
-        account = None
-        if guard.locked(identifier, ip):
-            error, status = LOCKED_OUT.format(minutes=guard.lockout_seconds // 60), 429
-        else:
-            account = services.authenticate(identifier, form.password.data)
+        refusal = guard.admit(identifier, ip)
+        account = None if refusal else services.authenticate(identifier, form.password.data)
         if account is None:
-            if status != 429:
-                guard.failed(identifier, ip)
+            if refusal is not None:
+                error, status = _refusal_message(refusal), 429
+            else:
+                if guard.failed(identifier, ip):
+                    _warn_holder(identifier)
                 error, status = BAD_CREDENTIALS, 401
-            record(request_actor(None, anonymous=f"anonymous:{identifier[:32]}"), "login.failure",
-                   reason="locked" if status == 429 else "bad_credentials")
+            record(request_actor(None, anonymous=f"anonymous:{identifier[:32]}"),
+                   "login.failure", reason=refusal.reason if refusal else "bad_credentials")
             db.session.commit()
+            outbox.send_after_commit()
         else:
-            guard.succeeded(identifier)
+            guard.succeeded(identifier, ip)
             start_login(account.id, amr=["pwd"])
             account.last_login_at = datetime.now(UTC)
-            record(request_actor(account),
-                   "login.success", target=account)
+            record(request_actor(account), "login.success", target=account)
             db.session.commit()
             return redirect(safe_next(form.next.data) or url_for("selfservice.home"))
     elif request.method == "POST":

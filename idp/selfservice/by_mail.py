@@ -16,7 +16,6 @@ from zoneinfo import ZoneInfo
 from flask import (
     current_app,
     flash,
-    has_request_context,
     redirect,
     render_template,
     request,
@@ -40,6 +39,7 @@ from idp.selfservice.forms import ForgotPasswordForm, LostIdentifierForm, ResetP
 from idp.selfservice.links import MailLinks
 from idp.selfservice.views import bp
 from idp.web.access import current_account, login_required, request_actor
+from idp.web.redirects import public_url
 from idp.web.throttle import Counter, login_throttle
 
 IDENTIFIER_SENT = "Si un compte correspond à cette adresse, un courriel vient de vous être envoyé."
@@ -59,31 +59,29 @@ def _ip() -> str:
     return request.remote_addr or "unknown"
 
 
-def _allowed(subject: str, *, anonymous: bool = True) -> bool:
-    """Count one mail request against `subject` (an address, an identifier, an account)
-    and, for the anonymous forms, against the client's IP address; False when either has
-    had too many."""
-    security, store = _security(), current_app.extensions["idp.store"]
-    window = security["recovery_window_seconds"]
-    counters = [(Counter(store, "mail-request", security["recovery_max_requests"], window),
-                 subject)]
-    if anonymous:
-        counters.append((Counter(store, "mail-request:ip",
-                                 security["recovery_max_requests_per_ip"], window), _ip()))
-    return all([counter.allow(key) for counter, key in counters])
+def _counter(name: str, limit_key: str) -> Counter:
+    security = _security()
+    return Counter(current_app.extensions["idp.store"], name, security[limit_key],
+                   security["recovery_window_seconds"])
+
+
+def _address_allowed() -> bool:
+    """Count one request of the anonymous forms against the client's IP address."""
+    return _counter("mail-request:ip", "recovery_max_requests_per_ip").allow(_ip())
+
+
+def _allowed(subject: str) -> bool:
+    """Count one mail against `subject` (an address, an identifier, an account).
+
+    The anonymous forms count only once the request matched an account, and past the
+    limit they send nothing but answer as usual: a stranger's requests neither reveal
+    that an account matched nor use up its holder's own requests."""
+    return _counter("mail-request", "recovery_max_requests").allow(subject)
 
 
 def _too_many(template: str, **context: Any) -> tuple[str, int]:
     minutes = max(1, _security()["recovery_window_seconds"] // 60)
     return render_template(template, error=TOO_MANY.format(minutes=minutes), **context), 429
-
-
-def public_url(endpoint: str, **values: Any) -> str:
-    """An absolute address for a mail, built on the configured issuer and never on the
-    request's Host header (a forged one would put another site in a reset link)."""
-    path = url_for(endpoint, **values)
-    root = request.script_root if has_request_context() else ""
-    return current_app.config["IDP"]["server"]["issuer"] + path.removeprefix(root)
 
 
 def _form_page(template: str, form: FlaskForm) -> tuple[str, int]:
@@ -103,7 +101,7 @@ def lost_identifier() -> View:
     if not form.validate_on_submit():
         return _form_page("selfservice/lost_identifier.html", form)
     address = form.email.data.strip()
-    if not _allowed(f"email:{address.lower()}"):
+    if not _address_allowed():
         return _too_many("selfservice/lost_identifier.html", form=form)
     accounts = db.session.scalars(
         select(Account)
@@ -111,7 +109,7 @@ def lost_identifier() -> View:
                Account.state == AccountState.ACTIVE)
         .order_by(Account.identifier)
     ).all()
-    if accounts:
+    if accounts and _allowed(f"email:{address.lower()}"):
         mail.queue_template(
             accounts[0].email, "lost_identifier", accounts=accounts,
             name=accounts[0].full_name if len(accounts) == 1 else None,
@@ -153,11 +151,12 @@ def forgot_password() -> View:
     if not form.validate_on_submit():
         return _form_page("selfservice/forgot_password.html", form)
     identifier, address = form.identifier.data.strip(), form.email.data.strip()
-    if not _allowed(f"identifier:{identifier}"):
+    if not _address_allowed():
         return _too_many("selfservice/forgot_password.html", form=form)
     account = db.session.scalar(select(Account).where(Account.identifier == identifier))
     if (account is not None and account.state == AccountState.ACTIVE
-            and account.email.lower() == address.lower()):
+            and account.email.lower() == address.lower()
+            and _allowed(f"identifier:{identifier}")):
         ttl = _security()["password_reset_ttl"]
         token = _reset_links().issue(
             {"account_id": account.id, "stamp": _password_stamp(account)}, ttl)
@@ -207,7 +206,7 @@ def reset_password(token: str) -> Response:
                                   request_actor(account),
                                   min_length)
             db.session.commit()
-            login_throttle().succeeded(account.identifier)  # lifts a login lockout
+            login_throttle().succeeded(account.identifier, _ip())  # lifts a login lockout
             flash("Votre mot de passe a été modifié. Vous pouvez vous connecter avec "
                   "votre nouveau mot de passe.", "success")
             return redirect(url_for("login.login"))
@@ -248,7 +247,7 @@ def check_mail() -> View:
     assert account is not None
     form = FlaskForm()
     if form.validate_on_submit():
-        if not _allowed(f"check:{account.id}", anonymous=False):
+        if not _allowed(f"check:{account.id}"):
             return _too_many("selfservice/check_mail.html", form=form, account=account,
                              status=_check_status(account))
         message = mail.queue_template(account.email, "check",

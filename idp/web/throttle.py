@@ -1,6 +1,6 @@
 """Throttling: counters of events per subject (an identifier, an address) kept in the
-short-lived store, shared by every process. Login failures lock an identifier or an
-address out for a while; the account-recovery forms limit the mails one can trigger."""
+short-lived store, shared by every process: the login's brute-force rules
+(`LoginThrottle`) and the limits of the account-recovery forms (`Counter`)."""
 
 from __future__ import annotations
 
@@ -39,30 +39,76 @@ class Counter:
 
 
 @dataclass(frozen=True)
+class Refusal:
+    """Why a login attempt is not checked, and for how long (seconds)."""
+
+    reason: str  # "locked" (this identifier from this address) or "slowed"
+    seconds: int
+
+
+@dataclass(frozen=True)
 class LoginThrottle:
+    """Brute-force rules of the login (OWASP ASVS 5.0 §6.3, after Keycloak's detector).
+
+    - Identifier and address together: every attempt is counted *before* the password
+      is checked (one atomic increment), so parallel guesses cannot slip past the limit;
+      past `max_failures` attempts without a success, the pair is locked out for
+      `lockout_seconds`, the right password included. A success clears the count.
+    - Identifier across addresses: past `max_failures`, attempts are spaced by a delay
+      that doubles from `first_delay` up to `max_delay` (one attempt per delay, taken
+      atomically): a distributed guesser gets few tries, the holder waits at most
+      `max_delay` and is told by mail (`failed` says when).
+    - Address: failures of made-up or wrong identifiers from one address (a hospital
+      behind one NAT) past `max_failures_per_ip` make each *failure* close the address
+      for a growing delay; a real user is slowed, never locked.
+    Made-up and real identifiers are treated alike, so answers reveal nothing.
+    """
+
     store: ShortLivedStore
     max_failures: int
     max_failures_per_ip: int
     lockout_seconds: int
+    first_delay: int
+    max_delay: int
 
-    @property
-    def _by_identifier(self) -> Counter:
-        return Counter(self.store, "login-fail:id", self.max_failures, self.lockout_seconds)
+    def _delay(self, excess: int) -> int:
+        return min(self.max_delay, self.first_delay * 2 ** min(max(excess - 1, 0), 20))
 
-    @property
-    def _by_ip(self) -> Counter:
-        return Counter(self.store, "login-fail:ip", self.max_failures_per_ip,
-                       self.lockout_seconds)
+    def _keys(self, identifier: str, ip: str) -> tuple[str, str, str]:
+        identifier = identifier.strip()
+        return f"login:pair:{identifier}:{ip}", f"login:id:{identifier}", f"login:ip:{ip}"
 
-    def locked(self, identifier: str, ip: str) -> bool:
-        return self._by_identifier.reached(identifier.strip()) or self._by_ip.reached(ip)
+    def admit(self, identifier: str, ip: str) -> Refusal | None:
+        """Count this attempt; None if its password may be checked."""
+        pair, by_id, by_ip = self._keys(identifier, ip)
+        if self.store.incr(pair, self.lockout_seconds) > self.max_failures:
+            return Refusal("locked", self.lockout_seconds)
+        attempts = self.store.incr(by_id, self.lockout_seconds)
+        if attempts > self.max_failures:
+            delay = self._delay(attempts - self.max_failures)
+            if not self.store.add(f"{by_id}:gate", 1, delay):
+                return Refusal("slowed", delay)
+        if self.store.get(f"{by_ip}:gate"):
+            failures = self.store.get(by_ip) or 0
+            return Refusal("slowed", self._delay(failures - self.max_failures_per_ip))
+        return None
 
-    def failed(self, identifier: str, ip: str) -> None:
-        self._by_identifier.hit(identifier.strip())
-        self._by_ip.hit(ip)
+    def failed(self, identifier: str, ip: str) -> bool:
+        """Record a wrong password; True the first time (per lockout period) the
+        identifier passes its limit: time to warn the account holder."""
+        _, by_id, by_ip = self._keys(identifier, ip)
+        failures = self.store.incr(by_ip, self.lockout_seconds)
+        if failures > self.max_failures_per_ip:
+            self.store.put(f"{by_ip}:gate", 1,
+                           self._delay(failures - self.max_failures_per_ip))
+        return ((self.store.get(by_id) or 0) >= self.max_failures
+                and self.store.add(f"{by_id}:warned", 1, self.lockout_seconds))
 
-    def succeeded(self, identifier: str) -> None:
-        self._by_identifier.clear(identifier.strip())
+    def succeeded(self, identifier: str, ip: str) -> None:
+        """The holder proved who he is (a login, a password reset): lift his limits."""
+        pair, by_id, _ = self._keys(identifier, ip)
+        for key in (pair, by_id, f"{by_id}:gate"):
+            self.store.delete(key)
 
 
 def login_throttle() -> LoginThrottle:
@@ -72,4 +118,6 @@ def login_throttle() -> LoginThrottle:
         max_failures=security["login_max_failures"],
         max_failures_per_ip=security["login_max_failures_per_ip"],
         lockout_seconds=security["login_lockout_seconds"],
+        first_delay=security["login_first_delay_seconds"],
+        max_delay=security["login_max_delay_seconds"],
     )
