@@ -332,10 +332,9 @@ def select_profile(flow: Flow) -> Response | None:
 def classify_profiles(flow: Flow) -> list[Profile]:
     """Set `flow.usable` (eligible, no exclusive-role conflict); return the conflicted."""
     assert flow.client is not None and flow.account is not None
-    eligible = services.profiles_for_login(flow.account, flow.client.domains)
-    conflicted = [p for p in eligible if _conflicts_in(p, flow.client.domains)]
-    flow.usable = [p for p in eligible if p not in conflicted]
-    return conflicted
+    sorted_out = services.profiles_for_client(flow.account, flow.client.domains)
+    flow.usable = sorted_out.usable
+    return sorted_out.conflicted
 
 
 def _conflicts_in(profile: Profile, domains: list[str]) -> list[tuple[Any, ...]]:

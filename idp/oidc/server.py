@@ -136,7 +136,7 @@ class CodeGrant(grants.AuthorizationCodeGrant):
     def authenticate_user(self, authorization_code: AuthorizationCode) -> Subject | None:
         grant = grants_store.create_grant(authorization_code)
         grants_store.remember_code_use(authorization_code.code, grant.id)
-        return grants_store.subject_for(grant)
+        return grants_store.subject_for(grant, self.request.client.domains)
 
 
 class RefreshCredential:
