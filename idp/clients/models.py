@@ -13,7 +13,15 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from idp.core.clock import utcnow
 from idp.extensions import UTCDateTime, db
-from idp.oidc import capabilities as can
+from idp.oidc.capabilities import (
+    AUTHORIZATION_CODE,
+    DEFAULT_CONFIDENTIAL_AUTH_METHOD,
+    DEFAULT_GRANT_TYPES,
+    DEFAULT_SIGNING_ALGORITHM,
+    PUBLIC_AUTH_METHOD,
+    RESPONSE_TYPES,
+    SCOPES,
+)
 
 
 def hash_client_secret(secret: str) -> str:
@@ -35,13 +43,12 @@ class Client(db.Model, ClientMixin):
     post_logout_redirect_uris: Mapped[list[str]] = mapped_column(JSON, default=list)
     backchannel_logout_uri: Mapped[str | None] = mapped_column(Text)
     token_endpoint_auth_method: Mapped[str] = mapped_column(
-        String(32), default=can.DEFAULT_CONFIDENTIAL_AUTH_METHOD)
-    grant_types: Mapped[list[str]] = mapped_column(
-        JSON, default=lambda: list(can.DEFAULT_GRANT_TYPES))
-    allowed_scopes: Mapped[list[str]] = mapped_column(JSON, default=lambda: list(can.SCOPES))
+        String(32), default=DEFAULT_CONFIDENTIAL_AUTH_METHOD)
+    grant_types: Mapped[list[str]] = mapped_column(JSON, default=lambda: list(DEFAULT_GRANT_TYPES))
+    allowed_scopes: Mapped[list[str]] = mapped_column(JSON, default=lambda: list(SCOPES))
     first_party: Mapped[bool] = mapped_column(Boolean, default=False)
     id_token_signed_response_alg: Mapped[str] = mapped_column(
-        String(16), default=can.DEFAULT_SIGNING_ALGORITHM)
+        String(16), default=DEFAULT_SIGNING_ALGORITHM)
     userinfo_signed_response_alg: Mapped[str | None] = mapped_column(String(16))
     # Public keys for private_key_jwt client authentication.
     jwks: Mapped[dict[str, Any] | None] = mapped_column(JSON)
@@ -51,7 +58,7 @@ class Client(db.Model, ClientMixin):
 
     @property
     def is_public(self) -> bool:
-        return self.token_endpoint_auth_method == can.PUBLIC_AUTH_METHOD
+        return self.token_endpoint_auth_method == PUBLIC_AUTH_METHOD
 
     # --- Authlib's ClientMixin ----------------------------------------------------------
 
@@ -83,7 +90,7 @@ class Client(db.Model, ClientMixin):
         return not self.is_public and method == self.token_endpoint_auth_method
 
     def check_response_type(self, response_type: str) -> bool:
-        return response_type in can.RESPONSE_TYPES and can.AUTHORIZATION_CODE in self.grant_types
+        return response_type in RESPONSE_TYPES and AUTHORIZATION_CODE in self.grant_types
 
     def check_grant_type(self, grant_type: str) -> bool:
         return grant_type in self.grant_types

@@ -40,11 +40,10 @@ def _login_prompt(uid: str | None) -> Prompt | None:
 @bp.route("/connexion", methods=["GET", "POST"])
 def login() -> Response | tuple[str, int] | str:
     form = LoginForm()
-    if request.method == "GET":
-        form.interaction.data = request.args.get("interaction")
-    uid = form.interaction.data or None
+    uid = form.interaction.data if request.method == "POST" else request.args.get("interaction")
     prompt = _login_prompt(uid)
     if request.method == "GET":
+        form.interaction.data = uid
         form.next.data = interactions.resume_url(uid) if uid else safe_next(
             request.args.get("next"))
         if prompt and prompt.details.get("login_hint"):

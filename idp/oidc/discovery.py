@@ -6,14 +6,14 @@ from typing import Any
 
 from flask import current_app
 
-from idp.oidc import capabilities as can
+from idp.oidc import capabilities
 from idp.web.session import ACR_BASIC
 
 
 def metadata() -> dict[str, Any]:
     base = current_app.config["IDP"]["server"]["issuer"]
-    algorithms = list(can.SIGNING_ALGORITHMS)
-    confidential = list(can.CONFIDENTIAL_AUTH_METHODS)
+    algorithms = list(capabilities.SIGNING_ALGORITHMS)
+    confidential = list(capabilities.CONFIDENTIAL_AUTH_METHODS)
     data: dict[str, Any] = {
         "issuer": base,
         "authorization_endpoint": f"{base}/authorize",
@@ -22,27 +22,27 @@ def metadata() -> dict[str, Any]:
         "jwks_uri": f"{base}/jwks",
         "introspection_endpoint": f"{base}/introspect",
         "revocation_endpoint": f"{base}/revoke",
-        "scopes_supported": list(can.SCOPES),
-        "response_types_supported": list(can.RESPONSE_TYPES),
-        "response_modes_supported": list(can.RESPONSE_MODES),
-        "grant_types_supported": list(can.GRANT_TYPES),
+        "scopes_supported": list(capabilities.SCOPES),
+        "response_types_supported": list(capabilities.RESPONSE_TYPES),
+        "response_modes_supported": list(capabilities.RESPONSE_MODES),
+        "grant_types_supported": list(capabilities.GRANT_TYPES),
         "subject_types_supported": ["public"],
         "id_token_signing_alg_values_supported": algorithms,
         "userinfo_signing_alg_values_supported": algorithms,
-        "token_endpoint_auth_methods_supported": list(can.TOKEN_AUTH_METHODS),
+        "token_endpoint_auth_methods_supported": list(capabilities.TOKEN_AUTH_METHODS),
         "token_endpoint_auth_signing_alg_values_supported": algorithms,
         # Public clients have nothing to introspect or revoke with.
         "introspection_endpoint_auth_methods_supported": confidential,
         "revocation_endpoint_auth_methods_supported": confidential,
-        "code_challenge_methods_supported": list(can.CODE_CHALLENGE_METHODS),
-        "claims_supported": list(can.CLAIMS_SUPPORTED),
+        "code_challenge_methods_supported": list(capabilities.CODE_CHALLENGE_METHODS),
+        "claims_supported": list(capabilities.CLAIMS_SUPPORTED),
         "claim_types_supported": ["normal"],
         "claims_parameter_supported": True,
         "request_parameter_supported": False,
         "request_uri_parameter_supported": False,
         "require_request_uri_registration": False,
         "acr_values_supported": [ACR_BASIC],
-        "prompt_values_supported": list(can.PROMPTS),
+        "prompt_values_supported": list(capabilities.PROMPTS),
         "ui_locales_supported": ["fr-FR"],
         "claims_locales_supported": ["fr-FR"],
         "authorization_response_iss_parameter_supported": True,

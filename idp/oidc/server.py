@@ -27,8 +27,7 @@ from idp.claims import release_claims, requested_claim_names
 from idp.clients.models import Client
 from idp.extensions import db
 from idp.keys import service as keys
-from idp.oidc import capabilities as can
-from idp.oidc import grants_store
+from idp.oidc import capabilities, grants_store
 from idp.oidc.grants_store import Approval, AuthorizationCode, Subject
 from idp.oidc.models import RefreshToken
 from idp.oidc.token_endpoints import Introspection, Revocation
@@ -74,7 +73,7 @@ class AccessTokenGenerator(JWTBearerTokenGenerator):
     """JWT access tokens (RFC 9068), validated offline by relying applications."""
 
     def get_jwks(self) -> KeySet:
-        return signing_keyset(can.ACCESS_TOKEN_ALGORITHM)
+        return signing_keyset(capabilities.ACCESS_TOKEN_ALGORITHM)
 
     def get_extra_claims(self, client: Client, grant_type: str, user: Subject | None,
                          scope: str) -> dict[str, Any]:
@@ -112,7 +111,7 @@ def _new_refresh_token(client: Client, grant_type: str, user: Subject | None,
 
 
 class CodeGrant(grants.AuthorizationCodeGrant):
-    TOKEN_ENDPOINT_AUTH_METHODS: ClassVar[list[str]] = list(can.TOKEN_AUTH_METHODS)
+    TOKEN_ENDPOINT_AUTH_METHODS: ClassVar[list[str]] = list(capabilities.TOKEN_AUTH_METHODS)
 
     def save_authorization_code(self, code: str, request: Any) -> None:
         approval: Approval = request.user
@@ -181,7 +180,8 @@ class RefreshGrant(grants.RefreshTokenGrant):
 
 
 class MachineGrant(grants.ClientCredentialsGrant):
-    TOKEN_ENDPOINT_AUTH_METHODS: ClassVar[list[str]] = list(can.CONFIDENTIAL_AUTH_METHODS)
+    TOKEN_ENDPOINT_AUTH_METHODS: ClassVar[list[str]] = list(
+        capabilities.CONFIDENTIAL_AUTH_METHODS)
 
 
 class IdTokenMixin:
@@ -191,7 +191,7 @@ class IdTokenMixin:
         return signing_keyset(self.get_client_algorithm(client))
 
     def get_client_algorithm(self, client: Client) -> str:
-        return client.id_token_signed_response_alg or can.DEFAULT_SIGNING_ALGORITHM
+        return client.id_token_signed_response_alg or capabilities.DEFAULT_SIGNING_ALGORITHM
 
     def get_client_claims(self, client: Client) -> dict[str, Any]:
         now = int(time.time())
@@ -238,7 +238,7 @@ class IdTokenForRefresh(IdTokenMixin, OpenIDToken):
 
 
 class PrivateKeyJwt(JWTBearerClientAssertion):
-    CLIENT_AUTH_METHOD = can.PRIVATE_KEY_JWT
+    CLIENT_AUTH_METHOD = capabilities.PRIVATE_KEY_JWT
 
     def get_audiences(self) -> list[str]:
         base = issuer()
@@ -276,13 +276,14 @@ def save_token(token: dict[str, Any], request: Any) -> None:
 def create_server(app: Flask) -> AuthorizationServer:
     server = Server(app, query_client=query_client, save_token=save_token)
     generator = AccessTokenGenerator(
-        issuer=app.config["IDP"]["server"]["issuer"], alg=can.ACCESS_TOKEN_ALGORITHM,
+        issuer=app.config["IDP"]["server"]["issuer"],
+        alg=capabilities.ACCESS_TOKEN_ALGORITHM,
         refresh_token_generator=_new_refresh_token, expires_generator=_expires_in,
     )
     server.register_token_generator("default", generator)
     server.register_client_auth_method(PrivateKeyJwt.CLIENT_AUTH_METHOD, PrivateKeyJwt())
     challenge = CodeChallenge(required=False)
-    challenge.SUPPORTED_CODE_CHALLENGE_METHOD = list(can.CODE_CHALLENGE_METHODS)
+    challenge.SUPPORTED_CODE_CHALLENGE_METHOD = list(capabilities.CODE_CHALLENGE_METHODS)
     server.register_grant(CodeGrant, [challenge, IdTokenForCode(require_nonce=False)])
     server.register_grant(RefreshGrant, [IdTokenForRefresh()])
     server.register_grant(MachineGrant)

@@ -102,7 +102,11 @@ def load(uid: str) -> Interaction | None:
     if uid not in session.get(_SESSION_KEY, []):
         return None
     data = _store().get(_PREFIX + uid)
-    return Interaction.from_json(data) if data else None
+    # Written by the previous version of the provider (hosts are upgraded one by one): it
+    # counts as expired, the person starts again from the application.
+    if not data or "result" not in data:
+        return None
+    return Interaction.from_json(data)
 
 
 def finish(uid: str) -> None:
