@@ -84,7 +84,8 @@ def test_a_recent_login_answers_a_plain_request() -> None:
 
 def test_prompt_login_and_max_age_zero_refuse_the_login_the_request_finds() -> None:
     assert login_reasons(flow(prompt="login"), signed_in()) == ["prompt_login"]
-    assert login_reasons(flow(max_age="0"), signed_in()) == ["prompt_login"]
+    # (max_age itself fires too once the clock has ticked since the login.)
+    assert "prompt_login" in login_reasons(flow(max_age="0"), signed_in())
     assert login_reasons(flow(max_age="60"), signed_in(seconds_ago=61)) == ["max_age"]
 
 

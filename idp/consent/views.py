@@ -26,7 +26,6 @@ from idp.web.interactions import (
     NO_VALID_RIGHT,
     SELECT_PROFILE,
     Interaction,
-    Prompt,
 )
 
 bp = Blueprint("consent", __name__)
@@ -48,16 +47,10 @@ def _interaction(uid: str) -> Interaction:
     return interaction
 
 
-def _asked(interaction: Interaction, name: str) -> Prompt | None:
-    """The prompt if this page is the one the pipeline asks; else the page sends the
-    browser back to the pipeline, which knows what comes next."""
-    return interaction.prompt if interactions.asks(interaction, name) else None
-
-
 @bp.route("/authorize/<uid>/profil", methods=["GET", "POST"])
 def choose_profile(uid: str) -> Response | tuple[str, int]:
     interaction = _interaction(uid)
-    prompt = _asked(interaction, SELECT_PROFILE)
+    prompt = interactions.asked(interaction, SELECT_PROFILE)
     if prompt is None:
         return redirect(interactions.resume_url(uid))
     form = DecisionForm()
@@ -79,7 +72,7 @@ def choose_profile(uid: str) -> Response | tuple[str, int]:
 @bp.route("/authorize/<uid>/consentement", methods=["GET", "POST"])
 def consent(uid: str) -> Response | str:
     interaction = _interaction(uid)
-    prompt = _asked(interaction, CONSENT)
+    prompt = interactions.asked(interaction, CONSENT)
     if prompt is None:
         return redirect(interactions.resume_url(uid))
     form = DecisionForm()
@@ -100,7 +93,7 @@ def consent(uid: str) -> Response | str:
 @bp.get("/authorize/<uid>/aucun-droit")
 def no_valid_right(uid: str) -> Response | tuple[str, int]:
     interaction = _interaction(uid)
-    prompt = _asked(interaction, NO_VALID_RIGHT)
+    prompt = interactions.asked(interaction, NO_VALID_RIGHT)
     if prompt is None:
         return redirect(interactions.resume_url(uid))
     entities = [db.session.get(Entity, eid) for eid in prompt.details["entity_ids"]]
@@ -113,7 +106,7 @@ def no_valid_right(uid: str) -> Response | tuple[str, int]:
 @bp.get("/authorize/<uid>/roles-incompatibles")
 def exclusive_conflict(uid: str) -> Response | tuple[str, int]:
     interaction = _interaction(uid)
-    prompt = _asked(interaction, EXCLUSIVE_CONFLICT)
+    prompt = interactions.asked(interaction, EXCLUSIVE_CONFLICT)
     if prompt is None:
         return redirect(interactions.resume_url(uid))
     domains = prompt.details["domains"]

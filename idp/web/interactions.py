@@ -138,13 +138,15 @@ def ask(interaction: Interaction, prompt: Prompt) -> Response:
 # --- the pages' side ------------------------------------------------------------------
 
 
-def asks(interaction: Interaction, name: str) -> bool:
-    """Whether the interaction asks `name` of the person signed in in this browser (if
-    not, the page sends the browser back to the pipeline, which knows what to do)."""
-    login = current_login()
-    prompt = interaction.prompt
-    return (prompt is not None and prompt.name == name and login is not None
-            and prompt.account_id == login.account_id)
+def asked(interaction: Interaction, name: str) -> Prompt | None:
+    """The prompt `name`, if the interaction asks it of the person signed in in this
+    browser; if not, the page sends the browser back to the pipeline (`resume_url`),
+    which knows what comes next."""
+    login, prompt = current_login(), interaction.prompt
+    if (prompt is None or prompt.name != name or login is None
+            or prompt.account_id != login.account_id):
+        return None
+    return prompt
 
 
 def answer(interaction: Interaction, name: str, value: dict[str, Any]) -> Response:
