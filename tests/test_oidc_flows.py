@@ -730,3 +730,41 @@ def test_tokens_do_not_outlive_the_rights_they_carry(sqlite: Scene) -> None:
                                 "refresh_token": tokens.refresh_token or ""})
     assert refused.status_code == 400 and refused.json()["error"] == "invalid_grant"
     assert rp.userinfo(tokens.access_token).status_code == 401
+
+
+def test_a_profile_that_comes_to_hold_two_exclusive_roles_loses_refresh_and_userinfo(
+        sqlite: Scene) -> None:
+    """Login, refresh and userinfo apply one rule. Inès signs in to ANCRE as Lecteur; then
+    her profile comes to hold Gestionnaire de fichiers too (inserted behind the rules'
+    back, as legacy data would be): the login would refuse it, so userinfo stops
+    answering and the next refresh is refused, where both worked before."""
+    op = sqlite.op
+
+    def newcomer() -> tuple[str, int]:
+        from idp.directory.models import Entity
+        from tests.support import directory
+
+        entity = db.session.scalar(db.select(Entity).filter_by(name="EHPAD Le Verger"))
+        account = directory.account("Inès", "Roussel")
+        profile = directory.profile(account, entity, "Secrétaire", "ANCRE/LECTEUR")
+        db.session.commit()
+        return account.identifier, profile.id
+
+    identifier, profile_id = op.run(newcomer)
+    rp = register(op)
+    tokens = rp.refresh(rp.login(Browser(op), identifier).refresh_token or "")
+    assert rp.userinfo(tokens.access_token).status_code == 200
+
+    def legacy_second_role() -> None:
+        from idp.directory import services
+        from idp.directory.models import Habilitation
+
+        role = services.get_role("ANCRE", "GESTIONNAIRE_FICHIERS")
+        db.session.add(Habilitation(profile_id=profile_id, role_id=role.id))
+        db.session.commit()
+
+    op.run(legacy_second_role)
+    assert rp.userinfo(tokens.access_token).status_code == 401
+    refused = rp.token_request({"grant_type": "refresh_token",
+                                "refresh_token": tokens.refresh_token or ""})
+    assert refused.status_code == 400 and refused.json()["error"] == "invalid_grant"

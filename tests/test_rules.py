@@ -464,3 +464,15 @@ def test_an_administration_client_accepts_the_apes() -> None:
     ape = FakeProfile(CH_BESANCON.id, [APE])
     assert rules.is_admin_profile(ape)
     assert rules.eligible_profiles([ape], [rules.ADMINISTRATION]) == [ape]
+
+
+def test_a_profile_holding_two_exclusive_roles_of_the_clients_domain_cannot_be_used() -> None:
+    """Legacy data still holding Gestionnaire de fichiers and Lecteur in ANCRE: the
+    profile is set apart (the login explains it) for ANCRE, not for SAGA."""
+    both = FakeProfile(EHPAD_NEVERS.id, [ANCRE_GESTIONNAIRE, ANCRE_LECTEUR, SAGA_DIRECTEUR])
+    clean = FakeProfile(IME_COSNE.id, [ANCRE_LECTEUR])
+    sorted_out = rules.profiles_for_client([both, clean], ["ANCRE"])
+    assert sorted_out.usable == [clean] and sorted_out.conflicted == [both]
+    assert not rules.may_use_for_client(both, ["ANCRE"])
+    assert rules.may_use_for_client(both, ["SAGA"])
+    assert rules.may_use_for_client(clean, iter(["ANCRE"]))

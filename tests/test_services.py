@@ -439,12 +439,12 @@ def test_login_offers_the_profiles_holding_a_role_of_the_clients_domains(
     db.session.commit()
     db.session.expire_all()
 
-    assert services.profiles_for_login(account, ["TDBESMS"]) == [nevers, cosne]
-    assert services.profiles_for_login(account, ["SAGA"]) == [saga]
-    assert services.profiles_for_login(account, ["ANCRE"]) == []
+    assert services.profiles_for_client(account, ["TDBESMS"]).usable == [nevers, cosne]
+    assert services.profiles_for_client(account, ["SAGA"]).usable == [saga]
+    assert services.profiles_for_client(account, ["ANCRE"]).usable == []
     account.state = AccountState.INACTIVE
     db.session.commit()
-    assert services.profiles_for_login(account, ["TDBESMS", "SAGA"]) == []
+    assert services.profiles_for_client(account, ["TDBESMS", "SAGA"]).usable == []
 
 
 # --- entities -------------------------------------------------------------------------

@@ -11,6 +11,8 @@ from wtforms import (
 from wtforms.validators import DataRequired, Length, Optional
 from wtforms.widgets import CheckboxInput, ListWidget
 
+from idp.oidc.capabilities import SIGNING_ALGORITHMS
+
 
 class MultiCheckboxField(SelectMultipleField):
     widget = ListWidget(prefix_label=False)
@@ -34,5 +36,5 @@ class ClientForm(FlaskForm):
     backchannel_logout_uri = StringField("URI de déconnexion back-channel",
                                          validators=[Optional(), Length(max=1000)])
     id_token_signed_response_alg = SelectField("Algorithme de signature de l'ID token",
-                                               choices=[SelectChoice("RS256"),
-                                                        SelectChoice("ES256")])
+                                               choices=[SelectChoice(alg) for alg
+                                                        in SIGNING_ALGORITHMS])

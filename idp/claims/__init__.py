@@ -26,8 +26,6 @@ SCOPE_CLAIMS: dict[str, tuple[str, ...]] = {
     "phone": ("phone_number", "phone_number_verified"),
     "habilitations": ("profile", "entity", "roles"),
 }
-CLAIMS_SUPPORTED = ("sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "acr", "amr",
-                    "sid", "at_hash", *(c for names in SCOPE_CLAIMS.values() for c in names))
 
 
 def entity_claim(profile: Profile) -> dict[str, Any]:

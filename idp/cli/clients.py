@@ -116,10 +116,13 @@ def _settings_options(command: Callable[..., Any]) -> Callable[..., Any]:
                      help=f"Grant type (repeatable; default: "
                           f"{' '.join(service.DEFAULT_GRANT_TYPES)})."),
         click.option("--auth-method", "token_endpoint_auth_method",
-                     help="Token endpoint authentication: client_secret_basic (default), "
-                          "client_secret_post or private_key_jwt; none for public ones."),
+                     help=f"Token endpoint authentication: one of "
+                          f"{', '.join(service.CONFIDENTIAL_AUTH_METHODS)} (default "
+                          f"{service.DEFAULT_CONFIDENTIAL_AUTH_METHOD}); "
+                          f"{service.PUBLIC_AUTH_METHOD} for public ones."),
         click.option("--id-token-alg", "id_token_signed_response_alg",
-                     help="ID token signing algorithm (RS256 or ES256; default RS256)."),
+                     help=f"ID token signing algorithm ({' or '.join(service.SIGNING_ALGORITHMS)}; "
+                          f"default {service.DEFAULT_SIGNING_ALGORITHM})."),
         click.option("--userinfo-alg", "userinfo_signed_response_alg",
                      help="Sign userinfo responses with this algorithm (default: plain JSON)."),
         click.option("--jwks", "jwks_path",

@@ -11,6 +11,7 @@ from flask.cli import with_appcontext
 from idp.cli import emit, json_option
 from idp.core.audit import Actor
 from idp.extensions import db
+from idp.keys.service import DEFAULT_ALGORITHM, SUPPORTED_ALGORITHMS
 
 
 def _settings() -> dict:
@@ -95,7 +96,7 @@ def keys_list(as_json: bool) -> None:
 
 
 @keys_group.command("generate")
-@click.option("--alg", type=click.Choice(["RS256", "ES256"]), default="RS256",
+@click.option("--alg", type=click.Choice(SUPPORTED_ALGORITHMS), default=DEFAULT_ALGORITHM,
               show_default=True)
 @json_option
 @with_appcontext
@@ -109,7 +110,7 @@ def keys_generate(alg: str, as_json: bool) -> None:
 
 
 @keys_group.command("rotate")
-@click.option("--alg", type=click.Choice(["RS256", "ES256"]), default="RS256",
+@click.option("--alg", type=click.Choice(SUPPORTED_ALGORITHMS), default=DEFAULT_ALGORITHM,
               show_default=True)
 @json_option
 @with_appcontext

@@ -13,9 +13,15 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from idp.core.clock import utcnow
 from idp.extensions import UTCDateTime, db
-
-PUBLIC_AUTH_METHOD = "none"
-CONFIDENTIAL_AUTH_METHODS = ("client_secret_basic", "client_secret_post", "private_key_jwt")
+from idp.oidc.capabilities import (
+    AUTHORIZATION_CODE,
+    DEFAULT_CONFIDENTIAL_AUTH_METHOD,
+    DEFAULT_GRANT_TYPES,
+    DEFAULT_SIGNING_ALGORITHM,
+    PUBLIC_AUTH_METHOD,
+    RESPONSE_TYPES,
+    SCOPES,
+)
 
 
 def hash_client_secret(secret: str) -> str:
@@ -36,17 +42,13 @@ class Client(db.Model, ClientMixin):
     redirect_uris: Mapped[list[str]] = mapped_column(JSON, default=list)
     post_logout_redirect_uris: Mapped[list[str]] = mapped_column(JSON, default=list)
     backchannel_logout_uri: Mapped[str | None] = mapped_column(Text)
-    token_endpoint_auth_method: Mapped[str] = mapped_column(String(32),
-                                                           default="client_secret_basic")
-    grant_types: Mapped[list[str]] = mapped_column(
-        JSON, default=lambda: ["authorization_code", "refresh_token"]
-    )
-    allowed_scopes: Mapped[list[str]] = mapped_column(
-        JSON, default=lambda: ["openid", "profile", "email", "phone", "habilitations",
-                               "offline_access"]
-    )
+    token_endpoint_auth_method: Mapped[str] = mapped_column(
+        String(32), default=DEFAULT_CONFIDENTIAL_AUTH_METHOD)
+    grant_types: Mapped[list[str]] = mapped_column(JSON, default=lambda: list(DEFAULT_GRANT_TYPES))
+    allowed_scopes: Mapped[list[str]] = mapped_column(JSON, default=lambda: list(SCOPES))
     first_party: Mapped[bool] = mapped_column(Boolean, default=False)
-    id_token_signed_response_alg: Mapped[str] = mapped_column(String(16), default="RS256")
+    id_token_signed_response_alg: Mapped[str] = mapped_column(
+        String(16), default=DEFAULT_SIGNING_ALGORITHM)
     userinfo_signed_response_alg: Mapped[str | None] = mapped_column(String(16))
     # Public keys for private_key_jwt client authentication.
     jwks: Mapped[dict[str, Any] | None] = mapped_column(JSON)
@@ -88,7 +90,7 @@ class Client(db.Model, ClientMixin):
         return not self.is_public and method == self.token_endpoint_auth_method
 
     def check_response_type(self, response_type: str) -> bool:
-        return response_type == "code" and "authorization_code" in self.grant_types
+        return response_type in RESPONSE_TYPES and AUTHORIZATION_CODE in self.grant_types
 
     def check_grant_type(self, grant_type: str) -> bool:
         return grant_type in self.grant_types

@@ -23,24 +23,27 @@ from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
 from sqlalchemy import select
 
-from idp.clients.models import (
-    CONFIDENTIAL_AUTH_METHODS,
-    PUBLIC_AUTH_METHOD,
-    Client,
-    hash_client_secret,
-)
+from idp.clients.models import Client, hash_client_secret
 from idp.core.audit import Actor, record
 from idp.core.errors import NotFound, RuleViolation
 from idp.directory.models import Domain
 from idp.extensions import db
-from idp.keys.service import DEFAULT_ALGORITHM, SUPPORTED_ALGORITHMS
+from idp.oidc.capabilities import (
+    AUTHORIZATION_CODE,
+    CLIENT_CREDENTIALS,
+    CONFIDENTIAL_AUTH_METHODS,
+    DEFAULT_CONFIDENTIAL_AUTH_METHOD,
+    DEFAULT_GRANT_TYPES,
+    DEFAULT_SIGNING_ALGORITHM,
+    GRANT_TYPES,
+    PRIVATE_KEY_JWT,
+    PUBLIC_AUTH_METHOD,
+    REFRESH_TOKEN,
+    SCOPES,
+    SECRET_AUTH_METHODS,
+    SIGNING_ALGORITHMS,
+)
 
-SCOPES = ("openid", "profile", "email", "phone", "habilitations", "offline_access")
-GRANT_TYPES = ("authorization_code", "refresh_token", "client_credentials")
-DEFAULT_GRANT_TYPES = ("authorization_code", "refresh_token")
-DEFAULT_CONFIDENTIAL_AUTH_METHOD = "client_secret_basic"
-SECRET_AUTH_METHODS = ("client_secret_basic", "client_secret_post")
-PRIVATE_KEY_JWT = "private_key_jwt"
 # RFC 8252 §7.3: native apps may listen on the loopback interface over plain http.
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 
@@ -71,7 +74,7 @@ class ClientSettings:
     allowed_scopes: Sequence[str] | None = None
     grant_types: Sequence[str] | None = None
     token_endpoint_auth_method: str | None = None
-    id_token_signed_response_alg: str = DEFAULT_ALGORITHM
+    id_token_signed_response_alg: str = DEFAULT_SIGNING_ALGORITHM
     userinfo_signed_response_alg: str | None = None
     jwks: dict[str, Any] | None = None
 
@@ -110,7 +113,7 @@ def create_client(
     allowed_scopes: Iterable[str] | None = None,
     grant_types: Iterable[str] | None = None,
     token_endpoint_auth_method: str | None = None,
-    id_token_signed_response_alg: str = DEFAULT_ALGORITHM,
+    id_token_signed_response_alg: str = DEFAULT_SIGNING_ALGORITHM,
     userinfo_signed_response_alg: str | None = None,
     jwks: dict[str, Any] | None = None,
     client_id: str | None = None,
@@ -228,11 +231,11 @@ def validate(settings: ClientSettings) -> ClientSettings:
     method = _auth_method(settings.token_endpoint_auth_method, public)
     grant_types = _grant_types(settings.grant_types, public)
     redirect_uris = _uris(settings.redirect_uris, "redirect URI", public)
-    if "authorization_code" in grant_types and not redirect_uris:
-        raise InvalidClientSettings("the authorization_code grant needs a redirect URI")
-    if redirect_uris and "authorization_code" not in grant_types:
+    if AUTHORIZATION_CODE in grant_types and not redirect_uris:
+        raise InvalidClientSettings(f"the {AUTHORIZATION_CODE} grant needs a redirect URI")
+    if redirect_uris and AUTHORIZATION_CODE not in grant_types:
         raise InvalidClientSettings(
-            "redirect URIs are only used with the authorization_code grant"
+            f"redirect URIs are only used with the {AUTHORIZATION_CODE} grant"
         )
     backchannel = settings.backchannel_logout_uri
     if backchannel is not None and backchannel.strip():
@@ -312,12 +315,13 @@ def _grant_types(grant_types: Sequence[str] | None, public: bool) -> tuple[str, 
             f"unsupported grant type(s): {', '.join(unknown)}; choose among "
             f"{', '.join(GRANT_TYPES)}"
         )
-    if public and "client_credentials" in grants:
+    if public and CLIENT_CREDENTIALS in grants:
         raise InvalidClientSettings(
-            "a public client cannot use client_credentials (it has no credentials)"
+            f"a public client cannot use {CLIENT_CREDENTIALS} (it has no credentials)"
         )
-    if "refresh_token" in grants and "authorization_code" not in grants:
-        raise InvalidClientSettings("the refresh_token grant goes with authorization_code")
+    if REFRESH_TOKEN in grants and AUTHORIZATION_CODE not in grants:
+        raise InvalidClientSettings(
+            f"the {REFRESH_TOKEN} grant goes with {AUTHORIZATION_CODE}")
     return grants
 
 
@@ -335,10 +339,10 @@ def _scopes(scopes: Sequence[str] | None) -> tuple[str, ...]:
 
 def _alg(alg: str, what: str) -> str:
     normalised = alg.strip().upper()
-    if normalised not in SUPPORTED_ALGORITHMS:
+    if normalised not in SIGNING_ALGORITHMS:
         raise InvalidClientSettings(
             f"unsupported {what} signing algorithm '{alg}'; choose among "
-            f"{', '.join(SUPPORTED_ALGORITHMS)}"
+            f"{', '.join(SIGNING_ALGORITHMS)}"
         )
     return normalised
 

@@ -289,15 +289,16 @@ def revoke(profile: Profile, role: Role, actor: Actor) -> None:
            domain=role.domain_code, role=role.code)
 
 
-def profiles_for_login(account: Account, domains: Iterable[str]) -> list[Profile]:
-    """The account's profiles eligible for a client registered for `domains`."""
+def profiles_for_client(account: Account, domains: Iterable[str]) -> rules.ProfilesForClient:
+    """The account's profiles, loaded with their roles and entities, sorted by the rule
+    (`rules.profiles_for_client`) for a client registered for `domains`."""
     profiles = db.session.scalars(
         select(Profile).where(Profile.account_id == account.id)
         .options(selectinload(Profile.habilitations).selectinload(Habilitation.role),
                  selectinload(Profile.entity))
         .order_by(Profile.id)
     ).all()
-    return rules.eligible_profiles(profiles, domains)
+    return rules.profiles_for_client(profiles, domains)
 
 
 # --- catalogue ------------------------------------------------------------------------

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from typing import Any
@@ -15,10 +16,17 @@ from idp.core.errors import RuleViolation
 from idp.extensions import db
 from idp.keys.models import SigningKey
 
-SUPPORTED_ALGORITHMS = ("RS256", "ES256")
-DEFAULT_ALGORITHM = "RS256"
-
 Key = RSAKey | ECKey
+
+# The algorithms we sign with, each with the type of key it needs and how to make one.
+# This is the list the whole provider supports (idp.oidc.capabilities reads it).
+_KEY_TYPES: dict[str, tuple[type[Key], Callable[[], Key]]] = {
+    "RS256": (RSAKey, lambda: RSAKey.generate_key(2048, private=True)),
+    "ES256": (ECKey, lambda: ECKey.generate_key("P-256", private=True)),
+}
+SUPPORTED_ALGORITHMS = tuple(_KEY_TYPES)
+# The one every relying party must support (OpenID Connect Core 15.1).
+DEFAULT_ALGORITHM = "RS256"
 
 
 class NoSigningKey(RuleViolation):
@@ -35,13 +43,9 @@ def _check_alg(alg: str) -> str:
 
 
 def _new_private_key(alg: str) -> Key:
-    if alg == "RS256":
-        key: Key = RSAKey.generate_key(2048, private=True)
-    else:
-        key = ECKey.generate_key("P-256", private=True)
-    kid = key.thumbprint()
-    params = {"kid": kid, "alg": alg, "use": "sig"}
-    cls = RSAKey if alg == "RS256" else ECKey
+    cls, generate = _KEY_TYPES[alg]
+    key = generate()
+    params = {"kid": key.thumbprint(), "alg": alg, "use": "sig"}
     return cls.import_key(key.as_dict(private=True), parameters=params)
 
 
@@ -123,7 +127,7 @@ def jwks() -> dict[str, Any]:
 
 @lru_cache(maxsize=32)
 def _decrypt(kid: str, alg: str, pem: str, passphrase: str) -> Key:
-    cls = RSAKey if alg == "RS256" else ECKey
+    cls = _KEY_TYPES[alg][0]
     return cls.import_key(pem.encode("ascii"), parameters={"kid": kid, "alg": alg, "use": "sig"},
                           password=passphrase)
 

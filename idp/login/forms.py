@@ -16,3 +16,4 @@ class LoginForm(FlaskForm):
         render_kw={"autocomplete": "current-password"},
     )
     next = HiddenField()
+    interaction = HiddenField()  # the authorization request this login is for, if any

@@ -1,4 +1,9 @@
-"""The login page ("Identifiant Plage" / "Mot de passe" / "Se connecter")."""
+"""The login page ("Identifiant Plage" / "Mot de passe" / "Se connecter").
+
+Reached directly, or for an authorization request under way: then the interaction's
+`login` prompt says for which application, which identifier to suggest, and whether the
+person signed in must sign in again; the page hands the request back once signed in.
+"""
 
 from __future__ import annotations
 
@@ -13,9 +18,10 @@ from idp.directory import services
 from idp.extensions import db
 from idp.login.forms import LoginForm
 from idp.mail import service as mail
-from idp.oidc.authorize import client_name_for
 from idp.outbox import service as outbox
+from idp.web import interactions
 from idp.web.access import request_actor
+from idp.web.interactions import LOGIN, Prompt
 from idp.web.redirects import public_url, safe_next
 from idp.web.session import current_login, start_login
 from idp.web.throttle import Refusal, login_throttle
@@ -48,14 +54,26 @@ def _warn_holder(identifier: str) -> None:
                             reset_url=public_url("selfservice.forgot_password"))
 
 
+def _login_prompt(uid: str | None) -> Prompt | None:
+    """The `login` prompt of the authorization request `uid`, if it still asks one."""
+    interaction = interactions.load(uid) if uid else None
+    prompt = interaction.prompt if interaction else None
+    return prompt if prompt is not None and prompt.name == LOGIN else None
+
+
 @bp.route("/connexion", methods=["GET", "POST"])
 def login() -> Response | tuple[str, int] | str:
     form = LoginForm()
+    uid = form.interaction.data if request.method == "POST" else request.args.get("interaction")
+    prompt = _login_prompt(uid)
     if request.method == "GET":
-        form.next.data = safe_next(request.args.get("next"))
-        if request.args.get("login_hint"):
-            form.identifier.data = request.args["login_hint"][:32]
-        if current_login() and not request.args.get("force"):
+        form.interaction.data = uid
+        form.next.data = interactions.resume_url(uid) if uid else safe_next(
+            request.args.get("next"))
+        if prompt and prompt.details.get("login_hint"):
+            form.identifier.data = prompt.details["login_hint"][:32]
+        refused = prompt is not None and prompt.details.get("session_refused")
+        if current_login() and not refused:
             return redirect(form.next.data or url_for("selfservice.home"))
     error, status = None, 200
     if form.validate_on_submit():
@@ -84,4 +102,5 @@ def login() -> Response | tuple[str, int] | str:
     elif request.method == "POST":
         status = 400
     return render_template("login/login.html", form=form, error=error,
-                           client_name=client_name_for(form.next.data)), status
+                           client_name=prompt.details["client_name"] if prompt else None
+                           ), status

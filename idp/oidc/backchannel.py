@@ -23,6 +23,7 @@ from sqlalchemy import select
 
 from idp.clients.models import Client
 from idp.extensions import db
+from idp.oidc.capabilities import DEFAULT_SIGNING_ALGORITHM
 from idp.oidc.server import issuer, signing_keyset
 from idp.outbox import service as outbox
 from idp.outbox.channels import Channel, Item, RetryLater
@@ -42,7 +43,7 @@ def logout_token(client: Client, sid: str, sub: str | None, jti: str | None = No
     }
     if sub:
         claims["sub"] = sub
-    alg = client.id_token_signed_response_alg or "RS256"
+    alg = client.id_token_signed_response_alg or DEFAULT_SIGNING_ALGORITHM
     return jwt.encode({"alg": alg, "typ": LOGOUT_JWT_TYPE}, claims, signing_keyset(alg))
 
 

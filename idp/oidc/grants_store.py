@@ -133,19 +133,19 @@ def create_grant(code: AuthorizationCode) -> Grant:
     return grant
 
 
-def subject_for(grant: Grant, domains: Iterable[str] | None = None) -> Subject | None:
-    """The person and profile behind an active grant, while they may still use it.
+def subject_for(grant: Grant, domains: Iterable[str]) -> Subject | None:
+    """The person and profile behind an active grant, while they may still use it with
+    the client registered for `domains`.
 
-    Tokens never outlive the rights they carry: once the account or the profile is
-    deactivated, or (given the client's `domains`) the profile has lost every role there,
-    the grant serves no refresh and no userinfo; the person must sign in again and
-    choose another profile.
+    Tokens never outlive the rights they carry: the profile must still pass the rule the
+    login applied (`rules.may_use_for_client`: active, a role in the client's domains, no
+    two exclusive roles there); otherwise the grant serves no code exchange, no refresh
+    and no userinfo, and the person must sign in again and choose another profile.
     """
     account, profile = grant.account, grant.profile
     if account is None or not grant.active or account.state != AccountState.ACTIVE:
         return None
-    if profile is not None and (not rules.is_usable(profile) or (
-            domains is not None and not rules.roles_in_domains(profile, domains))):
+    if profile is not None and not rules.may_use_for_client(profile, domains):
         return None
     return Subject(account=account, profile=profile, grant=grant)
 

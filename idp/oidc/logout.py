@@ -31,7 +31,7 @@ from idp.core.audit import Actor, record
 from idp.directory.models import Account
 from idp.extensions import db
 from idp.oidc import backchannel, grants_store
-from idp.oidc.authorize import id_token_hint_claims
+from idp.oidc.id_token_hint import hint_claims
 from idp.oidc.server import query_client
 from idp.oidc.views import bp
 from idp.outbox import service as outbox
@@ -91,7 +91,7 @@ def read_request(values: Mapping[str, str]) -> LogoutRequest:
     req = LogoutRequest(params={k: values[k] for k in PARAMETERS if values.get(k)})
     raw_hint, client_id = req.params.get("id_token_hint"), req.params.get("client_id")
     if raw_hint:
-        req.hint = id_token_hint_claims(raw_hint, client_id)
+        req.hint = hint_claims(raw_hint, client_id)
         if req.hint is None:
             req.warnings.append(UNVERIFIED)
         else:

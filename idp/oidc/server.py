@@ -27,12 +27,10 @@ from idp.claims import release_claims, requested_claim_names
 from idp.clients.models import Client
 from idp.extensions import db
 from idp.keys import service as keys
-from idp.oidc import grants_store
+from idp.oidc import capabilities, grants_store
 from idp.oidc.grants_store import Approval, AuthorizationCode, Subject
 from idp.oidc.models import RefreshToken
 from idp.oidc.token_endpoints import Introspection, Revocation
-
-JWT_ACCESS_ALG = "RS256"  # RFC 9068: RS256 is what every resource server supports
 
 
 def settings() -> dict[str, Any]:
@@ -75,7 +73,7 @@ class AccessTokenGenerator(JWTBearerTokenGenerator):
     """JWT access tokens (RFC 9068), validated offline by relying applications."""
 
     def get_jwks(self) -> KeySet:
-        return signing_keyset(JWT_ACCESS_ALG)
+        return signing_keyset(capabilities.ACCESS_TOKEN_ALGORITHM)
 
     def get_extra_claims(self, client: Client, grant_type: str, user: Subject | None,
                          scope: str) -> dict[str, Any]:
@@ -113,8 +111,7 @@ def _new_refresh_token(client: Client, grant_type: str, user: Subject | None,
 
 
 class CodeGrant(grants.AuthorizationCodeGrant):
-    TOKEN_ENDPOINT_AUTH_METHODS: ClassVar[list[str]] = [
-        "client_secret_basic", "client_secret_post", "private_key_jwt", "none"]
+    TOKEN_ENDPOINT_AUTH_METHODS: ClassVar[list[str]] = list(capabilities.TOKEN_AUTH_METHODS)
 
     def save_authorization_code(self, code: str, request: Any) -> None:
         approval: Approval = request.user
@@ -138,7 +135,7 @@ class CodeGrant(grants.AuthorizationCodeGrant):
     def authenticate_user(self, authorization_code: AuthorizationCode) -> Subject | None:
         grant = grants_store.create_grant(authorization_code)
         grants_store.remember_code_use(authorization_code.code, grant.id)
-        return grants_store.subject_for(grant)
+        return grants_store.subject_for(grant, self.request.client.domains)
 
 
 class RefreshCredential:
@@ -183,18 +180,18 @@ class RefreshGrant(grants.RefreshTokenGrant):
 
 
 class MachineGrant(grants.ClientCredentialsGrant):
-    TOKEN_ENDPOINT_AUTH_METHODS: ClassVar[list[str]] = [
-        "client_secret_basic", "client_secret_post", "private_key_jwt"]
+    TOKEN_ENDPOINT_AUTH_METHODS: ClassVar[list[str]] = list(
+        capabilities.CONFIDENTIAL_AUTH_METHODS)
 
 
 class IdTokenMixin:
     """ID token signing and claims shared by the code and refresh grants."""
 
     def resolve_client_private_key(self, client: Client) -> KeySet:
-        return signing_keyset(client.id_token_signed_response_alg or "RS256")
+        return signing_keyset(self.get_client_algorithm(client))
 
     def get_client_algorithm(self, client: Client) -> str:
-        return client.id_token_signed_response_alg or "RS256"
+        return client.id_token_signed_response_alg or capabilities.DEFAULT_SIGNING_ALGORITHM
 
     def get_client_claims(self, client: Client) -> dict[str, Any]:
         now = int(time.time())
@@ -223,7 +220,7 @@ class IdTokenForCode(IdTokenMixin, OpenIDCode):
 
     def __call__(self, grant: Any) -> None:
         # Authlib's prompt handling is replaced by our authorization pipeline
-        # (idp.oidc.authorize), so only the nonce check and the ID token are hooked.
+        # (idp.oidc.authorization), so only the nonce check and the ID token are hooked.
         grant.register_hook("after_create_token_response", self.process_token)
         if is_openid_scope(grant.request.payload.scope):
             grant.register_hook(
@@ -241,7 +238,7 @@ class IdTokenForRefresh(IdTokenMixin, OpenIDToken):
 
 
 class PrivateKeyJwt(JWTBearerClientAssertion):
-    CLIENT_AUTH_METHOD = "private_key_jwt"
+    CLIENT_AUTH_METHOD = capabilities.PRIVATE_KEY_JWT
 
     def get_audiences(self) -> list[str]:
         base = issuer()
@@ -279,13 +276,14 @@ def save_token(token: dict[str, Any], request: Any) -> None:
 def create_server(app: Flask) -> AuthorizationServer:
     server = Server(app, query_client=query_client, save_token=save_token)
     generator = AccessTokenGenerator(
-        issuer=app.config["IDP"]["server"]["issuer"], alg=JWT_ACCESS_ALG,
+        issuer=app.config["IDP"]["server"]["issuer"],
+        alg=capabilities.ACCESS_TOKEN_ALGORITHM,
         refresh_token_generator=_new_refresh_token, expires_generator=_expires_in,
     )
     server.register_token_generator("default", generator)
     server.register_client_auth_method(PrivateKeyJwt.CLIENT_AUTH_METHOD, PrivateKeyJwt())
     challenge = CodeChallenge(required=False)
-    challenge.SUPPORTED_CODE_CHALLENGE_METHOD = ["S256"]
+    challenge.SUPPORTED_CODE_CHALLENGE_METHOD = list(capabilities.CODE_CHALLENGE_METHODS)
     server.register_grant(CodeGrant, [challenge, IdTokenForCode(require_nonce=False)])
     server.register_grant(RefreshGrant, [IdTokenForRefresh()])
     server.register_grant(MachineGrant)

@@ -16,10 +16,9 @@ from authlib.oauth2.rfc7662 import IntrospectionEndpoint
 from idp.clients.models import Client
 from idp.extensions import db
 from idp.oidc import grants_store
+from idp.oidc.capabilities import CONFIDENTIAL_AUTH_METHODS
 from idp.oidc.models import RefreshToken
 from idp.oidc.tokens import verify_access_token
-
-CONFIDENTIAL_METHODS = ["client_secret_basic", "client_secret_post", "private_key_jwt"]
 
 
 @dataclass
@@ -74,7 +73,7 @@ def _find_refresh(value: str) -> TokenInfo | None:
 
 
 class Introspection(IntrospectionEndpoint):
-    CLIENT_AUTH_METHODS: ClassVar[list[str]] = CONFIDENTIAL_METHODS
+    CLIENT_AUTH_METHODS: ClassVar[list[str]] = list(CONFIDENTIAL_AUTH_METHODS)
 
     def query_token(self, token_string: str, token_type_hint: str | None) -> TokenInfo | None:
         return find_token(token_string, token_type_hint)
@@ -92,7 +91,7 @@ class Introspection(IntrospectionEndpoint):
 
 
 class Revocation(RevocationEndpoint):
-    CLIENT_AUTH_METHODS: ClassVar[list[str]] = CONFIDENTIAL_METHODS
+    CLIENT_AUTH_METHODS: ClassVar[list[str]] = list(CONFIDENTIAL_AUTH_METHODS)
 
     def query_token(self, token_string: str, token_type_hint: str | None) -> TokenInfo | None:
         return find_token(token_string, token_type_hint)

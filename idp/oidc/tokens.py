@@ -11,12 +11,13 @@ from joserfc.errors import JoseError
 
 from idp.keys import service as keys
 from idp.oidc import grants_store
+from idp.oidc.capabilities import ACCESS_TOKEN_ALGORITHM
 
 
 def verify_access_token(token: str) -> dict[str, Any] | None:
     """The claims of a valid, unexpired, unrevoked access token we signed; else None."""
     try:
-        decoded = jwt.decode(token, keys.public_keyset(), algorithms=["RS256"])
+        decoded = jwt.decode(token, keys.public_keyset(), algorithms=[ACCESS_TOKEN_ALGORITHM])
     except (JoseError, ValueError, TypeError):
         return None
     if decoded.header.get("typ") != "at+jwt":

@@ -13,7 +13,8 @@ from werkzeug.wrappers import Response
 
 from idp.extensions import db
 from idp.keys import service as keys
-from idp.oidc import authorize, discovery, grants_store
+from idp.oidc import discovery, grants_store
+from idp.oidc.authorization import pipeline
 from idp.oidc.models import Grant
 from idp.oidc.server import query_client, signing_keyset, subject_claims
 from idp.oidc.tokens import verify_access_token
@@ -44,12 +45,12 @@ def jwks() -> Response:
 @bp.route("/authorize", methods=["GET", "POST"])
 @csrf.exempt  # requests come from relying applications, not from our forms
 def authorize_endpoint() -> Response | tuple[str, int]:
-    return authorize.begin()
+    return pipeline.begin()
 
 
 @bp.get("/authorize/resume/<uid>")
 def resume(uid: str) -> Response | tuple[str, int]:
-    return authorize.resume(uid)
+    return pipeline.resume(uid)
 
 
 def _client_credentials_readable() -> bool:
