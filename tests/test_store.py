@@ -1,5 +1,5 @@
 """The short-lived store keeps the same promises on every backend: expiry, single use,
-set-if-absent, counters — also under concurrent use."""
+set-if-absent, counters, sets whose members expire — also under concurrent use."""
 
 from __future__ import annotations
 
@@ -89,6 +89,52 @@ def test_delete_and_purge(store: ShortLivedStore) -> None:
     time.sleep(1.2)
     store.purge_expired()
     assert store.get("k2") is None
+
+
+def test_replace_and_touch_only_act_on_live_keys(store: ShortLivedStore) -> None:
+    assert store.replace("session:gone", {"a": 1}, ttl=60) is False
+    assert store.touch("session:gone", ttl=60) is False
+    assert store.get("session:gone") is None  # nothing brought back to life
+    store.put("session:s", {"a": 1}, ttl=1)
+    assert store.replace("session:s", {"a": 2}, ttl=1) is True
+    assert store.touch("session:s", ttl=3) is True
+    time.sleep(1.2)
+    assert store.get("session:s") == {"a": 2}  # the touch postponed its expiry
+    store.delete("session:s")
+    assert store.touch("session:s", ttl=60) is False
+    store.put("session:short", 1, ttl=1)
+    time.sleep(1.2)
+    assert store.replace("session:short", 2, ttl=60) is False
+    assert store.get("session:short") is None
+
+
+def test_set_members_expire_one_by_one(store: ShortLivedStore) -> None:
+    assert store.members("account-sessions:1") == []
+    store.add_member("account-sessions:1", "a", ttl=1)
+    store.add_member("account-sessions:1", "b", ttl=60)
+    store.add_member("account-sessions:12", "c", ttl=60)
+    assert sorted(store.members("account-sessions:1")) == ["a", "b"]
+    time.sleep(1.2)
+    assert store.members("account-sessions:1") == ["b"]
+    store.add_member("account-sessions:1", "b", ttl=1)  # keeps its later expiry
+    time.sleep(1.2)
+    assert store.members("account-sessions:1") == ["b"]
+    assert store.members("account-sessions:12") == ["c"]
+
+
+def test_the_set_ends_with_its_last_member(store: ShortLivedStore) -> None:
+    store.add_member("account-sessions:2", "a", ttl=1)
+    time.sleep(1.2)
+    assert store.members("account-sessions:2") == []
+    store.add_member("account-sessions:2", "b", ttl=60)
+    assert store.members("account-sessions:2") == ["b"]
+
+
+def test_concurrent_additions_keep_every_member(store: ShortLivedStore) -> None:
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        list(pool.map(lambda i: store.add_member("account-sessions:3", f"m{i}", ttl=60),
+                      range(24)))
+    assert sorted(store.members("account-sessions:3")) == sorted(f"m{i}" for i in range(24))
 
 
 def test_redis_down_is_reported_as_unavailable(make_app, sqlite_url) -> None:  # type: ignore[no-untyped-def]

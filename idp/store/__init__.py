@@ -3,6 +3,10 @@
 Every value expires; `pop` and `add` are atomic so that a code is used once and a nonce
 is seen once, even with many processes on many hosts. Redis backs it when `redis.url`
 is set; otherwise the SQL database does (the embedded default), with the same semantics.
+
+Besides plain values it keeps sets whose members expire one by one (`add_member`,
+`members`): the index from an account to its sessions. A key holds either a value or a
+set, never both.
 """
 
 from __future__ import annotations
@@ -29,7 +33,22 @@ class ShortLivedStore(Protocol):
     def pop(self, key: str) -> JSONValue | None:
         """Atomically read and delete `key`: of concurrent callers only one gets the value."""
 
+    def replace(self, key: str, value: JSONValue, ttl: int) -> bool:
+        """Set a live `key` to `value` for `ttl` seconds; False (and nothing set) if it is
+        absent or expired: what was deleted meanwhile stays deleted."""
+
+    def touch(self, key: str, ttl: int) -> bool:
+        """Make a live `key` expire `ttl` seconds from now; False if it is absent or
+        expired."""
+
     def delete(self, key: str) -> None: ...
+
+    def add_member(self, key: str, member: str, ttl: int) -> None:
+        """Add `member` to the set at `key` for `ttl` seconds (a member added again keeps
+        the later expiry); the set lives as long as its last member."""
+
+    def members(self, key: str) -> list[str]:
+        """The live members of the set at `key` (none if there is no such set)."""
 
     def incr(self, key: str, ttl: int) -> int:
         """Add one to a counter that starts at 0 and expires `ttl` s after its creation."""

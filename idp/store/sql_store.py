@@ -8,6 +8,10 @@ Redis drops expired keys by itself; here expired rows are deleted by the writes
 themselves, at most once every `PURGE_EVERY` seconds per process, and by `idp store
 purge`: anonymous visitors (sessions, rate-limit counters) cannot grow the table for
 ever.
+
+A set is one row whose value maps each member to its expiry; the row expires with its
+last member. Adding a member locks the row first (see `add_member`), so that two
+additions at once both count.
 """
 
 from __future__ import annotations
@@ -18,7 +22,17 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, Float, String, Text, create_engine, delete, insert, select
+from sqlalchemy import (
+    Engine,
+    Float,
+    String,
+    Text,
+    create_engine,
+    delete,
+    insert,
+    select,
+    update,
+)
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, Session, mapped_column, sessionmaker
 
@@ -126,8 +140,49 @@ class SQLStore:
             return None
         return json.loads(row[0])
 
+    def _update_live(self, key: str, **values: Any) -> bool:
+        def work(s: Session) -> int:
+            return s.execute(update(_table).where(
+                _table.c.key == key, _table.c.expires_at > self._clock()).values(**values)
+            ).rowcount
+
+        return bool(self._write(work))
+
+    def replace(self, key: str, value: JSONValue, ttl: int) -> bool:
+        return self._update_live(key, value=json.dumps(value), expires_at=self._clock() + ttl)
+
+    def touch(self, key: str, ttl: int) -> bool:
+        return self._update_live(key, expires_at=self._clock() + ttl)
+
     def delete(self, key: str) -> None:
         self._run(lambda s: s.execute(delete(_table).where(_table.c.key == key)))
+
+    def add_member(self, key: str, member: str, ttl: int) -> None:
+        now = self._clock()
+
+        def work(s: Session) -> None:
+            # Create the row, or take its lock, before reading it: an upsert locks the row
+            # in PostgreSQL and the whole file in SQLite, so a concurrent addition waits
+            # here and then reads this one's result (a plain read first would let both
+            # read the same set and the second write lose the first member).
+            stmt = upsert_insert(_table, s).values(key=key, value="{}", expires_at=now)
+            s.execute(stmt.on_conflict_do_update(index_elements=[_table.c.key],
+                                                 set_={"expires_at": _table.c.expires_at}))
+            raw, expires_at = s.execute(
+                select(_table.c.value, _table.c.expires_at).where(_table.c.key == key)).one()
+            current = json.loads(raw) if expires_at > now else {}
+            live = {m: until for m, until in current.items() if until > now}
+            live[member] = max(live.get(member, 0), now + ttl)
+            s.execute(update(_table).where(_table.c.key == key).values(
+                value=json.dumps(live), expires_at=max(live.values())))
+
+        self._write(work)
+
+    def members(self, key: str) -> list[str]:
+        now = self._clock()
+        raw = self._run(lambda s: s.execute(select(_table.c.value).where(
+            _table.c.key == key, _table.c.expires_at > now)).scalar_one_or_none())
+        return [] if raw is None else [m for m, until in json.loads(raw).items() if until > now]
 
     def incr(self, key: str, ttl: int) -> int:
         now = self._clock()
