@@ -52,7 +52,9 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "access_token_ttl": 600,
         "id_token_ttl": 3600,
         "refresh_token_ttl": 2592000,
+        "refresh_family_max_age": 7776000,
         "session_ttl": 28800,
+        "session_idle_timeout": 3600,
         "backchannel_logout_timeout": 5,
     },
     # Per channel (mail, backchannel), in seconds; 0 for a give-up rule: no limit.
@@ -186,6 +188,15 @@ def _check_outbox(outbox: dict[str, Any]) -> None:
                                   f"outbox.{key}")
 
 
+def _check_oidc(oidc: dict[str, Any]) -> None:
+    for key, value in oidc.items():
+        if value <= 0:
+            raise ConfigError(f"oidc.{key} must be positive")
+    if oidc["session_idle_timeout"] > oidc["session_ttl"]:
+        # It could never apply: the session ends at session_ttl whatever the activity.
+        raise ConfigError("oidc.session_idle_timeout must be at most oidc.session_ttl")
+
+
 def load_settings(
     overrides: dict[str, dict[str, Any]] | None = None,
     environ: dict[str, str] | None = None,
@@ -212,8 +223,7 @@ def load_settings(
         settings["keys"]["passphrase"] = _secret_file(instance / "keys_passphrase")
     if settings["mail"]["backend"] not in {"file", "smtp"}:
         raise ConfigError("mail.backend must be 'file' or 'smtp'")
-    if settings["oidc"]["backchannel_logout_timeout"] <= 0:
-        raise ConfigError("oidc.backchannel_logout_timeout must be positive")
+    _check_oidc(settings["oidc"])
     _check_outbox(settings["outbox"])
     security = settings["security"]
     if not 0 < security["login_first_delay_seconds"] <= security["login_max_delay_seconds"]:

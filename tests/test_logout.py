@@ -366,14 +366,15 @@ def test_a_hint_from_an_earlier_session_asks_then_returns_to_the_application(
 
 
 def test_with_no_session_left_a_valid_hint_still_ends_the_session_it_names(
-        op: Provider, receiver: Callable[..., tuple[Receiver, str]]) -> None:
+        serve: Serve, sqlite_url: str, receiver: Callable[..., tuple[Receiver, str]]) -> None:
+    op = serve(sqlite_url, oidc={"session_idle_timeout": 2})
     rec, base = receiver()
     world = build_world(op, base)
     browser = Browser(op)
     browser.login(world.identifier)
     tdb = browser.sign_in(world.tdb)
     regional = browser.sign_in(world.regional)
-    browser.http.cookies.clear()  # the provider session expired in this browser
+    time.sleep(2.2)  # the provider session ended (idle) while the applications' lived on
 
     answer = browser.get("/logout", id_token_hint=tdb["id_token"], state="s",
                          post_logout_redirect_uri=world.tdb.post_logout_uri or "")

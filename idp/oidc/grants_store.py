@@ -1,8 +1,14 @@
 """Grants (token families), refresh tokens and authorization codes: issue, rotate, revoke.
 
 Authorization codes are short-lived and single use: they live in the short-lived store
-and are taken with an atomic `pop`. A marker remembers which grant a used code produced,
-so that replaying the code revokes that grant (RFC 6749 §4.1.2, RFC 9700 §4.5).
+(under their SHA-256, the code itself nowhere) and are taken with an atomic `pop`. A
+marker remembers which grant a used code produced, so that replaying the code revokes
+that grant (RFC 6749 §4.1.2, RFC 9700 §4.5).
+
+A refresh family ends `oidc.refresh_family_max_age` after its code exchange however
+often it was rotated, and, without offline_access, with the provider session it was
+made in: when that session ended (logout, password reset) its grants were revoked; when
+it merely ran out (lifetime, idle timeout), the next refresh finds it gone and revokes.
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ from idp.directory.models import Account, Profile
 from idp.extensions import db
 from idp.oidc.models import Grant, RefreshToken
 from idp.store import ShortLivedStore
+from idp.web.session import provider_session_alive
 
 CODE_PREFIX = "code:"
 USED_CODE_PREFIX = "code-used:"
@@ -92,7 +99,8 @@ class AuthorizationCode(Approval):
 
 
 def save_code(code: AuthorizationCode) -> None:
-    _store().put(CODE_PREFIX + digest(code.code), asdict(code), int(_settings()["code_ttl"]))
+    data = {**asdict(code), "code": ""}  # whoever reads the store learns no usable code
+    _store().put(CODE_PREFIX + digest(code.code), data, int(_settings()["code_ttl"]))
 
 
 def take_code(code: str, client_id: str) -> AuthorizationCode | None:
@@ -106,7 +114,7 @@ def take_code(code: str, client_id: str) -> AuthorizationCode | None:
         return None
     if data["client_id"] != client_id:
         return None
-    return AuthorizationCode(**data)
+    return AuthorizationCode(**{**data, "code": code})
 
 
 def remember_code_use(code: str, grant_id: str) -> None:
@@ -182,6 +190,14 @@ def _revoke_active(reason: str, *conditions: ColumnElement[bool]) -> list[Grant]
     return grants
 
 
+def online_sids(account_id: int) -> set[str]:
+    """The provider sessions in which the person holds grants that end with them (no
+    offline_access) and are still active."""
+    return set(db.session.scalars(select(Grant.sid).where(
+        Grant.account_id == account_id, Grant.revoked_at.is_(None), Grant.offline.is_(False),
+        Grant.sid.is_not(None)).distinct()))
+
+
 def session_client_ids(sid: str) -> list[str]:
     """The clients that obtained grants in provider session `sid`."""
     return list(db.session.scalars(
@@ -189,13 +205,28 @@ def session_client_ids(sid: str) -> list[str]:
     ))
 
 
+def _family_end(grant: Grant) -> datetime:
+    return grant.created_at + timedelta(seconds=int(_settings()["refresh_family_max_age"]))
+
+
 def issue_refresh_token(grant: Grant) -> str:
     token = secrets.token_urlsafe(48)
-    db.session.add(RefreshToken(
-        token_hash=digest(token), grant_id=grant.id,
-        expires_at=datetime.now(UTC) + timedelta(seconds=int(_settings()["refresh_token_ttl"])),
-    ))
+    expires = datetime.now(UTC) + timedelta(seconds=int(_settings()["refresh_token_ttl"]))
+    db.session.add(RefreshToken(token_hash=digest(token), grant_id=grant.id,
+                                expires_at=min(expires, _family_end(grant))))
     return token
+
+
+def _refusal(grant: Grant) -> str | None:
+    """Why a refresh family must end now that it is used, if it must: its absolute
+    lifetime ran out, or the provider session it ends with is over. A refresh of a live
+    session counts as its activity (the person is at work in the application)."""
+    if _family_end(grant) <= datetime.now(UTC):
+        return "refresh_family_expired"
+    if not grant.offline and not (grant.sid and provider_session_alive(grant.sid,
+                                                                        activity=True)):
+        return "session_ended"
+    return None
 
 
 def claim_refresh_token(token: str, client_id: str) -> RefreshToken | None:
@@ -203,7 +234,7 @@ def claim_refresh_token(token: str, client_id: str) -> RefreshToken | None:
 
     Another client's token is refused without being spent. A token already exchanged is
     a reuse (a leaked token, RFC 9700 §4.14): the whole family is revoked, so neither the
-    thief nor the client can go on with it.
+    thief nor the client can go on with it. So is a family past its end (`_refusal`).
     """
     row = db.session.get(RefreshToken, digest(token))
     if (row is None or row.grant.client_id != client_id
@@ -216,6 +247,11 @@ def claim_refresh_token(token: str, client_id: str) -> RefreshToken | None:
     ).rowcount
     if not claimed:
         revoke_grant(row.grant_id, "refresh_token_reuse")
+        db.session.commit()
+        return None
+    refusal = _refusal(row.grant)
+    if refusal is not None:
+        revoke_grant(row.grant_id, refusal)
         db.session.commit()
         return None
     return row

@@ -1,7 +1,9 @@
 """The `id_token_hint` of authorization and logout requests: an ID token we issued.
 
 It may have expired: a hint names a person and a session, it grants nothing. An access
-token or a logout token is not an ID token, even with our signature.
+token, a logout token or a signed userinfo response is not an ID token, even with our
+signature: the first two are told by their `typ`, the last by the claims every ID token
+has and a userinfo response never has (`iat`, `exp`, `auth_time`).
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ from joserfc.errors import JoseError
 
 from idp.keys import service as keys
 from idp.oidc.capabilities import SIGNING_ALGORITHMS
+
+ID_TOKEN_TIMES = ("iat", "exp", "auth_time")  # in every ID token we sign
 
 
 def hint_claims(token: str, client_id: str | None) -> dict[str, Any] | None:
@@ -28,7 +32,8 @@ def hint_claims(token: str, client_id: str | None) -> dict[str, Any] | None:
     if (decoded.header.get("typ", "JWT") != "JWT"
             or claims.get("iss") != current_app.config["IDP"]["server"]["issuer"]
             or (client_id and client_id not in audiences)
-            or not isinstance(claims.get("sub"), str)):
+            or not isinstance(claims.get("sub"), str)
+            or not all(isinstance(claims.get(name), int) for name in ID_TOKEN_TIMES)):
         return None
     return dict(claims)
 

@@ -8,8 +8,13 @@ audiences; a `post_logout_redirect_uri` is registered exactly for that client. O
 verified request may send the browser back to the client (with `state`), and it logs
 out without asking when the hint names this browser's session. Anything else asks first
 ("Voulez-vous vous déconnecter de PLAGE ?", a form with a CSRF token) and ends on our own
-page: a forged link can neither log a person out nor redirect them anywhere.
-`ui_locales` is accepted; our pages are in French only.
+page: a forged link can neither log a person out nor redirect them anywhere. A hint
+only ever ends the session of the browser that brings it (after asking, when it names
+another one), or a session already over elsewhere: an ID token that leaked signs nobody
+out. `ui_locales` is accepted; our pages are in French only.
+
+A password reset or change ends the person's other sessions the same way
+(`end_account_sessions`).
 """
 
 from __future__ import annotations
@@ -37,7 +42,13 @@ from idp.oidc.views import bp
 from idp.outbox import service as outbox
 from idp.web.access import request_actor
 from idp.web.csrf import csrf
-from idp.web.session import LoginState, current_login, end_login
+from idp.web.session import (
+    LoginState,
+    current_login,
+    end_account_logins,
+    end_login,
+    provider_session_alive,
+)
 
 PARAMETERS = ("id_token_hint", "client_id", "post_logout_redirect_uri", "state",
               "logout_hint", "ui_locales")
@@ -74,7 +85,7 @@ class LogoutRequest:
         if not self.verified or account is None:
             return False
         assert self.hint is not None
-        return (self.hint["sub"] == account.identifier and self.hint.get("sid") == login.sid
+        return (self.hint["sub"] == account.identifier and self.hint.get("sid") in login.sids
                 and self.params.get("logout_hint", account.identifier) == account.identifier)
 
     def back_to_client(self) -> Response | None:
@@ -119,7 +130,7 @@ def _single_audience(audience: Any) -> str | None:
 
 def end_provider_session(sid: str, account: Account | None, clients: Iterable[str],
                          actor: Actor, initiator: str | None = None,
-                         only_if_live: bool = False) -> bool:
+                         only_if_live: bool = False, reason: str = "logout") -> bool:
     """End provider session `sid` for the clients that rely on it.
 
     Its grants are revoked, except offline_access ones; every client of the session (those
@@ -128,14 +139,45 @@ def end_provider_session(sid: str, account: Account | None, clients: Iterable[st
     `outbox.send_after_commit()`. With `only_if_live`, a session whose grants are
     all gone already is left alone (a replayed request notifies nobody twice).
     """
-    revoked = grants_store.revoke_session_grants(sid)
+    revoked = grants_store.revoke_session_grants(sid, reason)
     if only_if_live and not revoked:
         return False
     informed = list(dict.fromkeys([*clients, *grants_store.session_client_ids(sid)]))
     queued = backchannel.queue(informed, sid, account.identifier if account else None)
     record(actor, "logout", target=account, sid=sid, initiator=initiator, clients=informed,
-           revoked_grants=len(revoked), backchannel=queued)
+           revoked_grants=len(revoked), backchannel=queued, reason=reason)
     return True
+
+
+def end_browser_login(login: LoginState, account: Account | None, actor: Actor,
+                      initiator: str | None = None, reason: str = "logout") -> None:
+    """End the provider sessions a browser's login stands for: its own, and those of the
+    person's earlier logins in that browser that still have grants."""
+    end_provider_session(login.sid, account, login.clients, actor, initiator, reason=reason)
+    for sid in login.earlier_sids:
+        end_provider_session(sid, account, [], actor, initiator, only_if_live=True,
+                             reason=reason)
+
+
+def end_account_sessions(account: Account, actor: Actor, reason: str,
+                         keep_current: bool = False) -> None:
+    """After a password reset or change: end the person's sessions, every one or all but
+    this browser's (`keep_current`).
+
+    The browsers signed in elsewhere are signed out, the grants made in any other
+    provider session of the person revoked (offline_access ones excepted: they were
+    given to outlive sessions), and their applications told by back-channel. Part of the
+    caller's transaction: commit, then `outbox.send_after_commit()`.
+    """
+    current = current_login()
+    ended = end_account_logins(account.id, keep_current)
+    for login in ended:
+        end_browser_login(login, account, actor, reason=reason)
+    done = {sid for login in ended for sid in login.sids}
+    if keep_current and current is not None:
+        done.update(current.sids)
+    for sid in sorted(grants_store.online_sids(account.id) - done):
+        end_provider_session(sid, account, [], actor, reason=reason)
 
 
 def withdraw_consent(account: Account, client_id: str, actor: Actor) -> bool:
@@ -203,7 +245,7 @@ def _decided() -> Response:
 
 
 def _log_out(login: LoginState, account: Account | None, req: LogoutRequest) -> Response:
-    end_provider_session(login.sid, account, login.clients, request_actor(account), req.initiator)
+    end_browser_login(login, account, request_actor(account), req.initiator)
     end_login()
     db.session.commit()
     outbox.send_after_commit()
@@ -211,10 +253,12 @@ def _log_out(login: LoginState, account: Account | None, req: LogoutRequest) -> 
 
 
 def _without_browser_session(req: LogoutRequest) -> Response:
-    """Nothing to end in this browser. A verified hint still ends the session it names,
-    which may have expired here while the client's own session lived on."""
+    """Nothing to end in this browser. A verified hint may name a session that ended
+    meanwhile (its lifetime or idle timeout ran out) while the client's own session
+    lived on: its grants are revoked and its other applications told. A session alive
+    in another browser is left alone: whoever holds an ID token is not its owner."""
     sid = req.hint.get("sid") if req.verified and req.hint else None
-    if sid and req.hint:
+    if sid and req.hint and not provider_session_alive(sid):
         account = db.session.scalar(select(Account).where(Account.identifier == req.hint["sub"]))
         if end_provider_session(sid, account, [], request_actor(account), req.initiator,
                                 only_if_live=True):
