@@ -1,6 +1,10 @@
 """Account pages that work by mail: « Identifiant perdu ? », « Mot de passe oublié ? »
 (a single-use reset link) and « Vérifier mon courriel ».
 
+The reset link carries its code after `#`, which browsers never send: no access log,
+proxy or Referer header keeps it. The page's script moves it into a form that it posts;
+without scripts, the person pastes the code, which the mail also gives.
+
 The recovery forms give the same answer whatever was typed: nobody learns from them
 whether an account exists, and an identifier is only ever written in a mail. The mails
 are queued in the transaction of the change and sent after the commit, in the
@@ -27,7 +31,6 @@ from sqlalchemy import func, select
 from werkzeug.wrappers import Response
 
 from idp.core.audit import record
-from idp.directory import services
 from idp.directory.enums import AccountState
 from idp.directory.models import Account
 from idp.directory.passwords import WeakPassword, check_password_policy
@@ -35,8 +38,14 @@ from idp.extensions import db
 from idp.mail import service as mail
 from idp.outbox import service as outbox
 from idp.outbox.models import OutboxItem
-from idp.selfservice.forms import ForgotPasswordForm, LostIdentifierForm, ResetPasswordForm
+from idp.selfservice.forms import (
+    ForgotPasswordForm,
+    LostIdentifierForm,
+    ResetCodeForm,
+    ResetPasswordForm,
+)
 from idp.selfservice.links import MailLinks
+from idp.selfservice.passwords import min_length, set_new_password
 from idp.selfservice.views import bp
 from idp.web.access import current_account, login_required, request_actor
 from idp.web.redirects import public_url
@@ -162,7 +171,7 @@ def forgot_password() -> View:
             {"account_id": account.id, "stamp": _password_stamp(account)}, ttl)
         mail.queue_template(
             account.email, "password_reset", name=account.full_name, account=account,
-            reset_url=public_url("selfservice.reset_password", token=token),
+            reset_url=f"{public_url('selfservice.reset_password')}#{token}", code=token,
             minutes=ttl // 60,
         )
         record(request_actor(None), "account.password_reset_request",
@@ -172,48 +181,61 @@ def forgot_password() -> View:
     return _sent_page("Mot de passe oublié ?", RESET_SENT)
 
 
-def _no_referrer(response: Response) -> Response:
-    # The page's address holds the token: keep it out of Referer headers and caches.
+def _reset_page(template: str, status: int, **context: Any) -> Response:
+    # No-store: the page holds the code once the form is back (in a hidden field).
+    response = current_app.make_response((render_template(template, **context), status))
     response.headers["Referrer-Policy"] = "no-referrer"
     response.headers["Cache-Control"] = "no-store"
     return response
 
 
 def _invalid_link() -> Response:
-    return _no_referrer(current_app.make_response(
-        (render_template("selfservice/reset_invalid.html"), 400)))
+    return _reset_page("selfservice/reset_invalid.html", 400)
 
 
-@bp.route("/mot-de-passe-oublie/<token>", methods=["GET", "POST"])
-def reset_password(token: str) -> Response:
+@bp.route("/mot-de-passe-oublie/nouveau", methods=["GET", "POST"])
+def reset_password() -> Response:
+    """The reset link's page: first the code (sent by the page's script or pasted), then
+    the new password, posted with the code again."""
     links = _reset_links()
-    account = _reset_account(links.peek(token))
+    if "password" not in request.form:
+        code_form = ResetCodeForm()
+        if not code_form.validate_on_submit():
+            return _reset_page("selfservice/reset_code.html",
+                               400 if request.method == "POST" else 200, form=code_form)
+        code = code_form.code.data.strip()
+        account = _reset_account(links.peek(code))
+        if account is None:
+            return _invalid_link()
+        return _password_page(ResetPasswordForm(formdata=None, code=code), account, 200)
+    form = ResetPasswordForm()
+    account = _reset_account(links.peek(form.code.data or ""))
     if account is None:
         return _invalid_link()
-    form = ResetPasswordForm()
     if form.validate_on_submit():
-        min_length = _security()["password_min_length"]
         try:
-            check_password_policy(form.password.data, min_length)
+            check_password_policy(form.password.data, min_length())
         except WeakPassword as exc:
             form.password.errors.append(str(exc))
         else:
             # Used up here, so that of two concurrent submissions only one applies.
-            account = _reset_account(links.take(token))
+            account = _reset_account(links.take(form.code.data))
             if account is None:
                 return _invalid_link()
-            services.set_password(account, form.password.data,
-                                  request_actor(account),
-                                  min_length)
+            set_new_password(account, form.password.data, request_actor(account),
+                             reason="password_reset", keep_current=False)
             db.session.commit()
+            outbox.send_after_commit()
             login_throttle().succeeded(account.identifier, _ip())  # lifts a login lockout
             flash("Votre mot de passe a été modifié. Vous pouvez vous connecter avec "
                   "votre nouveau mot de passe.", "success")
             return redirect(url_for("login.login"))
-    status = 400 if request.method == "POST" else 200
-    return _no_referrer(current_app.make_response(
-        (render_template("selfservice/reset_password.html", form=form, account=account,
-                         min_length=_security()["password_min_length"]), status)))
+    return _password_page(form, account, 400)
+
+
+def _password_page(form: ResetPasswordForm, account: Account, status: int) -> Response:
+    return _reset_page("selfservice/reset_password.html", status, form=form, account=account,
+                       min_length=min_length())
 
 
 # --- Vérifier mon courriel ------------------------------------------------------------

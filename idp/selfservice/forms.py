@@ -1,7 +1,7 @@
 """Forms of the account holder's pages (CSRF-protected by Flask-WTF)."""
 
 from flask_wtf import FlaskForm
-from wtforms import EmailField, PasswordField, StringField
+from wtforms import EmailField, HiddenField, PasswordField, StringField
 from wtforms.validators import DataRequired, EqualTo, Length, Regexp
 
 
@@ -31,7 +31,20 @@ class ForgotPasswordForm(FlaskForm):
     email = _email_field()
 
 
-class ResetPasswordForm(FlaskForm):
+class ResetCodeForm(FlaskForm):
+    """The code of a reset link: put here by the page's script from the link, or pasted
+    from the mail by hand."""
+
+    code = StringField(
+        "Code de réinitialisation",
+        validators=[DataRequired("Veuillez coller le code de réinitialisation reçu par "
+                                 "courriel."),
+                    Length(max=64)],
+        render_kw={"autocomplete": "one-time-code", "spellcheck": "false"},
+    )
+
+
+class NewPasswordForm(FlaskForm):
     password = PasswordField(
         "Nouveau mot de passe",
         validators=[DataRequired("Veuillez choisir un nouveau mot de passe."),
@@ -43,4 +56,17 @@ class ResetPasswordForm(FlaskForm):
         validators=[DataRequired("Veuillez saisir une seconde fois le nouveau mot de passe."),
                     EqualTo("password", "Les deux mots de passe saisis sont différents.")],
         render_kw={"autocomplete": "new-password"},
+    )
+
+
+class ResetPasswordForm(NewPasswordForm):
+    code = HiddenField()  # the link's code, checked again when the form comes back
+
+
+class ChangePasswordForm(NewPasswordForm):
+    current = PasswordField(
+        "Mot de passe actuel",
+        validators=[DataRequired("Veuillez saisir votre mot de passe actuel."),
+                    Length(max=256)],
+        render_kw={"autocomplete": "current-password"},
     )

@@ -24,6 +24,7 @@ from idp.outbox import service as outbox
 from idp.web.access import current_account, login_required, request_actor
 from idp.web.navigation import ACTIVE_PROFILE
 from idp.web.redirects import safe_next
+from idp.web.session import renew_session_id
 
 bp = Blueprint("selfservice", __name__, url_prefix="/compte")
 
@@ -80,10 +81,11 @@ def switch_profile() -> Any:
         flash("Ce profil ne peut pas être choisi.", "error")
     else:
         session[ACTIVE_PROFILE] = chosen
+        renew_session_id()  # other rights: an id seen before the switch opens nothing
         flash(f"Vous agissez désormais avec le profil « {usable[chosen].label} ».", "success")
     return redirect(safe_next(request.form.get("next")) or url_for("selfservice.home"))
 
 
-# The pages that work by mail (lost identifier, forgotten password, mail check) are in
-# their own module, on this blueprint.
-from idp.selfservice import by_mail  # noqa: E402, F401
+# The pages that work by mail (lost identifier, forgotten password, mail check) and the
+# password change are in their own modules, on this blueprint.
+from idp.selfservice import by_mail, passwords  # noqa: E402, F401
