@@ -11,7 +11,11 @@ from flask import Flask
 from sqlalchemy import select, text
 from sqlalchemy.exc import SQLAlchemyError
 
+from idp.core.audit import Actor
 from idp.extensions import db
+from idp.keys import sealing
+from idp.keys import service as keys
+from idp.keys.models import SigningKey
 from idp.store.sql_store import ShortLivedEntry
 
 
@@ -48,3 +52,37 @@ def test_sqlite_files_are_readable_by_their_owner_only(make_app, tmp_path: Path)
     assert {p.name for p in files} >= {"idp.sqlite3", "idp-store.sqlite3"}
     for path in files:  # -wal and -shm included when present
         assert stat.S_IMODE(path.stat().st_mode) & 0o077 == 0, path.name
+
+
+def test_a_key_encrypted_the_old_way_is_still_read(sqlite_app: Flask,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """Keys stored before sealing (PKCS#8, PBKDF2 at 2,048 iterations) keep signing."""
+    from joserfc.jwk import RSAKey
+
+    with sqlite_app.app_context():
+        key = RSAKey.generate_key(2048, private=True, parameters={"alg": "RS256"})
+        db.session.add(SigningKey(kid=key.thumbprint(), alg="RS256",
+                                  public_jwk=key.as_dict(private=False),
+                                  private_pem=key.as_pem(private=True,
+                                                         password="phrase").decode()))
+        db.session.commit()
+        monkeypatch.setattr(keys, "_opened", {})
+        opened = keys.signing_key("RS256", "phrase")
+        assert opened.kid == key.thumbprint()
+        assert opened.as_dict(private=True)["d"] == key.as_dict(private=True)["d"]
+
+
+def test_an_opened_key_is_kept_per_process_by_kid(sqlite_app: Flask,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """The key derivation is slow on purpose: paid once per process, not per token."""
+    derived: list[int] = []
+    derive = sealing._key
+    monkeypatch.setattr(sealing, "_key", lambda *a: derived.append(1) or derive(*a))
+    with sqlite_app.app_context():
+        row = keys.generate("ES256", "phrase", Actor(label="test"))
+        db.session.commit()
+        monkeypatch.setattr(keys, "_opened", {})  # as in another process
+        derived.clear()
+        first = keys.signing_key("ES256", "phrase")
+        assert [keys.signing_key("ES256", "phrase") for _ in range(3)] == [first] * 3
+        assert first.kid == row.kid and derived == [1]

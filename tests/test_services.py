@@ -19,6 +19,7 @@ from idp.directory.identifiers import is_valid_identifier
 from idp.directory.models import Account, Domain, Entity, Habilitation, Profile, Role
 from idp.directory.passwords import WeakPassword, verify_password
 from idp.extensions import db
+from idp.keys import sealing
 from idp.keys import service as keys
 from idp.keys.models import SigningKey
 from tests.support.directory import MIN_LENGTH
@@ -595,12 +596,15 @@ def test_private_keys_are_stored_encrypted(app: Flask) -> None:
     keys.ensure_keys("phrase secrète", OPERATOR)
     db.session.commit()
     for row in keys.all_keys():
-        assert "ENCRYPTED PRIVATE KEY" in row.private_pem
-        with pytest.raises(TypeError):
-            load_pem_private_key(row.private_pem.encode(), password=None)
-        with pytest.raises(ValueError):
-            load_pem_private_key(row.private_pem.encode(), password=b"mauvaise phrase")
-        assert load_pem_private_key(row.private_pem.encode(), password="phrase secrète".encode())
+        # PBKDF2-HMAC-SHA256 at OWASP's 600,000 iterations, then AES-256-GCM.
+        assert row.private_pem.startswith("pbkdf2-sha256-aes256gcm$600000$")
+        assert "PRIVATE KEY" not in row.private_pem
+        with pytest.raises(sealing.WrongPassphrase):
+            sealing.unseal(row.private_pem, "mauvaise phrase", row.kid)
+        with pytest.raises(sealing.WrongPassphrase):  # bound to its kid
+            sealing.unseal(row.private_pem, "phrase secrète", "autre-kid")
+        pem = sealing.unseal(row.private_pem, "phrase secrète", row.kid)
+        assert load_pem_private_key(pem, password=None)
         assert not {"d", "p", "q"} & set(row.public_jwk)
 
 

@@ -1,10 +1,14 @@
-"""Generate, rotate, list and load signing keys."""
+"""Generate, rotate, list and load signing keys.
+
+Private keys are stored sealed with the passphrase (`idp.keys.sealing`); an opened key
+is kept in memory per process by kid, so that signing does not pay the key derivation
+at every request.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from functools import lru_cache
 from typing import Any
 
 from joserfc.jwk import ECKey, KeySet, RSAKey
@@ -14,6 +18,7 @@ from idp.core.audit import Actor, record
 from idp.core.clock import utcnow
 from idp.core.errors import RuleViolation
 from idp.extensions import db
+from idp.keys import sealing
 from idp.keys.models import SigningKey
 
 Key = RSAKey | ECKey
@@ -78,8 +83,9 @@ def rotate(
         kid=key.kid,
         alg=alg,
         public_jwk=key.as_dict(private=False),
-        private_pem=key.as_pem(private=True, password=passphrase).decode("ascii"),
+        private_pem=sealing.seal(key.as_pem(private=True), passphrase, key.kid),
     )
+    _remember(key)  # the process that made it need not derive the passphrase to use it
     db.session.add(row)
     now = utcnow()
     if current is not None:
@@ -125,19 +131,37 @@ def jwks() -> dict[str, Any]:
     return {"keys": [dict(row.public_jwk) for row in published_keys()]}
 
 
-@lru_cache(maxsize=32)
-def _decrypt(kid: str, alg: str, pem: str, passphrase: str) -> Key:
-    cls = _KEY_TYPES[alg][0]
-    return cls.import_key(pem.encode("ascii"), parameters={"kid": kid, "alg": alg, "use": "sig"},
-                          password=passphrase)
+_opened: dict[str, Key] = {}  # kid -> private key, in this process
+_OPENED_MAX = 32  # far more than the keys in use: active ones and a few retired
+
+
+def _remember(key: Key) -> None:
+    if len(_opened) >= _OPENED_MAX:
+        _opened.pop(next(iter(_opened)))  # the oldest one
+    _opened[key.kid] = key
+
+
+def _open(row: SigningKey, passphrase: str) -> Key:
+    if row.kid in _opened:
+        return _opened[row.kid]
+    cls = _KEY_TYPES[row.alg][0]
+    params = {"kid": row.kid, "alg": row.alg, "use": "sig"}
+    if sealing.is_legacy(row.private_pem):
+        key = cls.import_key(row.private_pem.encode("ascii"), parameters=params,
+                             password=passphrase)
+    else:
+        key = cls.import_key(sealing.unseal(row.private_pem, passphrase, row.kid),
+                             parameters=params)
+    _remember(key)
+    return key
 
 
 def signing_key(alg: str, passphrase: str) -> Key:
-    """The active private key for `alg`, decrypted (cached per process by kid)."""
+    """The active private key for `alg`, opened (once per process)."""
     row = active_key_row(_check_alg(alg))
     if row is None:
         raise NoSigningKey(f"no active {alg} signing key: run `idp keys generate --alg {alg}`")
-    return _decrypt(row.kid, row.alg, row.private_pem, passphrase)
+    return _open(row, passphrase)
 
 
 def public_keyset() -> KeySet:
