@@ -15,6 +15,7 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from idp.config import load_settings
+from idp.core import redaction
 from idp.extensions import db, private_sqlite_file
 from idp.store import StoreUnavailable, create_store
 from idp.web.csrf import csrf
@@ -86,6 +87,7 @@ def create_app(overrides: dict[str, dict[str, Any]] | None = None) -> Flask:
         app.register_blueprint(blueprint)
     _register_error_pages(app)
     _add_security_headers(app)
+    redaction.install()  # after the imports above: their loggers exist now
     return app
 
 
