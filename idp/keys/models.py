@@ -16,7 +16,7 @@ class SigningKey(db.Model):
     kid: Mapped[str] = mapped_column(String(64), primary_key=True)
     alg: Mapped[str] = mapped_column(String(16), index=True)
     public_jwk: Mapped[dict[str, Any]] = mapped_column(JSON)
-    # PKCS#8 PEM encrypted with keys.passphrase (never stored in clear).
+    # Sealed with keys.passphrase by idp.keys.sealing (never stored in clear).
     private_pem: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     retired_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -113,9 +113,14 @@ class StoreSessionInterface(SessionInterface):
     def save_session(self, app: Flask, session: ServerSession, response: Response) -> None:  # type: ignore[override]
         if session.store_error:
             return
-        store = _store(app)
+        self._save(app, _store(app), session, response)
         if session.previous_sid:
-            store.delete(_key(session.previous_sid))
+            # Last: a refresh looking for the session meanwhile finds the new id, never a
+            # gap that would look like the session's end.
+            _store(app).delete(_key(session.previous_sid))
+
+    def _save(self, app: Flask, store: ShortLivedStore, session: ServerSession,
+              response: Response) -> None:
         if not session:
             if session.modified:  # emptied by this request (a logout)
                 store.delete(_key(session.sid))
