@@ -11,17 +11,12 @@ from idp.clients.models import Client
 from idp.directory.enums import EntityType
 from idp.extensions import db
 from tests.support import directory as d
-
-
-def _csrf(html: str) -> str:
-    match = re.search(r'name="csrf_token" (?:type="hidden" )?value="([^"]+)"', html)
-    assert match, "no CSRF token on the page"
-    return match.group(1)
+from tests.support.html import csrf_token
 
 
 def _login(browser: FlaskClient, identifier: str) -> None:
     page = browser.get("/connexion").get_data(as_text=True)
-    response = browser.post("/connexion", data={"csrf_token": _csrf(page),
+    response = browser.post("/connexion", data={"csrf_token": csrf_token(page),
                                                  "identifier": identifier,
                                                  "password": d.PASSWORD})
     assert response.status_code == 302
@@ -48,7 +43,7 @@ def test_a_national_administrator_registers_an_application(make_app, database_ur
     assert "Applications clientes" in home
     form = browser.get("/admin/applications/nouvelle").get_data(as_text=True)
     response = browser.post("/admin/applications/nouvelle", data={
-        "csrf_token": _csrf(form), "name": "ANCRE", "domains": ["ANCRE"],
+        "csrf_token": csrf_token(form), "name": "ANCRE", "domains": ["ANCRE"],
         "kind": "confidential", "redirect_uris": "https://ancre.example.fr/callback\n",
         "id_token_signed_response_alg": "ES256",
     })
@@ -77,7 +72,7 @@ def test_bad_settings_are_refused_with_the_form_kept(make_app, sqlite_url) -> No
     _login(browser, admin)
     form = browser.get("/admin/applications/nouvelle").get_data(as_text=True)
     response = browser.post("/admin/applications/nouvelle", data={
-        "csrf_token": _csrf(form), "name": "Appli douteuse", "domains": ["ANCRE"],
+        "csrf_token": csrf_token(form), "name": "Appli douteuse", "domains": ["ANCRE"],
         "kind": "confidential", "redirect_uris": "http://evil.example.com/cb",
     })
     page = response.get_data(as_text=True)
@@ -111,7 +106,7 @@ def test_disabling_an_application_blocks_its_logins(make_app, sqlite_url) -> Non
     _login(browser, admin)
     page = browser.get(f"/admin/applications/{client_id}").get_data(as_text=True)
     response = browser.post(f"/admin/applications/{client_id}/desactiver",
-                            data={"csrf_token": _csrf(page)})
+                            data={"csrf_token": csrf_token(page)})
     assert response.status_code == 302
     authorize = browser.get("/authorize", query_string={
         "client_id": client_id, "response_type": "code", "scope": "openid",
