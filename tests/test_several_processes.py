@@ -25,11 +25,6 @@ from tests.support.services import free_port
 WORKERS = 4
 
 
-@pytest.fixture(autouse=True)
-def _plain_http_for_oauthlib(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("OAUTHLIB_INSECURE_TRANSPORT", "1")
-
-
 @pytest.fixture(params=["sqlite-embedded", "postgresql-redis"])
 def backends(request: pytest.FixtureRequest) -> tuple[str, str]:
     if request.param == "sqlite-embedded":
