@@ -4,6 +4,7 @@ may, and the secret is shown once."""
 from __future__ import annotations
 
 import re
+from html import unescape
 
 from flask.testing import FlaskClient
 
@@ -74,11 +75,15 @@ def test_bad_settings_are_refused_with_the_form_kept(make_app, sqlite_url) -> No
     response = browser.post("/admin/applications/nouvelle", data={
         "csrf_token": csrf_token(form), "name": "Appli douteuse", "domains": ["ANCRE"],
         "kind": "confidential", "redirect_uris": "http://evil.example.com/cb",
+        "id_token_signed_response_alg": "RS256",
     })
     page = response.get_data(as_text=True)
     assert response.status_code == 400
     assert "Appli douteuse" in page  # nothing typed is lost
-    assert "https" in page
+    alerts = [unescape(m) for m in re.findall(
+        r'<p class="alert alert-error" role="alert">(.*?)</p>', page, re.S)]
+    assert alerts == ["L'URI de redirection http://evil.example.com/cb doit utiliser https "
+                      "(http seulement pour 127.0.0.1, [::1] ou localhost)."]
     with app.app_context():
         assert db.session.scalar(db.select(Client).filter_by(name="Appli douteuse")) is None
 

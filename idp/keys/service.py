@@ -37,7 +37,8 @@ def _check_alg(alg: str) -> str:
     alg = alg.upper()
     if alg not in SUPPORTED_ALGORITHMS:
         raise RuleViolation(
-            f"unsupported algorithm {alg}; choose among {', '.join(SUPPORTED_ALGORITHMS)}"
+            f"Algorithme non pris en charge : {alg}. "
+            f"Choisissez parmi : {', '.join(SUPPORTED_ALGORITHMS)}."
         )
     return alg
 
@@ -54,8 +55,8 @@ def generate(alg: str, passphrase: str, actor: Actor) -> SigningKey:
     current = active_key_row(_check_alg(alg))
     if current is not None:
         raise RuleViolation(
-            f"an active {current.alg} key exists already (kid {current.kid}): "
-            "use `idp keys rotate` to replace it"
+            f"Une clé {current.alg} active existe déjà (kid {current.kid}) : "
+            "utilisez `idp keys rotate` pour la remplacer."
         )
     return rotate(alg, passphrase, actor, retire_after=timedelta(0))
 
@@ -136,7 +137,9 @@ def signing_key(alg: str, passphrase: str) -> Key:
     """The active private key for `alg`, decrypted (cached per process by kid)."""
     row = active_key_row(_check_alg(alg))
     if row is None:
-        raise NoSigningKey(f"no active {alg} signing key: run `idp keys generate --alg {alg}`")
+        raise NoSigningKey(
+            f"Aucune clé de signature {alg} active : exécutez `idp keys generate --alg {alg}`."
+        )
     return _decrypt(row.kid, row.alg, row.private_pem, passphrase)
 
 
