@@ -84,10 +84,10 @@ def deciding_entities(entity: Entity, wants_ape: bool) -> list[Entity]:
     seen: set[int] = set()
     while not any(services.administrators_of(e) for e in level):
         ids = {e.id for e in level}
-        if ids <= seen:  # the national level, and nobody there either
+        above = [a for e in level for a in rules.appointing_entities(e, lookup)]
+        if ids <= seen or not above:  # the top: the request waits for its first admin
             break
         seen |= ids
-        above = [a for e in level for a in rules.appointing_entities(e, lookup)]
         level = list({e.id: e for e in above}.values())
     return level  # type: ignore[return-value]
 
