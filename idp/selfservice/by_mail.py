@@ -36,9 +36,9 @@ from idp.mail import service as mail
 from idp.outbox import service as outbox
 from idp.outbox.models import OutboxItem
 from idp.selfservice.forms import ForgotPasswordForm, LostIdentifierForm, ResetPasswordForm
-from idp.selfservice.links import MailLinks
 from idp.selfservice.views import bp
 from idp.web.access import current_account, login_required, request_actor
+from idp.web.links import MailLinks
 from idp.web.redirects import public_url
 from idp.web.throttle import Counter, login_throttle
 
