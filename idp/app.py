@@ -75,6 +75,7 @@ def create_app(overrides: dict[str, dict[str, Any]] | None = None) -> Flask:
     from idp.oidc.server import create_server
     from idp.oidc.views import bp as oidc_bp
     from idp.outbox import channels as outbox_channels
+    from idp.requests.views import bp as requests_bp
     from idp.selfservice.views import bp as selfservice_bp
     from idp.web import navigation
     from idp.web import session as web_session
@@ -83,7 +84,8 @@ def create_app(overrides: dict[str, dict[str, Any]] | None = None) -> Flask:
     navigation.install(app)
     outbox_channels.install(app, MailChannel, LogoutChannel)
     app.extensions["idp.oauth_server"] = create_server(app)
-    for blueprint in (home_bp, login_bp, selfservice_bp, oidc_bp, consent_bp, admin_bp):
+    for blueprint in (home_bp, login_bp, selfservice_bp, oidc_bp, consent_bp, admin_bp,
+                      requests_bp):
         app.register_blueprint(blueprint)
     _register_error_pages(app)
     _add_security_headers(app)

@@ -81,6 +81,7 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "recovery_max_requests_per_ip": 50,
         "recovery_window_seconds": 3600,
         "password_reset_ttl": 3600,
+        "activation_link_ttl": 7 * 24 * 3600,
     },
 }
 

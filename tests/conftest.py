@@ -20,6 +20,7 @@ from flask import Flask
 
 from tests.support import services as support
 from tests.support.apps import AppFactory, app_factory
+from tests.support.oidc import Scene, scene
 
 pytest_plugins = ["tests.support.browser"]
 
@@ -177,3 +178,54 @@ def _no_proxy_for_loopback(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in list(os.environ):
         if name.startswith("IDP_"):
             monkeypatch.delenv(name)
+
+
+@pytest.fixture(autouse=True)
+def _plain_http_for_oauthlib(monkeypatch: pytest.MonkeyPatch) -> None:
+    # oauthlib refuses http:// URLs unless told; the test provider listens on 127.0.0.1.
+    monkeypatch.setenv("OAUTHLIB_INSECURE_TRANSPORT", "1")
+
+
+# --- a provider served over HTTP with its relying parties (tests/support/oidc.py) -------
+# One per test module and backend: the module's tests share it as a deployment would.
+
+
+@pytest.fixture(scope="module")
+def sqlite_scene(tmp_path_factory: pytest.TempPathFactory,
+                 sqlite_template: Path) -> Iterator[Scene]:
+    root = tmp_path_factory.mktemp("scene-sqlite")
+    shutil.copyfile(sqlite_template, root / "idp.sqlite3")
+    with scene(root, f"sqlite:///{root / 'idp.sqlite3'}") as built:
+        yield built
+
+
+@pytest.fixture(scope="module")
+def postgresql_scene(tmp_path_factory: pytest.TempPathFactory, pg_server: support.PostgresServer,
+                     pg_template: str) -> Iterator[Scene]:
+    name = f"scene_{uuid.uuid4().hex[:12]}"
+    pg_server.create_database(name, template=pg_template)
+    try:
+        with scene(tmp_path_factory.mktemp("scene-pg"), pg_server.url(name)) as built:
+            yield built
+    finally:
+        pg_server.drop_database(name)
+
+
+@pytest.fixture(scope="module")
+def redis_scene(tmp_path_factory: pytest.TempPathFactory, sqlite_template: Path,
+                redis_server: support.RedisServer) -> Iterator[Scene]:
+    root = tmp_path_factory.mktemp("scene-redis")
+    shutil.copyfile(sqlite_template, root / "idp.sqlite3")
+    with scene(root, f"sqlite:///{root / 'idp.sqlite3'}", redis_server.url) as built:
+        yield built
+
+
+@pytest.fixture
+def sqlite(sqlite_scene: Scene) -> Scene:
+    return sqlite_scene
+
+
+@pytest.fixture(params=["sqlite", "postgresql", "redis"])
+def any_scene(request: pytest.FixtureRequest) -> Scene:
+    """For the core flows: SQLite with the embedded store, PostgreSQL, SQLite + Redis."""
+    return request.getfixturevalue(f"{request.param}_scene")

@@ -4,6 +4,7 @@ may, and the secret is shown once."""
 from __future__ import annotations
 
 import re
+from html import unescape
 
 from flask.testing import FlaskClient
 
@@ -11,17 +12,12 @@ from idp.clients.models import Client
 from idp.directory.enums import EntityType
 from idp.extensions import db
 from tests.support import directory as d
-
-
-def _csrf(html: str) -> str:
-    match = re.search(r'name="csrf_token" (?:type="hidden" )?value="([^"]+)"', html)
-    assert match, "no CSRF token on the page"
-    return match.group(1)
+from tests.support.html import csrf_token
 
 
 def _login(browser: FlaskClient, identifier: str) -> None:
     page = browser.get("/connexion").get_data(as_text=True)
-    response = browser.post("/connexion", data={"csrf_token": _csrf(page),
+    response = browser.post("/connexion", data={"csrf_token": csrf_token(page),
                                                  "identifier": identifier,
                                                  "password": d.PASSWORD})
     assert response.status_code == 302
@@ -48,7 +44,7 @@ def test_a_national_administrator_registers_an_application(make_app, database_ur
     assert "Applications clientes" in home
     form = browser.get("/admin/applications/nouvelle").get_data(as_text=True)
     response = browser.post("/admin/applications/nouvelle", data={
-        "csrf_token": _csrf(form), "name": "ANCRE", "domains": ["ANCRE"],
+        "csrf_token": csrf_token(form), "name": "ANCRE", "domains": ["ANCRE"],
         "kind": "confidential", "redirect_uris": "https://ancre.example.fr/callback\n",
         "id_token_signed_response_alg": "ES256",
     })
@@ -77,13 +73,17 @@ def test_bad_settings_are_refused_with_the_form_kept(make_app, sqlite_url) -> No
     _login(browser, admin)
     form = browser.get("/admin/applications/nouvelle").get_data(as_text=True)
     response = browser.post("/admin/applications/nouvelle", data={
-        "csrf_token": _csrf(form), "name": "Appli douteuse", "domains": ["ANCRE"],
+        "csrf_token": csrf_token(form), "name": "Appli douteuse", "domains": ["ANCRE"],
         "kind": "confidential", "redirect_uris": "http://evil.example.com/cb",
+        "id_token_signed_response_alg": "RS256",
     })
     page = response.get_data(as_text=True)
     assert response.status_code == 400
     assert "Appli douteuse" in page  # nothing typed is lost
-    assert "https" in page
+    alerts = [unescape(m) for m in re.findall(
+        r'<p class="alert alert-error" role="alert">(.*?)</p>', page, re.S)]
+    assert alerts == ["L'URI de redirection http://evil.example.com/cb doit utiliser https "
+                      "(http seulement pour 127.0.0.1, [::1] ou localhost)."]
     with app.app_context():
         assert db.session.scalar(db.select(Client).filter_by(name="Appli douteuse")) is None
 
@@ -111,7 +111,7 @@ def test_disabling_an_application_blocks_its_logins(make_app, sqlite_url) -> Non
     _login(browser, admin)
     page = browser.get(f"/admin/applications/{client_id}").get_data(as_text=True)
     response = browser.post(f"/admin/applications/{client_id}/desactiver",
-                            data={"csrf_token": _csrf(page)})
+                            data={"csrf_token": csrf_token(page)})
     assert response.status_code == 302
     authorize = browser.get("/authorize", query_string={
         "client_id": client_id, "response_type": "code", "scope": "openid",

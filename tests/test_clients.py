@@ -5,6 +5,7 @@ must follow, through the service and through `idp clients`."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -134,7 +135,7 @@ def test_a_private_key_jwt_client_keeps_public_keys_and_has_no_secret(
     assert stored.jwks == jwks
     assert stored.id_token_signed_response_alg == "ES256"
     assert stored.userinfo_signed_response_alg == "RS256"
-    with pytest.raises(service.InvalidClientSettings, match="no secret to rotate"):
+    with pytest.raises(service.InvalidClientSettings, match="n'a pas de secret à renouveler"):
         service.rotate_secret(stored, ADMIN)
 
 
@@ -151,9 +152,11 @@ def test_a_lone_public_key_is_kept_as_a_key_set_with_its_kid(catalogue: Flask) -
 def test_a_chosen_client_id_is_unique(catalogue: Flask) -> None:
     service.create_client(**TDB, client_id="tdbesms", actor=ADMIN)
     db.session.commit()
-    with pytest.raises(service.ClientIdTaken, match="tdbesms is already taken"):
+    with pytest.raises(service.ClientIdTaken,
+                       match="identifiant client tdbesms est déjà attribué"):
         service.create_client(**TDB, client_id="tdbesms", actor=ADMIN)
-    with pytest.raises(service.InvalidClientSettings, match="invalid client_id"):
+    with pytest.raises(service.InvalidClientSettings,
+                       match="identifiant client 'tdb esms:1' est invalide"):
         service.create_client(**TDB, client_id="tdb esms:1", actor=ADMIN)
 
 
@@ -165,44 +168,65 @@ def _symmetric_jwks() -> dict[str, Any]:
     return {"keys": [OctKey.generate_key(256, private=True).as_dict()]}
 
 
+# Each message is a substring of the French explanation of the rule (not a regex).
 INVALID = [
-    ({"domains": ["NOPE"]}, "unknown domain"),
-    ({"domains": []}, "at least one domain"),
-    ({"name": "  "}, "needs a name"),
-    ({"redirect_uris": ["http://tdb.example.fr/cb"]}, "must use https"),
-    ({"redirect_uris": ["http://localhost.evil.example/cb"]}, "must use https"),
-    ({"redirect_uris": ["https://tdb.example.fr/cb#top"]}, "fragment"),
-    ({"redirect_uris": ["/oidc/callback"]}, "absolute URI"),
-    ({"redirect_uris": ["https:///cb"]}, "has no host"),
-    ({"redirect_uris": ["fr.atih.tdb:/cb"]}, "private-use schemes are for public"),
-    ({"redirect_uris": []}, "needs a redirect URI"),
-    ({"public": True, "redirect_uris": ["javascript:alert(1)"]}, "reverse domain notation"),
-    ({"post_logout_redirect_uris": ["http://tdb.example.fr/bye"]}, "post-logout"),
-    ({"backchannel_logout_uri": "fr.atih.tdb:/logout"}, "server to server"),
-    ({"backchannel_logout_uri": "https://tdb.example.fr/logout#x"}, "fragment"),
+    ({"domains": ["NOPE"]}, "Domaine(s) inconnu(s) : NOPE"),
+    ({"domains": []}, "enregistrée pour au moins un domaine"),
+    ({"name": "  "}, "Le nom de l'application est obligatoire"),
+    ({"redirect_uris": ["http://tdb.example.fr/cb"]},
+     "L'URI de redirection http://tdb.example.fr/cb doit utiliser https (http seulement "
+     "pour 127.0.0.1, [::1] ou localhost)."),
+    ({"redirect_uris": ["http://localhost.evil.example/cb"]},
+     "http://localhost.evil.example/cb doit utiliser https (http seulement"),
+    ({"redirect_uris": ["https://tdb.example.fr/cb#top"]},
+     "L'URI de redirection https://tdb.example.fr/cb#top ne doit pas contenir de fragment"),
+    ({"redirect_uris": ["/oidc/callback"]}, "/oidc/callback doit être une URI absolue"),
+    ({"redirect_uris": ["https:///cb"]}, "https:///cb n'indique aucun hôte"),
+    ({"redirect_uris": ["fr.atih.tdb:/cb"]},
+     "les schémas privés sont réservés aux clients publics"),
+    ({"redirect_uris": []}, "authorization_code nécessite une URI de redirection"),
+    ({"public": True, "redirect_uris": ["javascript:alert(1)"]},
+     "javascript:alert(1) : un schéma privé doit s'écrire en notation de domaine inversé"),
+    ({"post_logout_redirect_uris": ["http://tdb.example.fr/bye"]},
+     "L'URI après déconnexion http://tdb.example.fr/bye doit utiliser https"),
+    ({"backchannel_logout_uri": "fr.atih.tdb:/logout"},
+     "L'URI de déconnexion back-channel fr.atih.tdb:/logout doit utiliser https (ou http "
+     "sur l'interface de bouclage) : la déconnexion back-channel se fait de serveur à "
+     "serveur."),
+    ({"backchannel_logout_uri": "https://tdb.example.fr/logout#x"},
+     "L'URI de déconnexion back-channel https://tdb.example.fr/logout#x ne doit pas "
+     "contenir de fragment"),
     ({"public": True, "grant_types": ["authorization_code", "client_credentials"]},
-     "public client cannot use client_credentials"),
+     "Un client public ne peut pas utiliser client_credentials"),
     ({"public": True, "token_endpoint_auth_method": "client_secret_basic"},
-     "public client has no credentials"),
-    ({"token_endpoint_auth_method": "none"}, "for public clients"),
-    ({"token_endpoint_auth_method": "client_secret_jwt"}, "unsupported token endpoint"),
-    ({"token_endpoint_auth_method": "private_key_jwt"}, "needs the client's public keys"),
+     "Un client public n'a ni secret ni clé : sa méthode d'authentification est « none », "
+     "pas « client_secret_basic »"),
+    ({"token_endpoint_auth_method": "none"},
+     "La méthode d'authentification « none » est réservée aux clients publics"),
+    ({"token_endpoint_auth_method": "client_secret_jwt"},
+     "Méthode d'authentification non prise en charge : « client_secret_jwt »"),
+    ({"token_endpoint_auth_method": "private_key_jwt"},
+     "private_key_jwt nécessite les clés publiques de l'application"),
     ({"token_endpoint_auth_method": "private_key_jwt", "jwks": _private_jwks()},
-     "public keys only"),
+     "ne doit contenir que des clés publiques"),
     ({"token_endpoint_auth_method": "private_key_jwt", "jwks": _symmetric_jwks()},
-     "public keys only"),
+     "ne doit contenir que des clés publiques"),
     ({"token_endpoint_auth_method": "private_key_jwt", "jwks": {"keys": [{"kty": "RSA"}]}},
-     "invalid JWK Set"),
+     "JWK Set invalide"),
     ({"token_endpoint_auth_method": "private_key_jwt", "jwks": {"keys": [{"kty": "XYZ"}]}},
      "JWK Set"),
-    ({"jwks": {"keys": [{"kty": "EC"}]}}, "only used with private_key_jwt"),
-    ({"grant_types": ["implicit"]}, "unsupported grant type"),
-    ({"grant_types": []}, "at least one grant type"),
-    ({"grant_types": ["refresh_token"], "redirect_uris": []}, "goes with authorization_code"),
-    ({"grant_types": ["client_credentials"]}, "only used with the authorization_code"),
-    ({"allowed_scopes": ["openid", "admin"]}, "unknown scope"),
-    ({"id_token_signed_response_alg": "HS256"}, "unsupported ID token signing"),
-    ({"userinfo_signed_response_alg": "none"}, "unsupported userinfo signing"),
+    ({"jwks": {"keys": [{"kty": "EC"}]}}, "Un JWK Set ne sert qu'avec private_key_jwt"),
+    ({"grant_types": ["implicit"]}, "Type(s) d'autorisation non pris en charge : implicit"),
+    ({"grant_types": []}, "au moins un type d'autorisation"),
+    ({"grant_types": ["refresh_token"], "redirect_uris": []},
+     "refresh_token ne s'utilise qu'avec authorization_code"),
+    ({"grant_types": ["client_credentials"]},
+     "Les URI de redirection ne servent qu'avec le type d'autorisation authorization_code"),
+    ({"allowed_scopes": ["openid", "admin"]}, "Scope(s) inconnu(s) : admin"),
+    ({"id_token_signed_response_alg": "HS256"},
+     "Algorithme de signature non pris en charge pour l'ID token : « HS256 »"),
+    ({"userinfo_signed_response_alg": "none"},
+     "Algorithme de signature non pris en charge pour les réponses userinfo : « none »"),
 ]
 
 
@@ -211,13 +235,13 @@ INVALID = [
 def test_invalid_settings_are_refused_with_a_clear_message(
     catalogue: Flask, overrides: dict[str, Any], message: str
 ) -> None:
-    with pytest.raises(service.InvalidClientSettings, match=message):
+    with pytest.raises(service.InvalidClientSettings, match=re.escape(message)):
         service.create_client(**(TDB | overrides), actor=ADMIN)
     assert client_count() == 0 and client_events() == []
 
 
 def test_an_unknown_client_is_not_found(catalogue: Flask) -> None:
-    with pytest.raises(NotFound, match="unknown client: ghost"):
+    with pytest.raises(NotFound, match="Application inconnue : ghost"):
         service.get_client("ghost")
 
 
@@ -248,7 +272,7 @@ def test_disable_and_enable(catalogue: Flask) -> None:
     service.disable_client(client, ADMIN)
     db.session.commit()
     assert reloaded(client.client_id).disabled
-    with pytest.raises(service.InvalidClientSettings, match="already disabled"):
+    with pytest.raises(service.InvalidClientSettings, match="est déjà désactivée"):
         service.disable_client(client, ADMIN)
     service.enable_client(client, ADMIN)
     db.session.commit()
@@ -277,10 +301,11 @@ def test_update_replaces_lists_and_keeps_the_rest(catalogue: Flask) -> None:
 def test_an_invalid_update_changes_nothing(catalogue: Flask) -> None:
     client, _ = service.create_client(**TDB, actor=ADMIN)
     db.session.commit()
-    with pytest.raises(service.InvalidClientSettings, match="must use https"):
+    with pytest.raises(service.InvalidClientSettings, match="cb doit utiliser https"):
         service.update_client(client, ADMIN, redirect_uris=["http://tdb.example.fr/cb"])
     assert client.redirect_uris == TDB["redirect_uris"]
-    with pytest.raises(service.InvalidClientSettings, match="public client cannot"):
+    with pytest.raises(service.InvalidClientSettings,
+                       match="Un client public ne peut pas utiliser"):
         service.update_client(client, ADMIN, public=True,
                               grant_types=["authorization_code", "client_credentials"])
     assert not client.is_public
@@ -440,20 +465,20 @@ def test_cli_private_key_jwt_reads_the_jwks_file(sqlite_catalogue: Flask,
 
 @pytest.mark.parametrize(("args", "message"), [
     (["create", "--name", "X", "--domain", "NOPE", "--redirect-uri", "https://x.fr/cb"],
-     "unknown domain(s): NOPE"),
+     "Domaine(s) inconnu(s) : NOPE"),
     (["create", "--name", "X", "--domain", "ANCRE", "--redirect-uri", "http://x.fr/cb"],
-     "must use https"),
+     "L'URI de redirection http://x.fr/cb doit utiliser https"),
     (["create", "--domain", "ANCRE", "--redirect-uri", "https://x.fr/cb"],
      "missing option --name"),
     (["create", "--name", "X", "--domain", "ANCRE", "--public", "--grant-type",
-      "client_credentials"], "public client cannot use client_credentials"),
-    (["show", "ghost"], "unknown client: ghost"),
-    (["rotate-secret", "ghost"], "unknown client: ghost"),
+      "client_credentials"], "Un client public ne peut pas utiliser client_credentials"),
+    (["show", "ghost"], "Application inconnue : ghost"),
+    (["rotate-secret", "ghost"], "Application inconnue : ghost"),
     (["update", "tdb"], "nothing to change"),
     (["update", "tdb", "--clear", "jwks", "--jwks", "{jwks}"], "contradicts"),
     (["create", "--name", "X", "--domain", "ANCRE", "--auth-method", "private_key_jwt",
       "--jwks", "{not_json}", "--redirect-uri", "https://x.fr/cb"], "not a readable JSON"),
-    (["enable", "tdb"], "already enabled"),
+    (["enable", "tdb"], "L'application tdb est déjà active."),
 ])
 def test_cli_bad_input_is_a_one_line_error(sqlite_catalogue: Flask, tmp_path: Path,
                                            args: list[str], message: str) -> None:

@@ -33,11 +33,6 @@ from tests.support.oidc import (
 CAMILLE = "463471"  # demo.toml: two ANCRE profiles, as in the ANCRE guide's example
 
 
-@pytest.fixture(autouse=True)
-def _plain_http_for_oauthlib(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("OAUTHLIB_INSECURE_TRANSPORT", "1")
-
-
 @pytest.fixture
 def provider(tmp_path: Path, sqlite_url: str) -> Iterator[Provider]:
     with app_factory(tmp_path) as make_app, serving(make_app) as serve:

@@ -22,7 +22,7 @@ from idp.directory.enums import EntityType
 from idp.extensions import db
 from idp.outbox import service as outbox
 from tests.support import directory as d
-from tests.support.logout import csrf_token
+from tests.support.html import csrf_token
 from tests.support.oidc import Provider
 from tests.support.rp import app_server, serve_demo
 from tests.support.tls import throwaway_certificate, tls_proxy

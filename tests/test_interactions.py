@@ -8,34 +8,15 @@ from outside like tests/test_oidc_flows.py.
 
 from __future__ import annotations
 
-import shutil
 import time
-from collections.abc import Iterator
-from pathlib import Path
 from urllib.parse import parse_qs, urljoin, urlsplit
-
-import pytest
 
 from idp.extensions import db
 from idp.oidc.authorization.flow import Flow
 from idp.oidc.authorization.login import LOGIN_ASKED, REFUSED_SID, login_reasons
 from idp.web.interactions import Interaction
 from idp.web.session import LoginState
-from tests.support.oidc import Arrival, Browser, Page, Scene, register, scene
-
-
-@pytest.fixture(autouse=True)
-def _plain_http_for_oauthlib(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("OAUTHLIB_INSECURE_TRANSPORT", "1")
-
-
-@pytest.fixture(scope="session")
-def sqlite(tmp_path_factory: pytest.TempPathFactory, sqlite_template: Path) -> Iterator[Scene]:
-    root = tmp_path_factory.mktemp("interactions")
-    shutil.copyfile(sqlite_template, root / "idp.sqlite3")
-    with scene(root, f"sqlite:///{root / 'idp.sqlite3'}") as built:
-        yield built
-
+from tests.support.oidc import Arrival, Browser, Page, Scene, register
 
 # --- the named login checks -----------------------------------------------------------
 

@@ -7,7 +7,6 @@ in. Time moves by a clock given to the store, not by sleeping.
 
 from __future__ import annotations
 
-import re
 import time
 from concurrent.futures import ThreadPoolExecutor
 from html import unescape
@@ -21,9 +20,9 @@ from idp.extensions import db
 from idp.outbox import service as outbox
 from idp.store.sql_store import SQLStore
 from tests.support import directory as d
+from tests.support.html import csrf_token
 
 WRONG = "Pas-le-bon-mot-de-passe-1"
-TOKEN = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"')
 
 
 class Clock:
@@ -52,10 +51,8 @@ def attempt(app: Flask, identifier: str, password: str, ip: str) -> tuple[int, s
     client = app.test_client()
     environ = {"REMOTE_ADDR": ip}
     page = client.get("/connexion", environ_base=environ).get_data(as_text=True)
-    token = TOKEN.search(page)
-    assert token
     answer = client.post("/connexion", environ_base=environ, data={
-        "csrf_token": token.group(1), "identifier": identifier, "password": password})
+        "csrf_token": csrf_token(page), "identifier": identifier, "password": password})
     outbox.wait_idle()
     return answer.status_code, unescape(answer.get_data(as_text=True))
 
@@ -70,10 +67,9 @@ def test_parallel_guesses_check_no_more_passwords_than_the_limit(
 
     def guess(_: int) -> int:
         http = requests.Session()
-        token = TOKEN.search(http.get(base + "/connexion", timeout=30).text)
-        assert token
+        token = csrf_token(http.get(base + "/connexion", timeout=30).text)
         return http.post(base + "/connexion", timeout=30, allow_redirects=False, data={
-            "csrf_token": token.group(1), "identifier": identifier,
+            "csrf_token": token, "identifier": identifier,
             "password": WRONG}).status_code
 
     with ThreadPoolExecutor(max_workers=20) as pool:

@@ -33,6 +33,7 @@ from idp.outbox import delivery
 from idp.outbox import service as outbox
 from idp.outbox.models import OutboxItem
 from tests.support import directory as d
+from tests.support.html import form_with
 from tests.support.logout import (
     ISSUER,
     Browser,
@@ -41,7 +42,6 @@ from tests.support.logout import (
     RelyingParty,
     SilentServer,
     csrf_token,
-    form_inputs,
     location_params,
     page_text,
     userinfo,
@@ -251,7 +251,8 @@ def test_a_return_address_not_registered_exactly_is_never_followed(
     assert asked.status_code == 200 and "Location" not in asked.headers
     assert CONFIRM in page_text(asked) and "n'est pas enregistrée" in page_text(asked)
     assert browser.signed_in(world.tdb)  # nothing happened without the person's say
-    done = browser.post("/logout", {**form_inputs(asked.text), "decision": "logout"})
+    done = browser.post("/logout", {**form_with(asked.text, "decision").fields,
+                                    "decision": "logout"})
     assert done.status_code == 200 and "Location" not in done.headers
     assert LOGGED_OUT in page_text(done)
     assert not browser.signed_in(world.tdb)
@@ -297,7 +298,8 @@ def test_a_forged_or_foreign_hint_is_never_redirected_to_and_asks_first(
     assert "Tableau de bord ESMS" not in text  # an unverified request names no application
     assert browser.signed_in(world.tdb)
     assert userinfo(op, tokens["access_token"]).status_code == 200
-    done = browser.post("/logout", {**form_inputs(asked.text), "decision": "logout"})
+    done = browser.post("/logout", {**form_with(asked.text, "decision").fields,
+                                    "decision": "logout"})
     assert done.status_code == 200 and "Location" not in done.headers
     assert LOGGED_OUT in page_text(done)
 
@@ -359,7 +361,8 @@ def test_a_hint_from_an_earlier_session_asks_then_returns_to_the_application(
     assert asked.status_code == 200 and CONFIRM in page_text(asked)
     assert "L'application Tableau de bord ESMS demande votre déconnexion." in page_text(asked)
 
-    done = browser.post("/logout", {**form_inputs(asked.text), "decision": "logout"})
+    done = browser.post("/logout", {**form_with(asked.text, "decision").fields,
+                                    "decision": "logout"})
     assert done.status_code == 303
     assert location_params(done) == (world.tdb.post_logout_uri, {"state": "s1"})
     assert not browser.signed_in(world.tdb)

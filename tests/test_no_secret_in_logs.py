@@ -21,7 +21,8 @@ from idp.core.redaction import MASK, redact
 from idp.directory import services
 from idp.outbox import service as outbox
 from tests.support.directory import PASSWORD
-from tests.support.logout import Browser, Provider, csrf_token, form_inputs, userinfo
+from tests.support.html import csrf_token, form_with
+from tests.support.logout import Browser, Provider, userinfo
 from tests.support.services import SmtpSink, body_of
 from tests.test_logout import build_world
 
@@ -96,7 +97,8 @@ def test_a_whole_flow_leaves_no_secret_in_the_debug_logs(
     secrets.add(code)
     page = browser.get(RESET)
     chosen = browser.post(RESET, {"csrf_token": csrf_token(page.text), "code": code})
-    done = browser.post(RESET, {**form_inputs(chosen.text), "password": NEW_PASSWORD,
+    new_password = form_with(chosen.text, "password")
+    done = browser.post(RESET, {**new_password.fields, "password": NEW_PASSWORD,
                                 "confirm": NEW_PASSWORD})
     assert done.status_code == 302
     keep_cookie()

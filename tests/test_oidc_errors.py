@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import base64
 import json
-import shutil
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -35,19 +33,6 @@ from tests.support.oidc import (
 )
 
 BAD_CREDENTIALS = "Identifiant ou mot de passe incorrect."
-
-
-@pytest.fixture(autouse=True)
-def _plain_http_for_oauthlib(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("OAUTHLIB_INSECURE_TRANSPORT", "1")
-
-
-@pytest.fixture(scope="session")
-def sqlite(tmp_path_factory: pytest.TempPathFactory, sqlite_template: Path) -> Iterator[Scene]:
-    root = tmp_path_factory.mktemp("oidc-errors")
-    shutil.copyfile(sqlite_template, root / "idp.sqlite3")
-    with scene(root, f"sqlite:///{root / 'idp.sqlite3'}") as built:
-        yield built
 
 
 def client_error(arrival: Page | Arrival, rp: RelyingParty, error: str,

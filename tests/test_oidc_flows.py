@@ -14,11 +14,7 @@ store.
 from __future__ import annotations
 
 import json
-import shutil
-import uuid
-from collections.abc import Iterator
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 import jwt
@@ -39,59 +35,10 @@ from tests.support.oidc import (
     Scene,
     ancre_people,
     register,
-    scene,
     serving,
 )
-from tests.support.services import PostgresServer, RedisServer
 
 CONTRACT_ENTITY_KEYS = {"id", "type", "finess", "name", "level", "departement", "region"}
-
-
-@pytest.fixture(autouse=True)
-def _plain_http_for_oauthlib(monkeypatch: pytest.MonkeyPatch) -> None:
-    # oauthlib refuses http:// URLs unless told; the test provider listens on 127.0.0.1.
-    monkeypatch.setenv("OAUTHLIB_INSECURE_TRANSPORT", "1")
-
-
-@pytest.fixture(scope="session")
-def sqlite_scene(tmp_path_factory: pytest.TempPathFactory,
-                 sqlite_template: Path) -> Iterator[Scene]:
-    root = tmp_path_factory.mktemp("oidc-flows-sqlite")
-    shutil.copyfile(sqlite_template, root / "idp.sqlite3")
-    with scene(root, f"sqlite:///{root / 'idp.sqlite3'}") as built:
-        yield built
-
-
-@pytest.fixture(scope="session")
-def postgresql_scene(tmp_path_factory: pytest.TempPathFactory, pg_server: PostgresServer,
-                     pg_template: str) -> Iterator[Scene]:
-    name = f"oidc_{uuid.uuid4().hex[:12]}"
-    pg_server.create_database(name, template=pg_template)
-    try:
-        with scene(tmp_path_factory.mktemp("oidc-flows-pg"), pg_server.url(name)) as built:
-            yield built
-    finally:
-        pg_server.drop_database(name)
-
-
-@pytest.fixture(scope="session")
-def redis_scene(tmp_path_factory: pytest.TempPathFactory, sqlite_template: Path,
-                redis_server: RedisServer) -> Iterator[Scene]:
-    root = tmp_path_factory.mktemp("oidc-flows-redis")
-    shutil.copyfile(sqlite_template, root / "idp.sqlite3")
-    with scene(root, f"sqlite:///{root / 'idp.sqlite3'}", redis_server.url) as built:
-        yield built
-
-
-@pytest.fixture
-def sqlite(sqlite_scene: Scene) -> Scene:
-    return sqlite_scene
-
-
-@pytest.fixture(params=["sqlite", "postgresql", "redis"])
-def any_scene(request: pytest.FixtureRequest) -> Scene:
-    """For the core flows: SQLite with the embedded store, PostgreSQL, SQLite + Redis."""
-    return request.getfixturevalue(f"{request.param}_scene")
 
 
 def assert_profile(claims: dict[str, Any], people: People, which: str,

@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 from idp.extensions import db
 from idp.rp.redirects import local_path
 from tests.support import directory as d
+from tests.support.html import csrf_token
 
 BASE = "https://plage.example.fr/connexion"
 ATTACKS = [
@@ -92,9 +93,7 @@ def test_the_provider_login_page_does_not_follow_a_tab_trick(sqlite_app: Flask) 
         db.session.commit()
     client = sqlite_app.test_client()
     page = client.get("/connexion", query_string={"next": "/\t/evil.example"})
-    token = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', page.get_data(as_text=True))
-    assert token is not None
-    answer = client.post("/connexion", data={"csrf_token": token.group(1),
+    answer = client.post("/connexion", data={"csrf_token": csrf_token(page.get_data(as_text=True)),
                                              "identifier": identifier,
                                              "password": d.PASSWORD,
                                              "next": "/\t/evil.example"})

@@ -27,14 +27,13 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import pytest
 import requests
-from argon2 import PasswordHasher
 from flask import Flask
 from joserfc import jwt
 from joserfc.jwk import ECKey, RSAKey
 from sqlalchemy import create_engine, select, update
 
 from idp.clients.models import Client
-from idp.directory import passwords, services
+from idp.directory import services
 from idp.directory.enums import EntityType
 from idp.extensions import db
 from idp.keys import service as keys
@@ -67,12 +66,6 @@ NO_VALID_RIGHT = ("Vous n'avez aucun droit valide défini au niveau de votre com
                   "utilisateur. Merci de vous rapprocher de votre administrateur.")
 INSUFFICIENT = ("Vous n'avez pas les permissions suffisantes pour accéder à cette page. "
                 "Seuls les rôles OG, ESMS, ARS, CD, NATIONAL sont autorisés")
-
-
-@pytest.fixture(autouse=True)
-def cheap_password_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(passwords, "_hasher",
-                        PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
 
 
 @dataclass

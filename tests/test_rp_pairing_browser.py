@@ -15,12 +15,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from argon2 import PasswordHasher
 from flask import Flask
 
 from demo_apps import saga
 from demo_apps.registration import SAGA
-from idp.directory import passwords
 from idp.directory.enums import EntityType
 from idp.extensions import db
 from idp.outbox import service as outbox
@@ -34,12 +32,6 @@ FIRST_LOGIN = ("Il s'agit de votre première connexion à l'application SAGA Dir
                "votre compte utilisateur PLAGE.")
 ASSOCIATE = "Nous devons associer votre compte utilisateur PLAGE à SAGA Directeurs."
 CHOOSE = "Choisissez le compte sur lequel vous souhaitez vous connecter :"
-
-
-@pytest.fixture(autouse=True)
-def cheap_password_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(passwords, "_hasher",
-                        PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
 
 
 @dataclass

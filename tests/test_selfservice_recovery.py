@@ -12,7 +12,6 @@ from html import unescape
 from typing import Any
 
 import pytest
-from argon2 import PasswordHasher
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
@@ -20,13 +19,14 @@ from werkzeug.test import TestResponse
 
 from idp.core.audit import AuditEvent
 from idp.core.clock import utcnow
-from idp.directory import passwords, services
+from idp.directory import services
 from idp.directory.enums import AccountState
 from idp.extensions import db
 from idp.outbox import delivery
 from idp.outbox import service as outbox
 from idp.outbox.models import OutboxItem
 from tests.support import directory as d
+from tests.support.html import csrf_token, form_with
 from tests.support.services import SmtpSink, body_of, free_port
 
 AppFactory = Callable[..., Flask]
@@ -36,12 +36,6 @@ RESET_SENT = "Si ces informations correspondent à un compte, un courriel vient 
 RESET = "/compte/mot-de-passe-oublie/nouveau"
 # The code rides after "#": browsers never send it, so no access log keeps it.
 LINK = re.compile(r"http://idp\.test/compte/mot-de-passe-oublie/nouveau#([A-Za-z0-9_-]+)")
-
-
-@pytest.fixture(autouse=True)
-def cheap_password_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(passwords, "_hasher",
-                        PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
 
 
 @pytest.fixture
@@ -59,9 +53,7 @@ def people(make_app: AppFactory, sqlite_url: str, smtp_sink: SmtpSink) -> Iterat
 def submit(client: FlaskClient, path: str, **fields: str) -> TestResponse:
     """Open the form page, then post it with its CSRF token and `fields`."""
     page = client.get(path).get_data(as_text=True)
-    token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page)
-    assert token, f"no CSRF token on {path}"
-    response = client.post(path, data={"csrf_token": token.group(1), **fields})
+    response = client.post(path, data={"csrf_token": csrf_token(page), **fields})
     outbox.wait_idle()  # the mail, if any, has been tried
     return response
 
@@ -93,11 +85,9 @@ def open_link(client: FlaskClient, code: str) -> TestResponse:
 
 def choose(client: FlaskClient, code: str, password: str, confirm: str) -> TestResponse:
     """Open the link and post the new password from the page it leads to."""
-    page = open_link(client, code).get_data(as_text=True)
-    token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page)
-    assert token, "no password form"
-    response = client.post(RESET, data={"csrf_token": token.group(1), "code": code,
-                                        "password": password, "confirm": confirm})
+    form = form_with(open_link(client, code).get_data(as_text=True), "password")
+    response = client.post(RESET, data={**form.fields, "password": password,
+                                        "confirm": confirm})
     outbox.wait_idle()
     return response
 

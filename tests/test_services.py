@@ -640,9 +640,10 @@ def test_rotation_keeps_the_old_key_published_until_its_tokens_expire(app: Flask
 
 def test_a_second_generate_is_refused_rotate_is_the_way(app: Flask) -> None:
     keys.generate("ES256", "phrase secrète", OPERATOR)
-    with pytest.raises(RuleViolation, match="rotate"):
+    with pytest.raises(RuleViolation, match=r"Une clé ES256 active existe déjà \(kid .+\) : "
+                                            r"utilisez `idp keys rotate` pour la remplacer"):
         keys.generate("ES256", "phrase secrète", OPERATOR)
-    with pytest.raises(RuleViolation, match="unsupported"):
+    with pytest.raises(RuleViolation, match="Algorithme non pris en charge : HS256"):
         keys.generate("HS256", "phrase secrète", OPERATOR)
 
 

@@ -25,13 +25,12 @@ from idp.config import ConfigError, load_settings
 from idp.directory import services
 from idp.extensions import db
 from idp.outbox import service as outbox
+from tests.support.html import csrf_token, form_with
 from tests.support.logout import (
     Browser,
     Provider,
     Receiver,
     RelyingParty,
-    csrf_token,
-    form_inputs,
     page_text,
     userinfo,
 )
@@ -109,7 +108,8 @@ def reset_by_mail(op: Provider, sink: SmtpSink, identifier: str, email: str) -> 
     assert match
     page = browser.get(RESET)
     chosen = browser.post(RESET, {"csrf_token": csrf_token(page.text), "code": match.group(1)})
-    done = browser.post(RESET, {**form_inputs(chosen.text), "password": NEW_PASSWORD,
+    new_password = form_with(chosen.text, "password")
+    done = browser.post(RESET, {**new_password.fields, "password": NEW_PASSWORD,
                                 "confirm": NEW_PASSWORD})
     assert done.status_code == 302 and done.headers["Location"] == "/connexion", done.text
 

@@ -14,6 +14,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -21,13 +22,9 @@ import requests
 
 from tests.support.oidc import Browser, Provider, ancre_people, register
 from tests.support.services import free_port
+from tests.support.tls import throwaway_certificate, tls_proxy
 
 WORKERS = 4
-
-
-@pytest.fixture(autouse=True)
-def _plain_http_for_oauthlib(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("OAUTHLIB_INSECURE_TRANSPORT", "1")
 
 
 @pytest.fixture(params=["sqlite-embedded", "postgresql-redis"])
@@ -38,15 +35,18 @@ def backends(request: pytest.FixtureRequest) -> tuple[str, str]:
             request.getfixturevalue("redis_url"))
 
 
-@pytest.fixture
-def gunicorn(backends: tuple[str, str], make_app, tmp_path: Path) -> Iterator[Provider]:  # type: ignore[no-untyped-def]
-    database_url, redis_url = backends
+@contextmanager
+def gunicorn_serving(make_app, database_url: str, redis_url: str, tmp_path: Path,  # type: ignore[no-untyped-def]
+                     issuer: str | None = None, workers: int = WORKERS,
+                     proxy_hops: int = 0) -> Iterator[Provider]:
+    """gunicorn serving the provider on a free port of 127.0.0.1 (its issuer `issuer`,
+    by default that address), with the test's own app on the same database and store."""
     port = free_port()
     base = f"http://127.0.0.1:{port}"
+    issuer = issuer or base
     instance = tmp_path / "shared-instance"
-    # The test's own app on the same database and store: to build the data.
     local = make_app(database_url, redis_url,
-                     server={"issuer": base, "instance_path": str(instance)})
+                     server={"issuer": issuer, "instance_path": str(instance)})
     with local.app_context():
         from idp.core.audit import Actor
         from idp.keys import service as keys
@@ -54,15 +54,16 @@ def gunicorn(backends: tuple[str, str], make_app, tmp_path: Path) -> Iterator[Pr
         keys.ensure_keys("test-passphrase", Actor(label="test"))
     env = {k: v for k, v in os.environ.items() if not k.startswith("IDP_")}
     env.update(IDP_DATABASE__URL=database_url, IDP_REDIS__URL=redis_url,
-               IDP_SERVER__ISSUER=base, IDP_SERVER__INSTANCE_PATH=str(instance),
+               IDP_SERVER__ISSUER=issuer, IDP_SERVER__INSTANCE_PATH=str(instance),
+               IDP_SERVER__PROXY_HOPS=str(proxy_hops),
                IDP_SERVER__SECRET_KEY="test-secret-key", IDP_KEYS__PASSPHRASE="test-passphrase")
     server = subprocess.Popen(
-        [str(Path(sys.executable).parent / "gunicorn"), "-w", str(WORKERS), "-b",
+        [str(Path(sys.executable).parent / "gunicorn"), "-w", str(workers), "-b",
          f"127.0.0.1:{port}", "--graceful-timeout", "2", "idp:create_app()"],
         env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )
     try:
-        deadline = time.monotonic() + 90  # four workers booting on a busy CI machine
+        deadline = time.monotonic() + 90  # workers booting on a busy CI machine
         while True:
             try:
                 if requests.get(f"{base}/health", timeout=10).status_code == 200:
@@ -85,6 +86,12 @@ def gunicorn(backends: tuple[str, str], make_app, tmp_path: Path) -> Iterator[Pr
             server.stdout.close()
 
 
+@pytest.fixture
+def gunicorn(backends: tuple[str, str], make_app, tmp_path: Path) -> Iterator[Provider]:  # type: ignore[no-untyped-def]
+    with gunicorn_serving(make_app, *backends, tmp_path) as provider:
+        yield provider
+
+
 def test_a_login_spread_over_worker_processes(gunicorn: Provider) -> None:
     op = gunicorn
     people = op.run(ancre_people)
@@ -104,3 +111,30 @@ def test_a_login_spread_over_worker_processes(gunicorn: Provider) -> None:
     # The flows went through the login, choice and resume pages of the provider.
     assert any("/connexion" in url for url in served_by)
     assert any("/profil" in url for url in served_by)
+
+
+def test_the_production_shape_https_proxy_gunicorn_postgresql_redis(
+        make_app, postgresql_url: str, redis_url: str, tmp_path: Path,  # type: ignore[no-untyped-def]
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A TLS proxy (proxy_hops = 1) in front of two gunicorn workers on PostgreSQL and
+    Redis: a person signs in over https and the client gets and refreshes its tokens."""
+    certificate = throwaway_certificate(tmp_path)
+    # The client trusts the proxy: requests (REQUESTS_CA_BUNDLE) and PyJWT's urllib
+    # (SSL_CERT_FILE, read by OpenSSL's default verify paths).
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(certificate.cert))
+    monkeypatch.setenv("SSL_CERT_FILE", str(certificate.cert))
+    with tls_proxy(certificate) as proxy, gunicorn_serving(
+            make_app, postgresql_url, redis_url, tmp_path, issuer=proxy.base, workers=2,
+            proxy_hops=1) as upstream:
+        proxy.upstream = upstream.issuer
+        op = Provider(app=upstream.app, issuer=proxy.base)
+        people = op.run(ancre_people)
+        rp = register(op)
+        browser = Browser(op)
+        tokens = rp.login(browser, people.person, profile=people.profile_x)
+        assert tokens.id_claims["iss"] == proxy.base
+        assert browser.http.cookies.get("__Host-plage_session")  # a secure session cookie
+        assert any(url.startswith(proxy.base + "/connexion") for url in browser.history)
+        refreshed = rp.refresh(tokens.refresh_token or "")
+        assert refreshed.id_claims["profile"]["label"] == people.label_x
+        assert rp.userinfo(refreshed.access_token).json()["sub"] == people.person

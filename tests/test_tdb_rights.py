@@ -20,12 +20,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from argon2 import PasswordHasher
 from flask import Flask
 
 from demo_apps import tdb
 from demo_apps.registration import TDB
-from idp.directory import passwords, services
+from idp.directory import services
 from idp.directory.enums import EntityType
 from idp.extensions import db
 from tests.support import directory as d
@@ -79,12 +78,6 @@ GUIDE_TABLE = [
              ("OUI (données propres)", "NON", "NON"),
              consults={OWN_ESMS}),
 ]
-
-
-@pytest.fixture(autouse=True)
-def cheap_password_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(passwords, "_hasher",
-                        PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
 
 
 @dataclass

@@ -27,8 +27,9 @@ PACKAGE = ROOT / "idp"
 
 PROVIDER_LAYERS = {"idp.web", "idp.oidc", "idp.login", "idp.consent", "idp.selfservice",
                    "idp.admin", "idp.home", "idp.clients", "idp.keys", "idp.claims",
-                   "idp.cli", "idp.rp", "idp.mail", "idp.outbox", "idp.app"}
-PAGE_PACKAGES = {"idp.login", "idp.consent", "idp.selfservice", "idp.admin", "idp.home"}
+                   "idp.cli", "idp.rp", "idp.mail", "idp.outbox", "idp.app", "idp.requests"}
+PAGE_PACKAGES = {"idp.login", "idp.consent", "idp.selfservice", "idp.admin", "idp.home",
+                 "idp.requests"}
 DOMAIN_MODULES = {"service", "models"}  # what a page package may use of another one
 
 # (who, may not import, why)
@@ -40,7 +41,7 @@ WALLS: list[tuple[str, set[str], str]] = [
     ("idp.login", {"idp.oidc"}, "the login page talks to the pipeline by interactions"),
     ("idp.consent", {"idp.oidc"}, "the consent pages talk to the pipeline by interactions"),
     ("idp.web", {"idp.oidc", "idp.login", "idp.consent", "idp.selfservice", "idp.admin",
-                 "idp.home"}, "the web kernel serves the pages and the pipeline, "
+                 "idp.home", "idp.requests"}, "the web kernel serves the pages and the pipeline, "
                               "it imports neither"),
     ("idp.store", {"idp.directory"}, "the short-lived store knows nothing of the directory"),
 ]

@@ -95,7 +95,7 @@ def list_clients(*, include_disabled: bool = True) -> list[Client]:
 def get_client(client_id: str) -> Client:
     client = db.session.scalar(select(Client).where(Client.client_id == client_id.strip()))
     if client is None:
-        raise NotFound(f"unknown client: {client_id}")
+        raise NotFound(f"Application inconnue : {client_id}")
     return client
 
 
@@ -191,8 +191,8 @@ def rotate_secret(client: Client, actor: Actor) -> str:
     """Replace the client's secret; the old one stops working at once."""
     if not _uses_secret(client):
         raise InvalidClientSettings(
-            f"client {client.client_id} authenticates with "
-            f"{client.token_endpoint_auth_method}: it has no secret to rotate"
+            f"L'application {client.client_id} a pour méthode d'authentification "
+            f"{client.token_endpoint_auth_method} : elle n'a pas de secret à renouveler."
         )
     secret = _issue_secret(client)
     record(actor, "clients.rotate_secret", target=client, client_id=client.client_id)
@@ -208,9 +208,9 @@ def enable_client(client: Client, actor: Actor) -> None:
 
 
 def _set_disabled(client: Client, disabled: bool, actor: Actor) -> None:
-    state = "disabled" if disabled else "enabled"
+    state = "désactivée" if disabled else "active"
     if client.disabled == disabled:
-        raise InvalidClientSettings(f"client {client.client_id} is already {state}")
+        raise InvalidClientSettings(f"L'application {client.client_id} est déjà {state}.")
     client.disabled = disabled
     record(actor, "clients.disable" if disabled else "clients.enable", target=client,
            client_id=client.client_id)
@@ -224,23 +224,30 @@ def validate(settings: ClientSettings) -> ClientSettings:
     InvalidClientSettings naming the first rule they break."""
     name = settings.name.strip()
     if not name:
-        raise InvalidClientSettings("a client needs a name")
+        raise InvalidClientSettings("Le nom de l'application est obligatoire.")
     if len(name) > _NAME_MAX:
-        raise InvalidClientSettings(f"a client name has at most {_NAME_MAX} characters")
+        raise InvalidClientSettings(
+            f"Le nom de l'application ne doit pas dépasser {_NAME_MAX} caractères."
+        )
     public = bool(settings.public)
     method = _auth_method(settings.token_endpoint_auth_method, public)
     grant_types = _grant_types(settings.grant_types, public)
-    redirect_uris = _uris(settings.redirect_uris, "redirect URI", public)
+    redirect_uris = _uris(settings.redirect_uris, "L'URI de redirection", public)
     if AUTHORIZATION_CODE in grant_types and not redirect_uris:
-        raise InvalidClientSettings(f"the {AUTHORIZATION_CODE} grant needs a redirect URI")
+        raise InvalidClientSettings(
+            f"Le type d'autorisation {AUTHORIZATION_CODE} nécessite une URI de redirection."
+        )
     if redirect_uris and AUTHORIZATION_CODE not in grant_types:
         raise InvalidClientSettings(
-            f"redirect URIs are only used with the {AUTHORIZATION_CODE} grant"
+            f"Les URI de redirection ne servent qu'avec le type d'autorisation "
+            f"{AUTHORIZATION_CODE}."
         )
     backchannel = settings.backchannel_logout_uri
     if backchannel is not None and backchannel.strip():
-        backchannel = _uri(backchannel, "back-channel logout URI",
-                           private_use_refused="the back-channel is server to server")
+        backchannel = _uri(
+            backchannel, "L'URI de déconnexion back-channel",
+            private_use_refused="la déconnexion back-channel se fait de serveur à serveur",
+        )
     else:
         backchannel = None
     return ClientSettings(
@@ -248,7 +255,7 @@ def validate(settings: ClientSettings) -> ClientSettings:
         domains=_domains(settings.domains),
         redirect_uris=redirect_uris,
         post_logout_redirect_uris=_uris(settings.post_logout_redirect_uris,
-                                        "post-logout redirect URI", public),
+                                        "L'URI après déconnexion", public),
         backchannel_logout_uri=backchannel,
         public=public,
         first_party=bool(settings.first_party),
@@ -256,9 +263,9 @@ def validate(settings: ClientSettings) -> ClientSettings:
         grant_types=grant_types,
         token_endpoint_auth_method=method,
         id_token_signed_response_alg=_alg(settings.id_token_signed_response_alg,
-                                          "ID token"),
+                                          "l'ID token"),
         userinfo_signed_response_alg=(
-            _alg(settings.userinfo_signed_response_alg, "userinfo")
+            _alg(settings.userinfo_signed_response_alg, "les réponses userinfo")
             if settings.userinfo_signed_response_alg else None
         ),
         jwks=_jwks(settings.jwks, method),
@@ -272,12 +279,14 @@ def _unique(values: Iterable[str]) -> tuple[str, ...]:
 def _domains(codes: Iterable[str]) -> tuple[str, ...]:
     domains = _unique(code.upper() for code in codes)
     if not domains:
-        raise InvalidClientSettings("a client is registered for at least one domain")
+        raise InvalidClientSettings(
+            "Une application doit être enregistrée pour au moins un domaine."
+        )
     known = set(db.session.scalars(select(Domain.code).where(Domain.code.in_(domains))))
     unknown = [code for code in domains if code not in known]
     if unknown:
         raise InvalidClientSettings(
-            f"unknown domain(s): {', '.join(unknown)} (see `idp catalogue list`)"
+            f"Domaine(s) inconnu(s) : {', '.join(unknown)} (voir `idp catalogue list`)"
         )
     return domains
 
@@ -287,20 +296,21 @@ def _auth_method(method: str | None, public: bool) -> str:
     if public:
         if method not in (None, PUBLIC_AUTH_METHOD):
             raise InvalidClientSettings(
-                f"a public client has no credentials: its token endpoint auth method is "
-                f"'{PUBLIC_AUTH_METHOD}', not '{method}'"
+                f"Un client public n'a ni secret ni clé : sa méthode d'authentification "
+                f"est « {PUBLIC_AUTH_METHOD} », pas « {method} »."
             )
         return PUBLIC_AUTH_METHOD
     if method is None:
         return DEFAULT_CONFIDENTIAL_AUTH_METHOD
     if method == PUBLIC_AUTH_METHOD:
         raise InvalidClientSettings(
-            f"the auth method '{PUBLIC_AUTH_METHOD}' is for public clients"
+            f"La méthode d'authentification « {PUBLIC_AUTH_METHOD} » est réservée aux "
+            f"clients publics."
         )
     if method not in CONFIDENTIAL_AUTH_METHODS:
         raise InvalidClientSettings(
-            f"unsupported token endpoint auth method '{method}'; choose among "
-            f"{', '.join(CONFIDENTIAL_AUTH_METHODS)}"
+            f"Méthode d'authentification non prise en charge : « {method} ». "
+            f"Choisissez parmi : {', '.join(CONFIDENTIAL_AUTH_METHODS)}."
         )
     return method
 
@@ -308,31 +318,37 @@ def _auth_method(method: str | None, public: bool) -> str:
 def _grant_types(grant_types: Sequence[str] | None, public: bool) -> tuple[str, ...]:
     grants = DEFAULT_GRANT_TYPES if grant_types is None else _unique(grant_types)
     if not grants:
-        raise InvalidClientSettings("a client needs at least one grant type")
+        raise InvalidClientSettings(
+            "Une application doit avoir au moins un type d'autorisation."
+        )
     unknown = [g for g in grants if g not in GRANT_TYPES]
     if unknown:
         raise InvalidClientSettings(
-            f"unsupported grant type(s): {', '.join(unknown)}; choose among "
-            f"{', '.join(GRANT_TYPES)}"
+            f"Type(s) d'autorisation non pris en charge : {', '.join(unknown)}. "
+            f"Choisissez parmi : {', '.join(GRANT_TYPES)}."
         )
     if public and CLIENT_CREDENTIALS in grants:
         raise InvalidClientSettings(
-            f"a public client cannot use {CLIENT_CREDENTIALS} (it has no credentials)"
+            f"Un client public ne peut pas utiliser {CLIENT_CREDENTIALS} "
+            f"(il n'a ni secret ni clé)."
         )
     if REFRESH_TOKEN in grants and AUTHORIZATION_CODE not in grants:
         raise InvalidClientSettings(
-            f"the {REFRESH_TOKEN} grant goes with {AUTHORIZATION_CODE}")
+            f"Le type d'autorisation {REFRESH_TOKEN} ne s'utilise qu'avec "
+            f"{AUTHORIZATION_CODE}."
+        )
     return grants
 
 
 def _scopes(scopes: Sequence[str] | None) -> tuple[str, ...]:
     allowed = SCOPES if scopes is None else _unique(scopes)
     if not allowed:
-        raise InvalidClientSettings("a client needs at least one scope")
+        raise InvalidClientSettings("Une application doit avoir au moins un scope.")
     unknown = [s for s in allowed if s not in SCOPES]
     if unknown:
         raise InvalidClientSettings(
-            f"unknown scope(s): {', '.join(unknown)}; choose among {', '.join(SCOPES)}"
+            f"Scope(s) inconnu(s) : {', '.join(unknown)}. "
+            f"Choisissez parmi : {', '.join(SCOPES)}."
         )
     return allowed
 
@@ -341,14 +357,16 @@ def _alg(alg: str, what: str) -> str:
     normalised = alg.strip().upper()
     if normalised not in SIGNING_ALGORITHMS:
         raise InvalidClientSettings(
-            f"unsupported {what} signing algorithm '{alg}'; choose among "
-            f"{', '.join(SIGNING_ALGORITHMS)}"
+            f"Algorithme de signature non pris en charge pour {what} : « {alg} ». "
+            f"Choisissez parmi : {', '.join(SIGNING_ALGORITHMS)}."
         )
     return normalised
 
 
 def _uris(uris: Iterable[str], what: str, public: bool) -> tuple[str, ...]:
-    refused = None if public else "private-use schemes are for public (native) clients"
+    refused = None if public else (
+        "les schémas privés sont réservés aux clients publics (applications natives)"
+    )
     return tuple(_uri(uri, what, private_use_refused=refused) for uri in _unique(uris))
 
 
@@ -362,36 +380,36 @@ def _uri(uri: str, what: str, *, private_use_refused: str | None) -> str:
     """
     uri = uri.strip()
     if any(c.isspace() for c in uri):
-        raise InvalidClientSettings(f"{what} {uri!r} contains a space")
+        raise InvalidClientSettings(f"{what} {uri!r} ne doit pas contenir d'espace.")
     if "#" in uri:
-        raise InvalidClientSettings(f"{what} {uri} must not contain a fragment (#)")
+        raise InvalidClientSettings(f"{what} {uri} ne doit pas contenir de fragment (#).")
     try:
         parts = urlsplit(uri)
         host = parts.hostname
         _ = parts.port  # raises ValueError on a malformed port
     except ValueError:
-        raise InvalidClientSettings(f"{what} {uri} is not a valid URI") from None
+        raise InvalidClientSettings(f"{what} {uri} n'est pas une URI valide.") from None
     scheme = parts.scheme.lower()
     if not scheme or not _SCHEME.fullmatch(scheme):
-        raise InvalidClientSettings(f"{what} {uri} must be an absolute URI")
+        raise InvalidClientSettings(f"{what} {uri} doit être une URI absolue.")
     if scheme == "https":
         if not host:
-            raise InvalidClientSettings(f"{what} {uri} has no host")
+            raise InvalidClientSettings(f"{what} {uri} n'indique aucun hôte.")
     elif scheme == "http":
         if host not in LOOPBACK_HOSTS:
             raise InvalidClientSettings(
-                f"{what} {uri} must use https (plain http only for 127.0.0.1, [::1] "
-                f"or localhost)"
+                f"{what} {uri} doit utiliser https (http seulement pour 127.0.0.1, [::1] "
+                f"ou localhost)."
             )
     elif private_use_refused is not None:
         raise InvalidClientSettings(
-            f"{what} {uri} must use https (or http on the loopback interface): "
-            f"{private_use_refused}"
+            f"{what} {uri} doit utiliser https (ou http sur l'interface de bouclage) : "
+            f"{private_use_refused}."
         )
     elif "." not in scheme:
         raise InvalidClientSettings(
-            f"{what} {uri}: a private-use scheme must be in reverse domain notation, "
-            f"e.g. fr.atih.app:/callback"
+            f"{what} {uri} : un schéma privé doit s'écrire en notation de domaine "
+            f"inversé, par exemple fr.atih.app:/callback."
         )
     return uri
 
@@ -401,32 +419,38 @@ def _jwks(jwks: dict[str, Any] | None, method: str) -> dict[str, Any] | None:
     if method != PRIVATE_KEY_JWT:
         if jwks:
             raise InvalidClientSettings(
-                f"a JWK Set is only used with {PRIVATE_KEY_JWT} (this client uses {method})"
+                f"Un JWK Set ne sert qu'avec {PRIVATE_KEY_JWT} (cette application utilise "
+                f"{method})."
             )
         return None
     if not jwks:
         raise InvalidClientSettings(
-            f"{PRIVATE_KEY_JWT} needs the client's public keys (a JWK Set)"
+            f"La méthode {PRIVATE_KEY_JWT} nécessite les clés publiques de "
+            f"l'application (un JWK Set)."
         )
     if not isinstance(jwks, dict):
-        raise InvalidClientSettings("the JWK Set must be a JSON object")
+        raise InvalidClientSettings("Le JWK Set doit être un objet JSON.")
     if "kty" in jwks:  # a lone key
         jwks = {"keys": [jwks]}
     members = jwks.get("keys")
     if not isinstance(members, list) or not members:
-        raise InvalidClientSettings('the JWK Set needs a non-empty "keys" list')
+        raise InvalidClientSettings('Le JWK Set doit contenir une liste "keys" non vide.')
     if not all(isinstance(member, dict) for member in members):
-        raise InvalidClientSettings('the JWK Set\'s "keys" must be JSON objects')
+        raise InvalidClientSettings(
+            'Les éléments de la liste "keys" du JWK Set doivent être des objets JSON.'
+        )
     try:
         keys = KeySet.import_key_set({"keys": members}).keys
     except (JoseError, ValueError, TypeError, KeyError) as exc:
-        raise InvalidClientSettings(f"invalid JWK Set: {exc}") from None
+        raise InvalidClientSettings(f"JWK Set invalide : {exc}") from None
     if len(keys) != len(members):  # joserfc skips the key types it does not know
-        raise InvalidClientSettings("the JWK Set holds keys of an unsupported type")
+        raise InvalidClientSettings(
+            "Le JWK Set contient des clés d'un type non pris en charge."
+        )
     if any(key.is_private for key in keys):
         raise InvalidClientSettings(
-            "the JWK Set must hold public keys only (it contains private or symmetric "
-            "key material)"
+            "Le JWK Set ne doit contenir que des clés publiques (il contient des clés "
+            "privées ou symétriques)."
         )
     return {"keys": members}  # as given: the client's kids must match its assertions
 
@@ -489,11 +513,12 @@ def _new_client_id(name: str, requested: str | None) -> str:
         requested = requested.strip()
         if not _CLIENT_ID.fullmatch(requested):
             raise InvalidClientSettings(
-                f"invalid client_id {requested!r}: 1 to 64 letters, digits, '.', '_', "
-                f"'~' or '-', starting with a letter or digit"
+                f"L'identifiant client {requested!r} est invalide : il doit comporter de 1 "
+                f"à 64 caractères parmi les lettres sans accent, les chiffres, « . », « _ », "
+                f"« ~ » et « - », et commencer par une lettre ou un chiffre."
             )
         if _client_id_taken(requested):
-            raise ClientIdTaken(f"the client_id {requested} is already taken")
+            raise ClientIdTaken(f"L'identifiant client {requested} est déjà attribué.")
         return requested
     slug = _slug(name)
     while True:

@@ -16,11 +16,11 @@ from typing import Any
 from sqlalchemy import select
 
 from idp.core.audit import Actor, record
-from idp.directory import services
+from idp.directory import requests, services
 from idp.directory.catalogue import load_catalogue
 from idp.directory.enums import ProfileState
 from idp.directory.importer import EntityRow, upsert_entities
-from idp.directory.models import Account, Habilitation, Profile, Role
+from idp.directory.models import Account, Habilitation, Profile, ProfileRequest, Role
 from idp.directory.passwords import verify_password
 from idp.extensions import db
 
@@ -68,6 +68,7 @@ def load_demo(actor: Actor, password_min_length: int, *,
         person, changed = _ensure_person(spec, actor, password_min_length, reset_passwords)
         people.append(person)
         changes += changed
+    changes += sum(_ensure_request(spec, actor) for spec in data.get("requests", []))
     if changes:
         record(actor, "demo.load", changes=changes, people=len(people))
     return DemoResult(people=people, changes=changes)
@@ -124,6 +125,19 @@ def _ensure_profile(account: Account, spec: dict[str, Any], actor: Actor) -> tup
             changes += 1
     db.session.flush()
     return profile, changes
+
+
+def _ensure_request(spec: dict[str, Any], actor: Actor) -> int:
+    """File a newcomer's pending request once (kept whatever became of it since)."""
+    entity = services.get_entity(spec["entity"])
+    if db.session.scalar(select(ProfileRequest.id).where(
+            ProfileRequest.entity_id == entity.id, ProfileRequest.email == spec["email"])):
+        return 0
+    requests.submit(entity, requests.RequestDetails(
+        given_name=spec["given_name"], family_name=spec["family_name"], email=spec["email"],
+        label=spec["label"], applications=spec["applications"], wants_ape=spec["wants_ape"],
+        phone=spec.get("phone"), comment=spec.get("comment")), actor)
+    return 1
 
 
 def _role(qualified: str) -> Role:

@@ -33,3 +33,4 @@ class RequestStatus(enum.StrEnum):
     PENDING = "en_attente"
     ACCEPTED = "acceptee"
     REFUSED = "refusee"
+    WITHDRAWN = "retiree"  # by the requester, before a decision

@@ -67,10 +67,10 @@ def unseal(stored: str, passphrase: str, kid: str) -> bytes:
     """The unencrypted PEM of a key sealed by `seal`."""
     scheme, iterations, salt, nonce, sealed = stored.split("$")
     if scheme != SCHEME:
-        raise ValueError(f"unknown private key encryption {scheme!r}")
+        raise ValueError(f"Chiffrement de clé privée inconnu : {scheme!r}.")
     try:
         return AESGCM(_key(passphrase, _unb64(salt), int(iterations))).decrypt(
             _unb64(nonce), _unb64(sealed), kid.encode())
     except InvalidTag:
-        raise WrongPassphrase(f"cannot open private key {kid}: wrong keys.passphrase") \
-            from None
+        raise WrongPassphrase(f"Impossible d'ouvrir la clé privée {kid} : "
+                              "keys.passphrase n'est pas la bonne.") from None

@@ -42,7 +42,8 @@ def _check_alg(alg: str) -> str:
     alg = alg.upper()
     if alg not in SUPPORTED_ALGORITHMS:
         raise RuleViolation(
-            f"unsupported algorithm {alg}; choose among {', '.join(SUPPORTED_ALGORITHMS)}"
+            f"Algorithme non pris en charge : {alg}. "
+            f"Choisissez parmi : {', '.join(SUPPORTED_ALGORITHMS)}."
         )
     return alg
 
@@ -59,8 +60,8 @@ def generate(alg: str, passphrase: str, actor: Actor) -> SigningKey:
     current = active_key_row(_check_alg(alg))
     if current is not None:
         raise RuleViolation(
-            f"an active {current.alg} key exists already (kid {current.kid}): "
-            "use `idp keys rotate` to replace it"
+            f"Une clé {current.alg} active existe déjà (kid {current.kid}) : "
+            "utilisez `idp keys rotate` pour la remplacer."
         )
     return rotate(alg, passphrase, actor, retire_after=timedelta(0))
 
@@ -160,7 +161,9 @@ def signing_key(alg: str, passphrase: str) -> Key:
     """The active private key for `alg`, opened (once per process)."""
     row = active_key_row(_check_alg(alg))
     if row is None:
-        raise NoSigningKey(f"no active {alg} signing key: run `idp keys generate --alg {alg}`")
+        raise NoSigningKey(
+            f"Aucune clé de signature {alg} active : exécutez `idp keys generate --alg {alg}`."
+        )
     return _open(row, passphrase)
 
 

@@ -44,10 +44,10 @@ from idp.selfservice.forms import (
     ResetCodeForm,
     ResetPasswordForm,
 )
-from idp.selfservice.links import MailLinks
 from idp.selfservice.passwords import min_length, set_new_password
 from idp.selfservice.views import bp
 from idp.web.access import current_account, login_required, request_actor
+from idp.web.links import MailLinks
 from idp.web.redirects import public_url
 from idp.web.throttle import Counter, login_throttle
 

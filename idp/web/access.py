@@ -1,8 +1,9 @@
 """Who is signed in, and who may see a page.
 
 Every page package asks here: `current_account()`, `@login_required`, and for the
-administration pages `@national_admin_required` and `require_administrator_of(entity)`,
-which apply the directory's rules (principles 3 and 4) to the person signed in. The
+administration pages `@national_admin_required`, `require_administrator_of(entity)` and
+`require_decider_of(profile_request)`, which apply the directory's rules (principles 3
+and 4) to the person signed in. The
 audit actor of a request (`request_actor`) is built here too, the same way everywhere.
 """
 
@@ -14,8 +15,8 @@ from typing import Any
 from flask import abort, g, redirect, request, url_for
 
 from idp.core.audit import Actor
-from idp.directory import rules
-from idp.directory.models import Account, Entity
+from idp.directory import requests, rules
+from idp.directory.models import Account, Entity, ProfileRequest
 from idp.extensions import db
 from idp.web.session import current_login
 
@@ -77,6 +78,15 @@ def require_administrator_of(entity: Entity) -> Account:
     """The signed-in administrator of `entity` (principle 3), or a 403 page."""
     account = signed_in_account()
     if not rules.may_administer(account.profiles, entity.id):
+        abort(403, NOT_ADMINISTRATOR)
+    return account
+
+
+def require_decider_of(profile_request: ProfileRequest) -> Account:
+    """The signed-in administrator who may decide `profile_request` (an administrator of
+    its entity, or of the level it was routed to), or a 403 page."""
+    account = signed_in_account()
+    if not requests.may_decide(account.profiles, profile_request):
         abort(403, NOT_ADMINISTRATOR)
     return account
 

@@ -31,6 +31,8 @@ def navigation() -> dict[str, Any]:
         "profiles": [p for p in account.profiles if rules.is_usable(p)],
         "active": active_profile(account),
         "national_admin": is_national_admin(account),
+        "administrator": any(rules.is_usable(p) and rules.is_admin_profile(p)
+                             for p in account.profiles),
         "endpoints": current_app.view_functions,
     }}
 

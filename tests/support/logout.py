@@ -10,7 +10,6 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from html.parser import HTMLParser
 from typing import Any, TypeVar
 from urllib.parse import parse_qsl, urljoin, urlsplit
 
@@ -18,6 +17,7 @@ import requests
 from flask import Flask, request
 
 from tests.support.directory import PASSWORD
+from tests.support.html import csrf_token
 
 ISSUER = "http://idp.test"  # what the `make_app` fixture configures
 T = TypeVar("T")
@@ -58,30 +58,6 @@ class RelyingParty:
 def userinfo(op: Provider, access_token: str) -> requests.Response:
     return requests.get(op.base + "/userinfo", timeout=10,
                         headers={"Authorization": f"Bearer {access_token}"})
-
-
-class _Inputs(HTMLParser):
-    def __init__(self) -> None:
-        super().__init__()
-        self.values: dict[str, str] = {}
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        named = dict(attrs)
-        if tag == "input" and named.get("name"):
-            self.values[named["name"] or ""] = named.get("value") or ""
-
-
-def form_inputs(html: str) -> dict[str, str]:
-    """The named <input>s of a page (hidden fields, CSRF token)."""
-    parser = _Inputs()
-    parser.feed(html)
-    return parser.values
-
-
-def csrf_token(html: str) -> str:
-    token = form_inputs(html).get("csrf_token")
-    assert token, "no CSRF token on the page"
-    return token
 
 
 @dataclass

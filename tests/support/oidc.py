@@ -16,8 +16,7 @@ import secrets
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
-from html.parser import HTMLParser
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import parse_qs, urljoin, urlsplit
@@ -34,6 +33,7 @@ from idp.extensions import db
 from tests.support import directory
 from tests.support.apps import app_factory, app_server
 from tests.support.directory import PASSWORD
+from tests.support.html import Form, form_with, forms_of
 
 T = TypeVar("T")
 ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
@@ -96,49 +96,6 @@ def serving(make_app: Callable[..., Flask]) -> Iterator[Callable[..., Provider]]
 
 
 @dataclass
-class Form:
-    action: str
-    method: str
-    fields: dict[str, str] = field(default_factory=dict)  # hidden/text inputs, checked radios
-    radios: dict[str, list[str]] = field(default_factory=dict)  # name -> every value offered
-    buttons: list[tuple[str, str]] = field(default_factory=list)  # (name, value)
-
-
-class _FormParser(HTMLParser):
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.forms: list[Form] = []
-        self._current: Form | None = None
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        a = {k: v or "" for k, v in attrs}
-        if tag == "form":
-            self._current = Form(action=a.get("action", ""), method=a.get("method", "get"))
-            self.forms.append(self._current)
-            return
-        form = self._current
-        if form is None:
-            return
-        name = a.get("name")
-        if tag == "input" and name:
-            kind = a.get("type", "text")
-            if kind == "radio":
-                form.radios.setdefault(name, []).append(a.get("value", ""))
-                if "checked" in a:
-                    form.fields[name] = a.get("value", "")
-            elif kind in ("submit", "button"):
-                form.buttons.append((name, a.get("value", "")))
-            elif kind != "checkbox" or "checked" in a:
-                form.fields[name] = a.get("value", "")
-        elif tag == "button" and name:
-            form.buttons.append((name, a.get("value", "")))
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag == "form":
-            self._current = None
-
-
-@dataclass
 class Page:
     """A page of the provider, as the browser received it."""
 
@@ -154,18 +111,11 @@ class Page:
 
     @property
     def forms(self) -> list[Form]:
-        parser = _FormParser()
-        parser.feed(self.html)
-        return parser.forms
+        return forms_of(self.html)
 
     def form_with(self, name: str) -> int:
-        """The index of the first form with a field, a radio or a button called `name`
-        (pages may have other forms, e.g. the profile menu in the header)."""
-        for index, form in enumerate(self.forms):
-            if name in form.fields or name in form.radios or any(
-                    b[0] == name for b in form.buttons):
-                return index
-        raise AssertionError(f"no form with {name!r} on {self.url}")
+        """The index of the first form with a field, a radio or a button called `name`."""
+        return self.forms.index(form_with(self.html, name))
 
     def form_to(self, path: str) -> int:
         """The index of the first form whose action ends with `path`."""

@@ -1,4 +1,4 @@
-"""Single-use links sent by mail (password reset).
+"""Single-use links sent by mail (password reset, first password of a new account).
 
 The token travels only in the mail; the short-lived store keeps its SHA-256 under the
 link's purpose, with an expiry, so a copy of the store yields no usable link. `take`

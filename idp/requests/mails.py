@@ -1,0 +1,56 @@
+"""The mails of the request flows, queued in the outbox with the change that causes
+them (the caller commits, then calls `outbox.send_after_commit()`): a request is stored
+even when the mail server is down, and its mails leave once it is back."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from idp.directory import requests
+from idp.directory.models import Account, Domain, ProfileRequest
+from idp.extensions import db
+from idp.mail import service as mail
+from idp.requests.wording import entity_phrase
+from idp.web.redirects import public_url
+
+
+def _applications(request: ProfileRequest) -> list[str]:
+    labels = {d.code: d.label for d in db.session.query(Domain)}
+    return [labels.get(code, code) for code in request.applications]
+
+
+def _context(request: ProfileRequest) -> dict[str, object]:
+    return {"request": request, "entity": entity_phrase(request.entity),
+            "applications": _applications(request)}
+
+
+def request_filed(request: ProfileRequest) -> None:
+    """The requester's confirmation, and one mail to each person who must decide."""
+    context = _context(request)
+    mail.queue_template(request.email, "request_received", name=request.full_name,
+                        requests_url=public_url("requests.my_requests"), **context)
+    url = public_url("requests.detail", request_id=request.id)
+    for profile in requests.deciders(request):
+        mail.queue_template(profile.effective_email, "request_to_decide",
+                            name=profile.account.full_name, decide_url=url,
+                            for_entity=entity_phrase(profile.entity), **context)
+
+
+def request_decided(decision: requests.Decision, activation_url: str | None,
+                    link_days: int) -> None:
+    """The requester learns the decision, with the administrator's comment."""
+    request = decision.request
+    mail.queue_template(
+        request.email, "request_accepted" if decision.accepted else "request_refused",
+        name=request.full_name, account=decision.account, activation_url=activation_url,
+        link_days=link_days, login_url=public_url("login.login"), **_context(request))
+
+
+def name_taken(accounts: Sequence[Account]) -> None:
+    """« Créer un compte » found the name: its holder gets his identifier, by mail only."""
+    by_address: dict[str, list[Account]] = {}
+    for account in accounts:
+        by_address.setdefault(account.email.lower(), []).append(account)
+    for same in by_address.values():
+        mail.queue_template(same[0].email, "account_exists", name=same[0].full_name,
+                            accounts=same, login_url=public_url("login.login"))

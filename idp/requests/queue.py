@@ -1,0 +1,189 @@
+"""Profils › Demandes de création de profil: the administrator's queues (the requests of
+his entities; separately, what the level below sends him), their CSV export, a
+request's page and its decision.
+
+Every page asks the directory who may see what (`administered_entities`,
+`require_decider_of`): an administrator of X reaches nothing of Y by any URL.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterator
+from datetime import datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from flask import abort, current_app, flash, redirect, render_template, request, url_for
+from werkzeug.wrappers import Response
+
+from idp.directory import requests, rules, services
+from idp.directory.enums import RequestStatus
+from idp.directory.models import Entity, ProfileRequest
+from idp.extensions import db
+from idp.outbox import service as outbox
+from idp.requests import mails
+from idp.requests.forms import STATUS_LABELS, DecisionForm, QueueFilterForm
+from idp.requests.views import activation_links, bp
+from idp.requests.wording import entity_name, entity_phrase
+from idp.web.access import login_required, request_actor, require_decider_of, signed_in_account
+from idp.web.redirects import public_url
+
+PAGE_SIZE = 50
+PARIS = ZoneInfo("Europe/Paris")
+VIEWS = {"entite": "Demandes de création de profil",
+         "niveau": "Demandes de création de profil Administrateur Principal"}
+NO_ENTITY = "Vous n'administrez aucune entité : aucune demande ne vous est adressée."
+
+
+def _mine() -> list[int]:
+    entity_ids = requests.administered_entities(signed_in_account().profiles)
+    if not entity_ids:
+        abort(403, NO_ENTITY)
+    return entity_ids
+
+
+def _day(value: Any, shift: int = 0) -> datetime | None:
+    """A date of the filters as the start of that day in Paris (plus `shift` days)."""
+    return datetime.combine(value + timedelta(days=shift), time(), PARIS) if value else None
+
+
+def _filters() -> tuple[QueueFilterForm, requests.QueueFilter]:
+    form = QueueFilterForm(request.args)
+    form.validate()  # a malformed value is shown with its message and left out
+    view = request.args.get("vue", "entite")
+    status = form.etat.data if not form.etat.errors else RequestStatus.PENDING.value
+    wanted = requests.QueueFilter(
+        view=view if view in VIEWS else "entite",
+        status=RequestStatus(status) if status else None,
+        since=None if form.du.errors else _day(form.du.data),
+        until=None if form.au.errors else _day(form.au.data, 1),
+        name="" if form.nom.errors else (form.nom.data or ""),
+        entity="" if form.entite.errors else (form.entite.data or ""))
+    return form, wanted
+
+
+@bp.get("/profils/demandes")
+@login_required
+def queue() -> str:
+    mine = _mine()
+    form, wanted = _filters()
+    page = max(1, request.args.get("page", 1, type=int) or 1)
+    rows, total = requests.queue_page(mine, wanted, (page - 1) * PAGE_SIZE, PAGE_SIZE)
+    entities = db.session.query(Entity).filter(Entity.id.in_(mine)).order_by(Entity.name).all()
+    args = {k: v for k, v in request.args.items() if k != "page"}
+    return render_template(
+        "requests/queue.html", form=form, rows=rows, total=total, page=page,
+        pages=max(1, -(-total // PAGE_SIZE)), view=wanted.view, views=VIEWS, args=args,
+        entities=[entity_phrase(e) for e in entities], statuses=STATUS_LABELS,
+        entity_name=entity_name)
+
+
+CSV_COLUMNS = ["Date de demande", "Etat de la demande", "Type de demande", "Identifiant",
+               "Nom", "Prénom", "Courriel", "Téléphone", "Entité", "Finess",
+               "Libellé du profil", "Applications", "Commentaire", "Commentaire de la décision"]
+
+
+def _csv_rows(rows: Iterator[ProfileRequest]) -> Iterator[str]:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, delimiter=";", lineterminator="\r\n")
+
+    def flush() -> str:
+        text = buffer.getvalue()
+        buffer.seek(0)
+        buffer.truncate()
+        return text
+
+    # The BOM lets spreadsheet programs read the file as UTF-8.
+    writer.writerow(CSV_COLUMNS)
+    yield "\ufeff" + flush()
+    for r in rows:
+        writer.writerow([
+            r.created_at.astimezone(PARIS).date().isoformat(), STATUS_LABELS[r.status],
+            "Administrateur principal" if r.wants_ape else "Profil",
+            r.account.identifier if r.account else "", r.family_name, r.given_name,
+            r.email, r.phone or "", r.entity.name, r.entity.finess or "", r.label,
+            ", ".join(r.applications), r.comment or "", r.decision_comment or ""])
+        yield flush()
+
+
+@bp.get("/profils/demandes.csv")
+@login_required
+def export_csv() -> Response:
+    """Export CSV of the queue as filtered (every page)."""
+    mine = _mine()
+    _, wanted = _filters()
+    query = requests.queue_query(mine, wanted).order_by(
+        ProfileRequest.created_at.desc(), ProfileRequest.id.desc())
+    rows = db.session.scalars(query.execution_options(yield_per=500))
+    # Rendered here rather than streamed: the rows need the request's session.
+    body = "".join(_csv_rows(iter(rows)))
+    return current_app.response_class(body, mimetype="text/csv", headers={
+        "Content-Disposition": "attachment; filename=demandes-de-creation-de-profil.csv"})
+
+
+def _load(request_id: int) -> ProfileRequest:
+    found = db.session.get(ProfileRequest, request_id)
+    if found is None:
+        abort(404)
+    return found
+
+
+def _detail(found: ProfileRequest, form: DecisionForm, status: int = 200,
+            error: str | None = None) -> tuple[str, int]:
+    apes = [p for p in services.administrators_of(found.entity) if rules.holds_ape(p)]
+    return render_template(
+        "requests/detail.html", r=found, form=form, statuses=STATUS_LABELS, error=error,
+        entity=entity_phrase(found.entity), current_apes=apes,
+        same_name=len(services.accounts_named(found.given_name, found.family_name))
+        if found.new_account and found.status == RequestStatus.PENDING else 0), status
+
+
+@bp.get("/profils/demandes/<int:request_id>")
+@login_required
+def detail(request_id: int) -> tuple[str, int]:
+    found = _load(request_id)
+    require_decider_of(found)
+    return _detail(found, DecisionForm())
+
+
+@bp.post("/profils/demandes/<int:request_id>")
+@login_required
+def decide(request_id: int) -> Any:
+    """« Refuser la demande » or « Créer le profil », with the decision's comment."""
+    found = _load(request_id)
+    account = require_decider_of(found)
+    form = DecisionForm()
+    action = request.form.get("decision")
+    if not form.validate_on_submit() or action not in {"accepter", "refuser"}:
+        return _detail(found, form, 400)
+    comment = (form.comment.data or "").strip() or None
+    actor = request_actor(account)
+    security = current_app.config["IDP"]["security"]
+    try:
+        if action == "accepter":
+            decision = requests.accept(found, comment, actor, security["password_min_length"])
+        else:
+            decision = requests.refuse(found, comment, actor)
+    except requests.AlreadyDecided as exc:
+        db.session.rollback()
+        db.session.refresh(found)
+        return _detail(found, form, 409, error=str(exc))
+    link = None
+    if decision.accepted and found.new_account and decision.account is not None:
+        ttl = security["activation_link_ttl"]
+        token = activation_links().issue({"account_id": decision.account.id}, ttl)
+        link = public_url("requests.activate", token=token)
+    mails.request_decided(decision, link, security["activation_link_ttl"] // 86400)
+    db.session.commit()
+    outbox.send_after_commit()
+    flash("Le profil a été créé ; la personne en est informée par courriel."
+          if decision.accepted else
+          "La demande a été refusée ; la personne en est informée par courriel.", "success")
+    return redirect(url_for("requests.queue", vue=_view_of(found, account)))
+
+
+def _view_of(found: ProfileRequest, account: Any) -> str:
+    own = found.entity_id in requests.administered_entities(account.profiles)
+    return "entite" if own and not found.wants_ape else "niveau"

@@ -1,0 +1,79 @@
+"""The ANCRE guide's section 2.3 in headless Chromium: a newcomer asks for an account
+with the APE wish on an establishment of an OG, the OG's administrator creates the
+profile, the newcomer chooses his password from the mail and signs in."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from idp.outbox import service as outbox
+from tests.support import directory as d
+from tests.support.services import SmtpSink, body_of
+from tests.test_requests_pages import ACTIVATION, NEW_PASSWORD, build_world
+
+
+def sign_in(page: Any, base: str, identifier: str, password: str) -> None:
+    page.goto(base + "/connexion")
+    page.fill("#identifier", identifier)
+    page.fill("#password", password)
+    page.click("button[type=submit]")
+
+
+def test_a_newcomer_becomes_ape_of_an_og_establishment(
+        make_app: Any, sqlite_url: str, smtp_sink: SmtpSink, live_server: Any,
+        browser: Any, screenshot: Any) -> None:
+    app = make_app(sqlite_url, mail={"backend": "smtp", "smtp_host": smtp_sink.host,
+                                     "smtp_port": smtp_sink.port})
+    world = build_world(app)
+    base = live_server(app)
+    newcomer = browser.new_context(locale="fr-FR").new_page()
+
+    newcomer.goto(base + "/")
+    newcomer.click("text=Créer un compte")
+    newcomer.fill("#given_name", "Léa")
+    newcomer.fill("#family_name", "Nouvelle")
+    newcomer.click("text=Valider")
+    newcomer.fill("#entity_search", "Tilleuls")
+    newcomer.click("#entity-list li:has-text('EHPAD Les Tilleuls')")
+    newcomer.check("input[name=wants_ape][value=oui]")
+    newcomer.wait_for_selector(f"#recipients:has-text('{world.og.name}')")
+    newcomer.fill("#label", "Direction EHPAD Les Tilleuls")
+    newcomer.check("input[name=applications][value=TDBESMS]")
+    newcomer.fill("#email", "lea@example.test")
+    newcomer.fill("#email_confirm", "lea@example.test")
+    newcomer.fill("#phone", "03 86 12 34 56")
+    screenshot(newcomer, "1-request-form")
+    newcomer.click("button:has-text('Envoyer')")
+    newcomer.wait_for_selector("text=Votre demande a été envoyée")
+    screenshot(newcomer, "2-request-sent")
+    outbox.wait_idle()
+    to_og = next(m for m in smtp_sink.received() if m["To"] == "odile.gestion@example.test")
+    decide_url = re.search(r"http://idp\.test(\S+)", body_of(to_og)).group(1)
+
+    admin = browser.new_context(locale="fr-FR").new_page()
+    sign_in(admin, base, world.og_admin, d.PASSWORD)
+    admin.goto(base + "/profils/demandes?vue=niveau")
+    screenshot(admin, "3-og-queue")
+    admin.click("text=Modifier")
+    assert admin.url.endswith(decide_url)
+    admin.fill("#comment", "Bienvenue dans PLAGE")
+    screenshot(admin, "4-decision")
+    admin.click("text=Créer le profil")
+    admin.wait_for_selector("text=Le profil a été créé")
+    outbox.wait_idle()
+
+    accepted = body_of([m for m in smtp_sink.received() if m["To"] == "lea@example.test"][-1])
+    identifier = re.search(r"Votre identifiant Plage : (\d+)", accepted).group(1)
+    newcomer.goto(base + ACTIVATION.search(accepted).group(1))
+    newcomer.fill("#password", NEW_PASSWORD)
+    newcomer.fill("#confirm", NEW_PASSWORD)
+    newcomer.click("text=Enregistrer le mot de passe")
+    newcomer.wait_for_selector("text=Votre mot de passe est enregistré")
+    sign_in(newcomer, base, identifier, NEW_PASSWORD)
+    newcomer.goto(base + "/compte/")
+    newcomer.wait_for_selector("text=Direction EHPAD Les Tilleuls")
+    assert "Oui" in newcomer.inner_text("table")  # administrator of the establishment
+    screenshot(newcomer, "5-new-ape-account")
+    newcomer.context.close()
+    admin.context.close()
