@@ -39,6 +39,7 @@ from tests.test_logout import World, build_world, events, unverified, verified_l
 
 NEW_PASSWORD = "Nouveau-secret-2027!"
 RESET = "/compte/mot-de-passe-oublie/nouveau"
+OFFLINE = "openid profile offline_access"
 CODE = re.compile(r"/compte/mot-de-passe-oublie/nouveau#([A-Za-z0-9_-]+)")
 
 Serve = Callable[..., Provider]
@@ -70,10 +71,6 @@ def receiver(live_server: Callable[[Any], str]) -> tuple[Receiver, str]:
     return rec, live_server(rec.app)
 
 
-def offline_scope() -> str:
-    return "openid profile offline_access"
-
-
 def signed_in_twice(op: Provider, world: World) -> tuple[Browser, Browser, dict[str, Any],
                                                            dict[str, Any], dict[str, Any]]:
     """Élodie at the office (tdb, plus stats with offline_access) and at home (tdb)."""
@@ -81,7 +78,7 @@ def signed_in_twice(op: Provider, world: World) -> tuple[Browser, Browser, dict[
     office.login(world.identifier)
     home.login(world.identifier)
     return (office, home, office.sign_in(world.tdb),
-            office.sign_in(world.stats, scope=offline_scope()), home.sign_in(world.tdb))
+            office.sign_in(world.stats, scope=OFFLINE), home.sign_in(world.tdb))
 
 
 def refreshes(rp: RelyingParty, op: Provider, tokens: dict[str, Any]) -> bool:
@@ -175,7 +172,7 @@ def test_refresh_tokens_end_with_an_idle_provider_session(serve: Serve,
     browser = Browser(op)
     browser.login(world.identifier)
     tdb = browser.sign_in(world.tdb)
-    stats = browser.sign_in(world.stats, scope=offline_scope())
+    stats = browser.sign_in(world.stats, scope=OFFLINE)
 
     # The application at work: each refresh counts as activity of the session.
     for _ in range(3):
@@ -214,7 +211,7 @@ def test_a_refresh_family_ends_at_its_absolute_lifetime(serve: Serve) -> None:
     browser = Browser(op)
     browser.login(world.identifier)
     tdb = browser.sign_in(world.tdb)
-    stats = browser.sign_in(world.stats, scope=offline_scope())
+    stats = browser.sign_in(world.stats, scope=OFFLINE)
 
     assert refreshes(world.tdb, op, tdb) and refreshes(world.stats, op, stats)
     time.sleep(2.2)
