@@ -10,13 +10,13 @@ from flask import Flask, Response, jsonify, render_template, request
 from flask_wtf.csrf import CSRFError
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DBAPIError
 from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from idp.config import load_settings
 from idp.core.errors import NotFound
-from idp.extensions import db, private_sqlite_file
+from idp.extensions import database_unavailable, db, private_sqlite_file
 from idp.store import StoreUnavailable, create_store
 from idp.web import screening
 from idp.web.csrf import csrf
@@ -152,18 +152,6 @@ _MACHINE_ENDPOINTS = {"oidc.token", "oidc.userinfo", "oidc.jwks", "oidc.introspe
                       "oidc.revoke", "oidc.configuration", "home.health"}
 
 
-def _database_unreachable(exc: OperationalError) -> bool:
-    """A database that does not answer (or is busy), as opposed to a failing query."""
-    if exc.connection_invalidated:
-        return True
-    sqlstate = getattr(exc.orig, "sqlstate", "")
-    if type(exc.orig).__module__.startswith("psycopg"):
-        # No SQLSTATE: the connection itself failed; 08: connection exception;
-        # 57P: the server is shutting down or cannot connect now.
-        return not sqlstate or sqlstate.startswith(("08", "57P"))
-    return "database is locked" in str(exc.orig)
-
-
 def _json_error(error: str, description: str, status: int) -> Response:
     """An error for a program, in OAuth's shape (RFC 6749 §5.2)."""
     response = jsonify(error=error, error_description=description)
@@ -207,9 +195,9 @@ def _register_error_pages(app: Flask) -> None:
         return render(400, "Ce formulaire a expiré ou ne provient pas de PLAGE. "
                            "Rechargez la page et recommencez.")
 
-    @app.errorhandler(OperationalError)
-    def database_error(exc: OperationalError) -> Any:
-        return backend_down(exc) if _database_unreachable(exc) else unexpected(exc)
+    @app.errorhandler(DBAPIError)
+    def database_error(exc: DBAPIError) -> Any:
+        return backend_down(exc) if database_unavailable(exc) else unexpected(exc)
 
     @app.errorhandler(StoreUnavailable)
     def backend_down(exc: Exception) -> Any:

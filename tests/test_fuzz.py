@@ -10,7 +10,7 @@ Two passes:
   header (Host labels over 63 characters, broken Basic credentials, a multipart body
   without boundary...);
 - hypothesis: random query strings, forms, raw bodies (invalid UTF-8) and headers on
-  every route, by GET and by POST (`FUZZ_EXAMPLES` per route, 8 by default).
+  every route, by GET and by POST (`FUZZ_EXAMPLES` per route, 20 by default).
 
 Every answer must be below 500 and no log record may carry a stack trace. `pytest -s`
 shows the number of requests sent.
@@ -44,8 +44,9 @@ from idp.extensions import db
 from idp.web.session import COOKIE_NAME
 from tests.support import directory as d
 
-EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "8"))
+EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "20"))
 ISSUER = "http://idp.test"  # make_app's
+ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 
 
 def jwt_like(header: str, payload: str) -> str:
@@ -69,13 +70,14 @@ HOSTILE = [
     '{"id_token":{"acr":{"essential":true,"values":["eidas2"]}}}',
     "openid profile email habilitations offline_access", "none", "login select_account",
     "S256", "plain", "code", "form_post", "authorization_code", "refresh_token",
-    "client_credentials", "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+    "client_credentials", ASSERTION_TYPE,
 ]
 HOSTILE_HEADERS: list[dict[str, str]] = [
     {"Host": "a" * 64 + ".test"}, {"Host": "xn--"}, {"Host": "a..b"}, {"Host": ""},
     {"X-Forwarded-Host": "a" * 64 + ".test"}, {"X-Forwarded-For": "\u00e9, x"},
-    {"Authorization": "Basic "}, {"Authorization": "Basic " + base64.b64encode(
-        b"\xff\xfe:\xc3").decode()}, {"Authorization": "Basic !!!"},
+    {"Authorization": "Basic "}, {"Authorization": "Basic !!!"},
+    *({"Authorization": "Basic " + base64.b64encode(raw).decode()}
+      for raw in (b"\xff\xfe:\xc3", b"a\x00b:c", b"a" * 5000 + b":x")),
     {"Authorization": "Bearer " + SWEEP_VALUES[-1]}, {"Authorization": "Bearer \u00e9"},
     {"Content-Type": "multipart/form-data"}, {"Content-Type": "application/json"},
     {"Origin": "\u00e9://"}, {"Referer": "http://[::1"}, {"Cookie": f"{COOKIE_NAME}=\u00e9"},
@@ -124,6 +126,7 @@ class World:
     client_id: str  # a confidential client (client_secret_basic)
     secret: str
     third_party: str  # a client that asks for consent
+    assertion: dict[str, str]  # private_key_jwt credentials of a client without keys
     values: list[str]  # client ids, redirect URIs, JWT-shaped strings...
     path_values: list[str]  # ids for the routes' variables
 
@@ -163,12 +166,14 @@ def build_world(app: Flask) -> World:
         keyless.client_secret_hash = None
         db.session.commit()
         ids = [confidential.client_id, public.client_id, third.client_id, keyless.client_id]
-        assertion = json.dumps({"iss": keyless.client_id, "sub": keyless.client_id,
-                                "aud": f"{ISSUER}/token", "exp": 9999999999, "jti": "j"})
-        values = [*ids, redirect_uri, world.person.identifier, secret or "",
-                  jwt_like('{"alg":"RS256"}', assertion), jwt_like("[" * 3000, "{}"),
-                  jwt_like('{"alg":"none"}', '{"sub":"x"}')]
-        return World(admin.identifier, reader.id, confidential.client_id, secret or "", third.client_id,
+        assertion = jwt_like('{"alg":"RS256"}', json.dumps({
+            "iss": keyless.client_id, "sub": keyless.client_id, "aud": f"{ISSUER}/token",
+            "exp": 9999999999, "jti": "j"}))
+        values = [*ids, redirect_uri, world.person.identifier, secret or "", assertion,
+                  jwt_like("[" * 3000, "{}"), jwt_like('{"alg":"none"}', '{"sub":"x"}')]
+        return World(admin.identifier, reader.id, confidential.client_id, secret or "",
+                     third.client_id, {"client_assertion_type": ASSERTION_TYPE,
+                                       "client_assertion": assertion},
                      values, [*ids, "secret", "desactiver", "activer"])
 
 
@@ -311,8 +316,7 @@ class Fuzzer:
                 self.send(True, "GET", path, head)
                 self.send(keep, "POST", path, head, data={"csrf_token": self.csrf})
             if rule.endpoint in PROTOCOL:
-                self.spoil(rule.endpoint, path, self.world.valid(rule.endpoint),
-                           PROTOCOL[rule.endpoint])
+                self.spoil(rule.endpoint, path)
             if "GET" in rule.methods and rule.endpoint != "oidc.end_session":
                 for real in self.real_paths(rule):
                     page = self.send(True, "GET", real).get_data(as_text=True)
@@ -328,20 +332,23 @@ class Fuzzer:
                         self.send(True, "POST", action, data=data)
         self.sign_in()  # a form (the logout, the login) may have ended the session
 
-    def spoil(self, endpoint: str, path: str, valid: dict[str, str],
-              names: tuple[str, ...]) -> None:
-        """Each parameter of a valid request replaced by each hostile value."""
-        auth = self.world.basic if endpoint in ("oidc.token", "oidc.introspect",
-                                                "oidc.revoke") else {}
+    def spoil(self, endpoint: str, path: str) -> None:
+        """Each parameter of a valid request replaced by each hostile value; the client
+        authenticated by HTTP Basic, or by a client assertion."""
+        get = endpoint in ("oidc.authorize_endpoint", "oidc.end_session", "oidc.userinfo")
         # The logout's GET asks to confirm (the session stays); its POST ends it.
         signed_in = endpoint != "oidc.end_session"
-        for name in names:
-            for value in SWEEP_VALUES:
-                data = {**valid, name: value}
-                if endpoint in ("oidc.authorize_endpoint", "oidc.end_session",
-                                "oidc.userinfo"):
-                    self.send(True, "GET", path, auth, query_string=data)
-                self.send(signed_in, "POST", path, auth, data=data)
+        valid = self.world.valid(endpoint)
+        variants = [({}, valid)]
+        if endpoint in ("oidc.token", "oidc.introspect", "oidc.revoke"):
+            variants = [(self.world.basic, valid), ({}, {**valid, **self.world.assertion})]
+        for auth, base in variants:
+            for name in {*PROTOCOL[endpoint], *base}:
+                for value in SWEEP_VALUES:
+                    data = {**base, name: value}
+                    if get:
+                        self.send(True, "GET", path, auth, query_string=data)
+                    self.send(signed_in, "POST", path, auth, data=data)
 
     # --- hypothesis ----------------------------------------------------------------------
 

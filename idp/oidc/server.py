@@ -45,7 +45,9 @@ def signing_keyset(alg: str) -> KeySet:
 
 
 def query_client(client_id: str | None) -> Client | None:
-    if not client_id or not isinstance(client_id, str):
+    # No client id holds a NUL, which PostgreSQL cannot compare (psycopg raises): ids
+    # decoded from Basic credentials or an assertion's `sub` escape the request screening.
+    if not client_id or not isinstance(client_id, str) or "\x00" in client_id:
         return None
     return db.session.scalar(
         select(Client).where(Client.client_id == client_id, Client.disabled.is_(False))

@@ -76,6 +76,16 @@ class StoreSessionInterface(SessionInterface):
     def save_session(self, app: Flask, session: ServerSession, response: Response) -> None:  # type: ignore[override]
         if session.store_error:
             return
+        try:
+            self._save(app, session, response)
+        except StoreUnavailable as exc:
+            # Too late for the error handlers (the view has answered, Flask would make
+            # it a 500): the answer becomes theirs, a 503, since the session is lost.
+            failed = app.make_response(app.handle_user_exception(exc))
+            response.status_code, response.headers = failed.status_code, failed.headers
+            response.set_data(failed.get_data())
+
+    def _save(self, app: Flask, session: ServerSession, response: Response) -> None:
         store = self._store(app)
         secure = app.config["SESSION_COOKIE_SECURE"]
         if session.previous_sid:
