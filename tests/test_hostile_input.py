@@ -23,9 +23,8 @@ from werkzeug.wrappers import Response
 
 from idp.extensions import db
 from tests.support import directory as d
-from tests.test_fuzz import ISSUER, World, build_world, jwt_like
+from tests.test_fuzz import ASSERTION_TYPE, World, build_world, jwt_like
 
-ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 CSRF = re.compile(r'name="csrf_token" (?:type="hidden" )?value="([^"]+)"')
 
 
@@ -181,18 +180,17 @@ def test_nul_characters_are_refused_before_they_reach_postgresql(
 # --- clients --------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("payload", ["keyless", "[" * 3000])
+@pytest.mark.parametrize("assertion", ["keyless", "deep"])
 def test_a_client_assertion_that_cannot_be_checked_is_invalid_client(
         make_app: Callable[..., Flask], sqlite_url: str, no_traceback: None,
-        payload: str) -> None:
+        assertion: str) -> None:
     app, world = provider(make_app, sqlite_url)
-    keyless = world.path_values[3]  # registered for private_key_jwt, no keys
-    if payload == "keyless":
-        payload = json.dumps({"iss": keyless, "sub": keyless, "aud": f"{ISSUER}/token",
-                              "exp": 9999999999, "jti": "j"})
-    answer = app.test_client().post("/token", data={
-        "grant_type": "client_credentials", "client_assertion_type": ASSERTION_TYPE,
-        "client_assertion": jwt_like('{"alg":"RS256"}', payload)})
+    # Naming a client registered for private_key_jwt without keys, or nested too deep.
+    credentials = world.assertion if assertion == "keyless" else {
+        "client_assertion_type": ASSERTION_TYPE,
+        "client_assertion": jwt_like('{"alg":"RS256"}', "[" * 3000)}
+    answer = app.test_client().post("/token", data={"grant_type": "client_credentials",
+                                                    **credentials})
     assert answer.status_code in (400, 401) and answer.json["error"] == "invalid_client"
 
 
