@@ -10,14 +10,16 @@ from flask import Flask, Response, jsonify, render_template, request
 from flask_wtf.csrf import CSRFError
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DBAPIError
 from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from idp.config import load_settings
 from idp.core import redaction
-from idp.extensions import db, private_sqlite_file
+from idp.core.errors import NotFound
+from idp.extensions import database_unavailable, db, private_sqlite_file
 from idp.store import StoreUnavailable, create_store
+from idp.web import screening
 from idp.web.csrf import csrf
 
 _PACKAGE = Path(__file__).resolve().parent
@@ -52,6 +54,8 @@ def create_app(overrides: dict[str, dict[str, Any]] | None = None) -> Flask:
         WTF_CSRF_SSL_STRICT=False,  # replaced by idp.web.csrf's origin check
         MAX_CONTENT_LENGTH=16 * 1024 * 1024,
     )
+    # Before ProxyFix wraps the app: the guard judges the Host the proxy forwarded.
+    screening.install(app)
     if settings["server"]["proxy_hops"]:
         hops = settings["server"]["proxy_hops"]
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
@@ -152,16 +156,12 @@ _MACHINE_ENDPOINTS = {"oidc.token", "oidc.userinfo", "oidc.jwks", "oidc.introspe
                       "oidc.revoke", "oidc.configuration", "home.health"}
 
 
-def _database_unreachable(exc: OperationalError) -> bool:
-    """A database that does not answer (or is busy), as opposed to a failing query."""
-    if exc.connection_invalidated:
-        return True
-    sqlstate = getattr(exc.orig, "sqlstate", "")
-    if type(exc.orig).__module__.startswith("psycopg"):
-        # No SQLSTATE: the connection itself failed; 08: connection exception;
-        # 57P: the server is shutting down or cannot connect now.
-        return not sqlstate or sqlstate.startswith(("08", "57P"))
-    return "database is locked" in str(exc.orig)
+def _json_error(error: str, description: str, status: int) -> Response:
+    """An error for a program, in OAuth's shape (RFC 6749 §5.2)."""
+    response = jsonify(error=error, error_description=description)
+    response.status_code = status
+    response.headers["Cache-Control"] = "no-store"
+    return response
 
 
 def _register_error_pages(app: Flask) -> None:
@@ -179,20 +179,29 @@ def _register_error_pages(app: Flask) -> None:
             return exc
         if exc.code == 500:
             return render(500)
+        if exc.code == 400 and request.endpoint in _MACHINE_ENDPOINTS:
+            return _json_error("invalid_request", getattr(
+                exc, "oauth_description", "The request is malformed."), 400)
         own = exc.description if exc.description != type(exc).description else None
         body, code = render(exc.code, own or _ERROR_MESSAGES.get(exc.code))
         # Keep the exception's own headers (Allow on a 405, Retry-After...).
         headers = [(k, v) for k, v in exc.get_headers() if k.lower() != "content-type"]
         return body, code, headers
 
+    @app.errorhandler(NotFound)
+    def unknown(exc: NotFound) -> Any:
+        # An id in the address that names nothing (a client, a profile...): the domain's
+        # message may echo the address, the page says it in its own words.
+        return render(404, _ERROR_MESSAGES[404])
+
     @app.errorhandler(CSRFError)
     def csrf_failed(exc: CSRFError) -> Any:
         return render(400, "Ce formulaire a expiré ou ne provient pas de PLAGE. "
                            "Rechargez la page et recommencez.")
 
-    @app.errorhandler(OperationalError)
-    def database_error(exc: OperationalError) -> Any:
-        return backend_down(exc) if _database_unreachable(exc) else unexpected(exc)
+    @app.errorhandler(DBAPIError)
+    def database_error(exc: DBAPIError) -> Any:
+        return backend_down(exc) if database_unavailable(exc) else unexpected(exc)
 
     @app.errorhandler(StoreUnavailable)
     def backend_down(exc: Exception) -> Any:
@@ -202,9 +211,8 @@ def _register_error_pages(app: Flask) -> None:
         with suppress(Exception):
             db.session.rollback()
         if request.endpoint in _MACHINE_ENDPOINTS:
-            response = jsonify(error="temporarily_unavailable",
-                               error_description="Service temporarily unavailable.")
-            response.status_code = 503
+            response = _json_error("temporarily_unavailable",
+                                   "Service temporarily unavailable.", 503)
             response.headers["Retry-After"] = "5"
             return response
         body, code = render(503, "Le service est momentanément indisponible. "

@@ -11,6 +11,7 @@ from sqlalchemy.dialects.postgresql import Insert as PgInsert
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import Insert as SqliteInsert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.orm import DeclarativeBase, Session
 
 # Stable constraint names so that Alembic migrations are identical on SQLite and PostgreSQL.
@@ -69,3 +70,25 @@ def upsert_insert(table: Table, session: Session) -> PgInsert | SqliteInsert:
     if session.get_bind().dialect.name == "postgresql":
         return pg_insert(table)
     return sqlite_insert(table)
+
+
+# SQLite says why it cannot serve in words: busy, locked, read-only, disk full or gone.
+_SQLITE_UNAVAILABLE = ("database is locked", "database table is locked", "readonly database",
+                       "unable to open database file", "disk I/O error",
+                       "database or disk is full")
+
+
+def database_unavailable(exc: DBAPIError) -> bool:
+    """A database that cannot serve now (does not answer, is busy, refuses writes), as
+    opposed to a failing query: the first is a 503 (try again), the second a bug."""
+    if exc.connection_invalidated:
+        return True
+    sqlstate = getattr(exc.orig, "sqlstate", None) or ""
+    if type(exc.orig).__module__.startswith("psycopg"):
+        if not sqlstate:  # the connection failed, or psycopg refused a value itself
+            return isinstance(exc, OperationalError | InterfaceError)
+        # 08: connection exception; 57P: the server is shutting down; 53: out of disk,
+        # memory or connections; 25006: a read-only transaction (a standby, a database
+        # set default_transaction_read_only).
+        return sqlstate.startswith(("08", "57P", "53", "25006"))
+    return any(words in str(exc.orig) for words in _SQLITE_UNAVAILABLE)

@@ -7,7 +7,6 @@ from typing import Any
 from flask import current_app
 
 from idp.oidc import capabilities
-from idp.web.session import ACR_BASIC
 
 
 def metadata() -> dict[str, Any]:
@@ -41,7 +40,7 @@ def metadata() -> dict[str, Any]:
         "request_parameter_supported": False,
         "request_uri_parameter_supported": False,
         "require_request_uri_registration": False,
-        "acr_values_supported": [ACR_BASIC],
+        "acr_values_supported": list(capabilities.ACR_VALUES),
         "prompt_values_supported": list(capabilities.PROMPTS),
         "ui_locales_supported": ["fr-FR"],
         "claims_locales_supported": ["fr-FR"],

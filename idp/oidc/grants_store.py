@@ -104,15 +104,18 @@ def save_code(code: AuthorizationCode) -> None:
 
 
 def take_code(code: str, client_id: str) -> AuthorizationCode | None:
-    """The code's data, once. A replayed code revokes the grant it produced."""
-    data = _store().pop(CODE_PREFIX + digest(code))
+    """The code's data, once. A replayed code revokes the grant it produced; another
+    client's code is refused and left for its rightful client."""
+    key = CODE_PREFIX + digest(code)
+    waiting = _store().get(key)
+    if waiting is not None and waiting["client_id"] != client_id:
+        return None
+    data = _store().pop(key)
     if data is None:
         grant_id = _store().get(USED_CODE_PREFIX + digest(code))
         if grant_id:
             revoke_grant(grant_id, "code_replay")
             db.session.commit()
-        return None
-    if data["client_id"] != client_id:
         return None
     return AuthorizationCode(**{**data, "code": code})
 

@@ -12,14 +12,12 @@ from dataclasses import asdict
 from typing import Any, ClassVar
 
 from authlib.integrations.flask_oauth2 import AuthorizationServer
-from authlib.oauth2.rfc6749 import OAuth2Request, grants
-from authlib.oauth2.rfc7523 import JWTBearerClientAssertion
+from authlib.oauth2.rfc6749 import InvalidRequestError, OAuth2Request, grants
 from authlib.oauth2.rfc7636 import CodeChallenge
 from authlib.oauth2.rfc9068 import JWTBearerTokenGenerator
 from authlib.oidc.core.grants import OpenIDCode, OpenIDToken
 from authlib.oidc.core.grants.util import is_openid_scope, validate_nonce
 from flask import Flask, current_app
-from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
 from sqlalchemy import select
 
@@ -27,7 +25,7 @@ from idp.claims import release_claims, requested_claim_names
 from idp.clients.models import Client
 from idp.extensions import db
 from idp.keys import service as keys
-from idp.oidc import capabilities, grants_store
+from idp.oidc import capabilities, client_auth, errors, grants_store
 from idp.oidc.grants_store import Approval, AuthorizationCode, Subject
 from idp.oidc.models import RefreshToken
 from idp.oidc.token_endpoints import Introspection, Revocation
@@ -47,7 +45,9 @@ def signing_keyset(alg: str) -> KeySet:
 
 
 def query_client(client_id: str | None) -> Client | None:
-    if not client_id or not isinstance(client_id, str):
+    # No client id holds a NUL, which PostgreSQL cannot compare (psycopg raises): ids
+    # decoded from Basic credentials or an assertion's `sub` escape the request screening.
+    if not client_id or not isinstance(client_id, str) or "\x00" in client_id:
         return None
     return db.session.scalar(
         select(Client).where(Client.client_id == client_id, Client.disabled.is_(False))
@@ -234,38 +234,32 @@ class IdTokenForRefresh(IdTokenMixin, OpenIDToken):
     """A refreshed ID token keeps the original authentication (auth_time, acr, sid)."""
 
 
-# --- client authentication ------------------------------------------------------------
-
-
-class PrivateKeyJwt(JWTBearerClientAssertion):
-    CLIENT_AUTH_METHOD = capabilities.PRIVATE_KEY_JWT
-
-    def get_audiences(self) -> list[str]:
-        base = issuer()
-        return [base, base + "/token", base + "/introspect", base + "/revoke"]
-
-    def resolve_client_public_key(self, client: Client) -> KeySet:
-        if not client.jwks:
-            raise JoseError("client has no registered keys")
-        return KeySet.import_key_set(client.jwks)
-
-    def validate_jti(self, claims: Any, jti: str) -> bool:
-        ttl = max(60, int(claims.get("exp", 0)) - int(time.time()) + 60)
-        return current_app.extensions["idp.store"].add(
-            f"client-assertion:{claims['iss']}:{jti}", 1, ttl
-        )
-
-
 # --- assembly -------------------------------------------------------------------------
 
 
 class Server(AuthorizationServer):
-    """Also accepts a request rebuilt from the store (a login that resumes)."""
+    """Also accepts a request rebuilt from the store (a login that resumes); one client
+    authentication method per request (`client_auth`); a missing grant_type is a
+    missing parameter."""
 
     def create_oauth2_request(self, request: Any) -> OAuth2Request:
         if isinstance(request, OAuth2Request):
             return request
         return super().create_oauth2_request(request)
+
+    def authenticate_client(self, request: OAuth2Request, methods: list[str],
+                            endpoint: str = "token") -> Client:
+        client_auth.check_single_method(request)
+        client = super().authenticate_client(request, methods, endpoint)
+        client_auth.check_client_id(request, client)
+        return client
+
+    def create_token_response(self, request: Any = None) -> Any:
+        request = self.create_oauth2_request(request)
+        if not request.payload.grant_type:  # Authlib would call it unsupported
+            return self.handle_error_response(
+                request, InvalidRequestError("Missing 'grant_type' parameter."))
+        return super().create_token_response(request)
 
 
 def save_token(token: dict[str, Any], request: Any) -> None:
@@ -274,6 +268,7 @@ def save_token(token: dict[str, Any], request: Any) -> None:
 
 
 def create_server(app: Flask) -> AuthorizationServer:
+    errors.install()
     server = Server(app, query_client=query_client, save_token=save_token)
     generator = AccessTokenGenerator(
         issuer=app.config["IDP"]["server"]["issuer"],
@@ -281,7 +276,8 @@ def create_server(app: Flask) -> AuthorizationServer:
         refresh_token_generator=_new_refresh_token, expires_generator=_expires_in,
     )
     server.register_token_generator("default", generator)
-    server.register_client_auth_method(PrivateKeyJwt.CLIENT_AUTH_METHOD, PrivateKeyJwt())
+    server.register_client_auth_method(client_auth.PrivateKeyJwt.CLIENT_AUTH_METHOD,
+                                       client_auth.PrivateKeyJwt())
     challenge = CodeChallenge(required=False)
     challenge.SUPPORTED_CODE_CHALLENGE_METHOD = list(capabilities.CODE_CHALLENGE_METHODS)
     server.register_grant(CodeGrant, [challenge, IdTokenForCode(require_nonce=False)])

@@ -1,7 +1,9 @@
 """Introspection (RFC 7662) and revocation (RFC 7009), for confidential clients.
 
 Both accept our JWT access tokens and our refresh tokens. Revoking either revokes the
-grant behind it, hence the whole refresh family and every access token it produced.
+grant behind it, hence the whole refresh family and every access token it produced; an
+access token without a grant (client_credentials) is revoked by itself. Introspection
+then answers `active: false`.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from idp.extensions import db
 from idp.oidc import grants_store
 from idp.oidc.capabilities import CONFIDENTIAL_AUTH_METHODS
 from idp.oidc.models import RefreshToken
-from idp.oidc.tokens import verify_access_token
+from idp.oidc.tokens import revoke_grantless_token, verify_access_token
 
 
 @dataclass
@@ -100,3 +102,5 @@ class Revocation(RevocationEndpoint):
         if token.grant_id:
             grants_store.revoke_grant(token.grant_id, "revoked_by_client")
             db.session.commit()
+        else:  # client_credentials: no grant to revoke, the token itself is
+            revoke_grantless_token(token.claims)

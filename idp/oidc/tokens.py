@@ -1,4 +1,5 @@
-"""Checking the access tokens we issued (userinfo, introspection, revocation)."""
+"""Checking the access tokens we issued (userinfo, introspection, revocation), and
+revoking those that no grant stands behind."""
 
 from __future__ import annotations
 
@@ -12,6 +13,10 @@ from joserfc.errors import JoseError
 from idp.keys import service as keys
 from idp.oidc import grants_store
 from idp.oidc.capabilities import ACCESS_TOKEN_ALGORITHM
+from idp.store import ShortLivedStore
+
+# Access tokens issued without a grant (client_credentials) and revoked, by jti.
+REVOKED_PREFIX = "revoked-access-token:"
 
 
 def verify_access_token(token: str) -> dict[str, Any] | None:
@@ -31,4 +36,18 @@ def verify_access_token(token: str) -> dict[str, Any] | None:
     grant_id = claims.get("grant_id")
     if grant_id is not None and grants_store.active_grant(grant_id) is None:
         return None
+    if grant_id is None and _store().get(REVOKED_PREFIX + str(claims.get("jti"))):
+        return None
     return dict(claims)
+
+
+def revoke_grantless_token(claims: dict[str, Any]) -> None:
+    """Revoke an access token that no grant stands behind (client_credentials): its jti
+    is remembered until it expires, so that introspection says it is no longer active."""
+    ttl = int(claims["exp"]) - int(time.time()) + 1
+    if ttl > 0:
+        _store().put(REVOKED_PREFIX + str(claims.get("jti")), 1, ttl)
+
+
+def _store() -> ShortLivedStore:
+    return current_app.extensions["idp.store"]

@@ -7,7 +7,8 @@ from collections.abc import Callable
 from functools import wraps
 from typing import Any
 
-from flask import Blueprint, current_app, jsonify, request
+from authlib.oauth2 import OAuth2Error
+from flask import Blueprint, current_app, jsonify, render_template, request
 from joserfc import jwt
 from werkzeug.wrappers import Response
 
@@ -25,6 +26,17 @@ bp = Blueprint("oidc", __name__)
 
 def _server() -> Any:
     return current_app.extensions["idp.oauth_server"]
+
+
+@bp.errorhandler(OAuth2Error)
+def oauth_error(error: OAuth2Error) -> Response | tuple[str, int]:
+    """An OAuth error raised before Authlib's own handling could answer it (e.g.
+    `insecure_transport` while the request is being read): a French page at the
+    authorization endpoint, OAuth's JSON elsewhere."""
+    if request.endpoint in ("oidc.authorize_endpoint", "oidc.resume"):
+        return render_template("oidc/error.html", error=error.error,
+                               description=error.description), 400
+    return _server().handle_error_response(None, error)
 
 
 @bp.get("/.well-known/openid-configuration")
@@ -54,13 +66,15 @@ def resume(uid: str) -> Response | tuple[str, int]:
 
 
 def _client_credentials_readable() -> bool:
-    """Authlib decodes HTTP Basic credentials as UTF-8 without catching the error."""
+    """Authlib reads HTTP Basic credentials without catching what a malformed header
+    raises (a scheme with no credentials after it, bytes that are not UTF-8)."""
     header = request.headers.get("Authorization", "")
-    if header[:6].lower() != "basic ":
+    parts = header.split(None, 1)  # as authlib.oauth2.rfc6749.util does
+    if " " not in header or parts[0].lower() != "basic":
         return True
     try:
-        base64.b64decode(header[6:].strip(), validate=True).decode("utf-8")
-    except (ValueError, UnicodeDecodeError):
+        base64.b64decode(parts[1], validate=True).decode("utf-8")
+    except (IndexError, ValueError, UnicodeDecodeError):
         return False
     return True
 

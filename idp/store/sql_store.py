@@ -33,11 +33,11 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Mapped, Session, mapped_column, sessionmaker
 
-from idp.extensions import db, private_sqlite_file, upsert_insert
-from idp.store import JSONValue
+from idp.extensions import database_unavailable, db, private_sqlite_file, upsert_insert
+from idp.store import JSONValue, StoreUnavailable
 
 
 class ShortLivedEntry(db.Model):
@@ -82,8 +82,14 @@ class SQLStore:
         return cls(sessionmaker(bind=engine, expire_on_commit=False))
 
     def _run(self, work: Callable[[Session], Any]) -> Any:
-        with self._session_factory() as session, session.begin():
-            return work(session)
+        try:
+            with self._session_factory() as session, session.begin():
+                return work(session)
+        except DBAPIError as exc:
+            # Busy, locked, read-only, down: the same answer as Redis down (a 503).
+            if database_unavailable(exc):
+                raise StoreUnavailable(f"SQL store: {exc.orig}") from exc
+            raise
 
     def _write(self, work: Callable[[Session], Any]) -> Any:
         """Run a write, and purge the expired rows when it is time to."""

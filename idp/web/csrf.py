@@ -20,21 +20,24 @@ CROSS_SITE = "The request comes from another site."
 
 
 def _origin(url: str) -> tuple[str, str] | None:
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+        port = parts.port or {"http": 80, "https": 443}.get(parts.scheme.lower())
+    except ValueError:  # "http://[::1", a port out of range: no origin at all
+        return None
     if not parts.scheme or not parts.netloc:
         return None
-    port = parts.port or {"http": 80, "https": 443}.get(parts.scheme.lower())
     return parts.scheme.lower(), f"{(parts.hostname or '').lower()}:{port}"
 
 
 def declared_origin_is_ours() -> bool:
-    """False when the browser says the request comes from another origin than ours."""
+    """False when the browser says the request comes from another origin than ours (or
+    from an origin that cannot be read)."""
     ours = _origin(request.host_url)
-    origin = request.headers.get("Origin")
-    if origin and origin != "null":  # "null": opaque origin, then look at the Referer
-        return _origin(origin) == ours
-    referrer = request.referrer
-    return not referrer or _origin(referrer) == ours
+    declared = request.headers.get("Origin")
+    if not declared or declared == "null":  # "null": opaque origin, see the Referer
+        declared = request.referrer
+    return not declared or (ours is not None and _origin(declared) == ours)
 
 
 class SameOriginCSRF(CSRFProtect):

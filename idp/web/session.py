@@ -113,11 +113,18 @@ class StoreSessionInterface(SessionInterface):
     def save_session(self, app: Flask, session: ServerSession, response: Response) -> None:  # type: ignore[override]
         if session.store_error:
             return
-        self._save(app, _store(app), session, response)
-        if session.previous_sid:
-            # Last: a refresh looking for the session meanwhile finds the new id, never a
-            # gap that would look like the session's end.
-            _store(app).delete(_key(session.previous_sid))
+        try:
+            self._save(app, _store(app), session, response)
+            if session.previous_sid:
+                # Last: a refresh looking for the session meanwhile finds the new id,
+                # never a gap that would look like the session's end.
+                _store(app).delete(_key(session.previous_sid))
+        except StoreUnavailable as exc:
+            # Too late for the error handlers (the view has answered, Flask would make
+            # it a 500): the answer becomes theirs, a 503, since the session is lost.
+            failed = app.make_response(app.handle_user_exception(exc))
+            response.status_code, response.headers = failed.status_code, failed.headers
+            response.set_data(failed.get_data())
 
     def _save(self, app: Flask, store: ShortLivedStore, session: ServerSession,
               response: Response) -> None:

@@ -8,14 +8,16 @@ typed OAuth error, or lets the flow go on.
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from authlib.oauth2 import OAuth2Error
-from authlib.oauth2.rfc6749 import InvalidRequestError
+from authlib.oauth2.rfc6749 import InvalidRequestError, UnsupportedResponseTypeError
 from authlib.oidc.core.errors import RequestNotSupportedError, RequestURINotSupportedError
 from flask import current_app
 
 from idp.oidc.authorization.flow import AuthorizationFailed, Flow, fail
-from idp.oidc.capabilities import CODE_CHALLENGE_METHODS, PROMPTS, RESPONSE_MODES
+from idp.oidc.capabilities import ACR_VALUES, CODE_CHALLENGE_METHODS, PROMPTS, RESPONSE_MODES
+from idp.oidc.errors import UnmetAuthenticationRequirementsError
 from idp.oidc.id_token_hint import hint_subject
 
 
@@ -25,6 +27,13 @@ def check_client(flow: Flow) -> None:
     server = current_app.extensions["idp.oauth_server"]
     try:
         grant = server.get_consent_grant(request=flow.oauth_request, end_user=None)
+    except UnsupportedResponseTypeError as error:
+        if flow.params.get("response_type"):
+            raise AuthorizationFailed(error) from None
+        # Authlib calls a missing response_type unsupported; it is a missing parameter
+        # (RFC 6749 §4.1.2.1), sent to the redirect URI Authlib proved, if any.
+        raise AuthorizationFailed(InvalidRequestError(
+            "Missing 'response_type' parameter.", redirect_uri=error.redirect_uri)) from None
     except OAuth2Error as error:
         raise AuthorizationFailed(error) from None
     flow.grant, flow.client, flow.redirect_uri = grant, grant.client, grant.redirect_uri
@@ -73,8 +82,21 @@ def check_prompt(flow: Flow) -> None:
 
 def check_max_age(flow: Flow) -> None:
     raw = flow.params.get("max_age")
-    if raw is not None and not (raw.isdigit() and len(raw) < 10):
+    # isascii: str.isdigit also accepts '²' or '١', which int() then refuses.
+    if raw is not None and not (raw.isascii() and raw.isdigit() and len(raw) < 10):
         raise fail(InvalidRequestError, "max_age must be a non-negative integer.")
+
+
+# {"id_token": {"acr": {"values": ["..."]}}}: what OIDC Core 5.5 defines goes no deeper.
+CLAIMS_DEPTH = 4
+
+
+def _deeper_than(value: Any, depth: int) -> bool:
+    if depth < 0:
+        return True
+    children = value.values() if isinstance(value, dict) else (
+        value if isinstance(value, list) else ())
+    return any(_deeper_than(child, depth - 1) for child in children)
 
 
 def check_claims_parameter(flow: Flow) -> None:
@@ -83,12 +105,30 @@ def check_claims_parameter(flow: Flow) -> None:
         return
     try:
         parsed = json.loads(raw)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nested a thousand levels
         raise fail(InvalidRequestError, "The 'claims' parameter is not valid JSON.") from None
     if not isinstance(parsed, dict) or any(
         k in parsed and not isinstance(parsed[k], dict) for k in ("id_token", "userinfo")
     ):
         raise fail(InvalidRequestError, "The 'claims' parameter must be a JSON object.")
+    # Kept in the interaction and the grant, serialised again and again: bounded.
+    if _deeper_than(parsed, CLAIMS_DEPTH):
+        raise fail(InvalidRequestError, "The 'claims' parameter is nested too deeply.")
+
+
+def check_essential_acr(flow: Flow) -> None:
+    """An essential `acr` that no login of ours reaches fails the request (OIDC Core
+    5.5.1.1), before anyone is asked to sign in for nothing."""
+    claims = flow.claims_request or {}
+    for target in ("id_token", "userinfo"):
+        acr = (claims.get(target) or {}).get("acr")
+        if not isinstance(acr, dict) or acr.get("essential") is not True:
+            continue
+        asked = acr.get("values", [acr["value"]] if "value" in acr else [])
+        asked = asked if isinstance(asked, list) else [asked]
+        if asked and not any(value in ACR_VALUES for value in asked):
+            raise fail(UnmetAuthenticationRequirementsError,
+                       "The essential acr requested cannot be satisfied.")
 
 
 def check_id_token_hint(flow: Flow) -> None:

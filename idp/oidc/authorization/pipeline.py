@@ -34,6 +34,7 @@ STEPS: tuple[Step, ...] = (
     checks.check_prompt,
     checks.check_max_age,
     checks.check_claims_parameter,
+    checks.check_essential_acr,
     checks.check_id_token_hint,
     # The person (each may stop at a page: the prompts of idp.web.interactions).
     response.check_abandoned,  # gave up on a page: access_denied

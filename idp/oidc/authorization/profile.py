@@ -3,22 +3,29 @@ profile"): the rule `rules.profiles_for_client` decides which ones may be used."
 
 from __future__ import annotations
 
-from authlib.oidc.core.errors import AccountSelectionRequiredError
+from authlib.oidc.core.errors import AccountSelectionRequiredError, InteractionRequiredError
 from werkzeug.wrappers import Response
 
 from idp.consent import service as consent
 from idp.directory import services
+from idp.directory.models import Profile
 from idp.oidc.authorization.flow import Flow, fail
 from idp.web.interactions import EXCLUSIVE_CONFLICT, NO_VALID_RIGHT, SELECT_PROFILE
 
 
 def select_profile(flow: Flow) -> Response | None:
     """None usable: a page says why. One: chosen silently unless prompt=select_account.
-    Several: the person chooses (the last choice for this client pre-selected)."""
+    Several: the person chooses (the last choice for this client pre-selected), unless
+    the client comes back in the same provider session (`silent_choice`)."""
     assert flow.client is not None and flow.account is not None
     domains = list(flow.client.domains)
     sorted_out = services.profiles_for_client(flow.account, domains)
     if not sorted_out.usable:
+        if "none" in flow.prompts:
+            # The pages below explain, then end in access_denied: the person must see
+            # them, which the client forbade (OIDC Core 3.1.2.6).
+            raise fail(InteractionRequiredError, "The end-user has no usable profile "
+                                                 "for this client: a page must explain why.")
         if sorted_out.conflicted:
             return flow.ask(EXCLUSIVE_CONFLICT, {
                 "profile_ids": [p.id for p in sorted_out.conflicted], "domains": domains})
@@ -31,16 +38,25 @@ def select_profile(flow: Flow) -> Response | None:
         flow.profile = usable[chosen]
         return None
     last = consent.last_profile_choice(flow.account.id, flow.client.client_id)
+    flow.profile = silent_choice(flow, usable, last)
+    if flow.profile is not None:
+        return None
     if "none" in flow.prompts:
-        if len(usable) == 1:
-            flow.profile = sorted_out.usable[0]
-        elif last in usable:
-            flow.profile = usable[last]
-        else:
-            raise fail(AccountSelectionRequiredError, "The end-user must choose a profile.")
-        return None
-    if len(usable) == 1 and "select_account" not in flow.prompts:
-        flow.profile = sorted_out.usable[0]
-        return None
+        raise fail(AccountSelectionRequiredError, "The end-user must choose a profile.")
     return flow.ask(SELECT_PROFILE, {"profile_ids": list(usable), "domains": domains,
                                      "last_choice": last})
+
+
+def silent_choice(flow: Flow, usable: dict[int, Profile], last: int | None
+                  ) -> Profile | None:
+    """The profile to use without asking: the only usable one; the last one chosen for
+    this client when it comes back within the same provider session (it received tokens
+    since the person signed in) or may not show a page (prompt=none). A new login asks
+    again; prompt=select_account always asks."""
+    assert flow.client is not None and flow.login is not None
+    if "select_account" in flow.prompts:
+        return None
+    if len(usable) == 1:
+        return next(iter(usable.values()))
+    returning = flow.client.client_id in flow.login.clients or "none" in flow.prompts
+    return usable[last] if returning and last in usable else None
