@@ -52,6 +52,7 @@ def create_app(overrides: dict[str, dict[str, Any]] | None = None) -> Flask:
         SESSION_COOKIE_SECURE=settings["server"]["issuer"].startswith("https://"),
         WTF_CSRF_TIME_LIMIT=None,
         WTF_CSRF_SSL_STRICT=False,  # replaced by idp.web.csrf's origin check
+        WTF_I18N_ENABLED=False,  # WTForms' own French catalogue (idp.web.forms), no Babel
         MAX_CONTENT_LENGTH=16 * 1024 * 1024,
     )
     # Before ProxyFix wraps the app: the guard judges the Host the proxy forwarded.

@@ -26,7 +26,6 @@ from flask import (
     session,
     url_for,
 )
-from flask_wtf import FlaskForm
 from sqlalchemy import func, select
 from werkzeug.wrappers import Response
 
@@ -47,6 +46,7 @@ from idp.selfservice.forms import (
 from idp.selfservice.passwords import min_length, set_new_password
 from idp.selfservice.views import bp
 from idp.web.access import current_account, login_required, request_actor
+from idp.web.forms import Form
 from idp.web.links import MailLinks
 from idp.web.redirects import public_url
 from idp.web.throttle import Counter, login_throttle
@@ -93,7 +93,7 @@ def _too_many(template: str, **context: Any) -> tuple[str, int]:
     return render_template(template, error=TOO_MANY.format(minutes=minutes), **context), 429
 
 
-def _form_page(template: str, form: FlaskForm) -> tuple[str, int]:
+def _form_page(template: str, form: Form) -> tuple[str, int]:
     return render_template(template, form=form), 400 if request.method == "POST" else 200
 
 
@@ -267,7 +267,7 @@ def _check_status(account: Account) -> dict[str, str] | None:
 def check_mail() -> View:
     account = current_account()
     assert account is not None
-    form = FlaskForm()
+    form = Form()
     if form.validate_on_submit():
         if not _allowed(f"check:{account.id}"):
             return _too_many("selfservice/check_mail.html", form=form, account=account,

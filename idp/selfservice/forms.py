@@ -1,8 +1,9 @@
 """Forms of the account holder's pages (CSRF-protected by Flask-WTF)."""
 
-from flask_wtf import FlaskForm
 from wtforms import EmailField, HiddenField, PasswordField, StringField
 from wtforms.validators import DataRequired, EqualTo, Length, Regexp
+
+from idp.web.forms import Form
 
 
 def _email_field() -> EmailField:
@@ -17,11 +18,11 @@ def _email_field() -> EmailField:
     )
 
 
-class LostIdentifierForm(FlaskForm):
+class LostIdentifierForm(Form):
     email = _email_field()
 
 
-class ForgotPasswordForm(FlaskForm):
+class ForgotPasswordForm(Form):
     identifier = StringField(
         "Identifiant Plage",
         validators=[DataRequired("Veuillez renseigner votre identifiant Plage."),
@@ -31,7 +32,7 @@ class ForgotPasswordForm(FlaskForm):
     email = _email_field()
 
 
-class ResetCodeForm(FlaskForm):
+class ResetCodeForm(Form):
     """The code of a reset link: put here by the page's script from the link, or pasted
     from the mail by hand."""
 
@@ -44,7 +45,7 @@ class ResetCodeForm(FlaskForm):
     )
 
 
-class NewPasswordForm(FlaskForm):
+class NewPasswordForm(Form):
     password = PasswordField(
         "Nouveau mot de passe",
         validators=[DataRequired("Veuillez choisir un nouveau mot de passe."),
