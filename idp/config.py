@@ -69,6 +69,11 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "backchannel_max_retry": 14400,
         "backchannel_give_up_after_attempts": 12,
         "backchannel_give_up_after": 0,
+        "recovery_lease": 60,
+        "recovery_first_retry": 30,
+        "recovery_max_retry": 600,
+        "recovery_give_up_after_attempts": 0,
+        "recovery_give_up_after": 3600,
     },
     "security": {
         "password_min_length": 12,

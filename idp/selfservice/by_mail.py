@@ -5,15 +5,16 @@ The reset link carries its code after `#`, which browsers never send: no access 
 proxy or Referer header keeps it. The page's script moves it into a form that it posts;
 without scripts, the person pastes the code, which the mail also gives.
 
-The recovery forms give the same answer whatever was typed: nobody learns from them
-whether an account exists, and an identifier is only ever written in a mail. The mails
-are queued in the transaction of the change and sent after the commit, in the
-background: a mail server that is down costs the person nothing but a delay.
+The recovery forms give the same answer, after the same work, whatever was typed: they
+queue the request and the lookup happens in the background (`recovery`), so nobody
+learns from them whether an account exists, not even from their timing; an identifier
+is only ever written in a mail. The mails are queued in the transaction of the change
+and sent after the commit, in the background: a mail server that is down costs the
+person nothing but a delay.
 """
 
 from __future__ import annotations
 
-import hashlib
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -26,7 +27,6 @@ from flask import (
     session,
     url_for,
 )
-from sqlalchemy import func, select
 from werkzeug.wrappers import Response
 
 from idp.core.audit import record
@@ -37,6 +37,7 @@ from idp.extensions import db
 from idp.mail import service as mail
 from idp.outbox import service as outbox
 from idp.outbox.models import OutboxItem
+from idp.selfservice import recovery
 from idp.selfservice.forms import (
     ForgotPasswordForm,
     LostIdentifierForm,
@@ -47,7 +48,6 @@ from idp.selfservice.passwords import min_length, set_new_password
 from idp.selfservice.views import bp
 from idp.web.access import current_account, login_required, request_actor
 from idp.web.forms import Form
-from idp.web.links import MailLinks
 from idp.web.redirects import public_url
 from idp.web.throttle import Counter, login_throttle
 
@@ -79,15 +79,6 @@ def _address_allowed() -> bool:
     return _counter("mail-request:ip", "recovery_max_requests_per_ip").allow(_ip())
 
 
-def _allowed(subject: str) -> bool:
-    """Count one mail against `subject` (an address, an identifier, an account).
-
-    The anonymous forms count only once the request matched an account, and past the
-    limit they send nothing but answer as usual: a stranger's requests neither reveal
-    that an account matched nor use up its holder's own requests."""
-    return _counter("mail-request", "recovery_max_requests").allow(subject)
-
-
 def _too_many(template: str, **context: Any) -> tuple[str, int]:
     minutes = max(1, _security()["recovery_window_seconds"] // 60)
     return render_template(template, error=TOO_MANY.format(minutes=minutes), **context), 429
@@ -109,39 +100,16 @@ def lost_identifier() -> View:
     form = LostIdentifierForm()
     if not form.validate_on_submit():
         return _form_page("selfservice/lost_identifier.html", form)
-    address = form.email.data.strip()
     if not _address_allowed():
         return _too_many("selfservice/lost_identifier.html", form=form)
-    accounts = db.session.scalars(
-        select(Account)
-        .where(func.lower(Account.email) == address.lower(),
-               Account.state == AccountState.ACTIVE)
-        .order_by(Account.identifier)
-    ).all()
-    if accounts and _allowed(f"email:{address.lower()}"):
-        mail.queue_template(
-            accounts[0].email, "lost_identifier", accounts=accounts,
-            name=accounts[0].full_name if len(accounts) == 1 else None,
-            login_url=public_url("login.login"),
-        )
-        for account in accounts:
-            record(request_actor(None), "account.identifier_reminder",
-                   target=account)
-        db.session.commit()
-        outbox.send_after_commit()
+    recovery.queue(recovery.REMINDER, request.remote_addr,
+                   address=form.email.data.strip(), login_url=public_url("login.login"))
+    db.session.commit()
+    outbox.send_after_commit()
     return _sent_page("Identifiant perdu ?", IDENTIFIER_SENT)
 
 
 # --- Mot de passe oublié ? ------------------------------------------------------------
-
-
-def _reset_links() -> MailLinks:
-    return MailLinks(current_app.extensions["idp.store"], "password-reset")
-
-
-def _password_stamp(account: Account) -> str:
-    """Changes with the password: a link asked before a password change is void."""
-    return hashlib.sha256((account.password_hash or "").encode()).hexdigest()[:16]
 
 
 def _reset_account(data: dict[str, Any] | None) -> Account | None:
@@ -151,7 +119,7 @@ def _reset_account(data: dict[str, Any] | None) -> Account | None:
     account = db.session.get(Account, data.get("account_id"))
     if account is None or account.state != AccountState.ACTIVE:
         return None
-    return account if data.get("stamp") == _password_stamp(account) else None
+    return account if data.get("stamp") == recovery.password_stamp(account) else None
 
 
 @bp.route("/mot-de-passe-oublie", methods=["GET", "POST"])
@@ -159,25 +127,13 @@ def forgot_password() -> View:
     form = ForgotPasswordForm()
     if not form.validate_on_submit():
         return _form_page("selfservice/forgot_password.html", form)
-    identifier, address = form.identifier.data.strip(), form.email.data.strip()
     if not _address_allowed():
         return _too_many("selfservice/forgot_password.html", form=form)
-    account = db.session.scalar(select(Account).where(Account.identifier == identifier))
-    if (account is not None and account.state == AccountState.ACTIVE
-            and account.email.lower() == address.lower()
-            and _allowed(f"identifier:{identifier}")):
-        ttl = _security()["password_reset_ttl"]
-        token = _reset_links().issue(
-            {"account_id": account.id, "stamp": _password_stamp(account)}, ttl)
-        mail.queue_template(
-            account.email, "password_reset", name=account.full_name, account=account,
-            reset_url=f"{public_url('selfservice.reset_password')}#{token}", code=token,
-            minutes=ttl // 60,
-        )
-        record(request_actor(None), "account.password_reset_request",
-               target=account)
-        db.session.commit()
-        outbox.send_after_commit()
+    recovery.queue(recovery.RESET, request.remote_addr,
+                   identifier=form.identifier.data.strip(), address=form.email.data.strip(),
+                   reset_url=public_url("selfservice.reset_password"))
+    db.session.commit()
+    outbox.send_after_commit()
     return _sent_page("Mot de passe oublié ?", RESET_SENT)
 
 
@@ -197,7 +153,7 @@ def _invalid_link() -> Response:
 def reset_password() -> Response:
     """The reset link's page: first the code (sent by the page's script or pasted), then
     the new password, posted with the code again."""
-    links = _reset_links()
+    links = recovery.reset_links()
     if "password" not in request.form:
         code_form = ResetCodeForm()
         if not code_form.validate_on_submit():
@@ -269,7 +225,7 @@ def check_mail() -> View:
     assert account is not None
     form = Form()
     if form.validate_on_submit():
-        if not _allowed(f"check:{account.id}"):
+        if not recovery.allowed(f"check:{account.id}"):
             return _too_many("selfservice/check_mail.html", form=form, account=account,
                              status=_check_status(account))
         message = mail.queue_template(account.email, "check",
