@@ -36,14 +36,18 @@ def request_filed(request: ProfileRequest) -> None:
                             for_entity=entity_phrase(profile.entity), **context)
 
 
-def request_decided(decision: requests.Decision, activation_url: str | None,
+def request_decided(decision: requests.Decision, activation_code: str | None,
                     link_days: int) -> None:
-    """The requester learns the decision, with the administrator's comment."""
+    """The requester learns the decision, with the administrator's comment; a newcomer
+    gets the link to choose his password (its code after `#`, and written out)."""
     request = decision.request
+    activation_url = (f"{public_url('requests.activate')}#{activation_code}"
+                      if activation_code else None)
     mail.queue_template(
         request.email, "request_accepted" if decision.accepted else "request_refused",
         name=request.full_name, account=decision.account, activation_url=activation_url,
-        link_days=link_days, login_url=public_url("login.login"), **_context(request))
+        code=activation_code, link_days=link_days, login_url=public_url("login.login"),
+        **_context(request))
 
 
 def name_taken(accounts: Sequence[Account]) -> None:

@@ -28,20 +28,19 @@ from idp.core.audit import record
 from idp.core.errors import RuleViolation
 from idp.directory import requests, services
 from idp.directory.models import Account, Domain, ProfileRequest
-from idp.directory.passwords import WeakPassword, check_password_policy
 from idp.extensions import db
 from idp.outbox import service as outbox
 from idp.requests import mails
 from idp.requests.forms import (
     STATUS_LABELS,
     AccountRequestForm,
-    FirstPasswordForm,
     NameForm,
     ProfileRequestForm,
 )
 from idp.requests.wording import entity_choice, entity_phrase, recipients_line
 from idp.web.access import login_required, request_actor, signed_in_account
 from idp.web.links import MailLinks
+from idp.web.password_links import PasswordLink, min_length
 from idp.web.throttle import Counter
 
 bp = Blueprint("requests", __name__)
@@ -247,42 +246,21 @@ def _activation_account(data: dict[str, Any] | None) -> Account | None:
     return account if account is not None and account.password_hash is None else None
 
 
-def _private(response: Response) -> Response:
-    # The address holds the token: keep it out of Referer headers and caches.
-    response.headers["Referrer-Policy"] = "no-referrer"
-    response.headers["Cache-Control"] = "no-store"
-    return response
+def _activate(account: Account, password: str) -> Response:
+    services.set_password(account, password, request_actor(account), min_length())
+    db.session.commit()
+    flash("Votre mot de passe est enregistré. Vous pouvez vous connecter avec votre "
+          f"identifiant Plage {account.identifier}.", "success")
+    return redirect(url_for("login.login"))
 
 
-@bp.route("/compte/activation/<token>", methods=["GET", "POST"])
-def activate(token: str) -> Response:
-    links = activation_links()
-    account = _activation_account(links.peek(token))
-    if account is None:
-        return _private(current_app.make_response(
-            (render_template("requests/activation_invalid.html"), 400)))
-    form = FirstPasswordForm()
-    min_length = _security()["password_min_length"]
-    if form.validate_on_submit():
-        try:
-            check_password_policy(form.password.data, min_length)
-        except WeakPassword as exc:
-            form.password.errors = [*form.password.errors, str(exc)]
-        else:
-            # Used up here, so that of two concurrent submissions only one applies.
-            account = _activation_account(links.take(token))
-            if account is None:
-                return redirect(url_for("requests.activate", token=token))
-            services.set_password(account, form.password.data, request_actor(account),
-                                  min_length)
-            db.session.commit()
-            flash("Votre mot de passe est enregistré. Vous pouvez vous connecter avec "
-                  f"votre identifiant Plage {account.identifier}.", "success")
-            return redirect(url_for("login.login"))
-    status = 400 if request.method == "POST" else 200
-    return _private(current_app.make_response((render_template(
-        "requests/activation.html", form=form, account=account, min_length=min_length),
-        status)))
+@bp.route("/compte/activation", methods=["GET", "POST"])
+def activate() -> Response:
+    """The page of the link sent to an accepted newcomer: the code, then the first
+    password."""
+    return PasswordLink(activation_links(), _activation_account, _activate,
+                        "requests.activate", "Choisir votre mot de passe",
+                        "requests/activation_invalid.html").serve()
 
 
 # The administrators' queues are in their own module, on this blueprint.

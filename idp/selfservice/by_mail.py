@@ -1,9 +1,8 @@
 """Account pages that work by mail: « Identifiant perdu ? », « Mot de passe oublié ? »
 (a single-use reset link) and « Vérifier mon courriel ».
 
-The reset link carries its code after `#`, which browsers never send: no access log,
-proxy or Referer header keeps it. The page's script moves it into a form that it posts;
-without scripts, the person pastes the code, which the mail also gives.
+The reset link carries its code after `#`, which browsers never send: its page is the
+web kernel's `PasswordLink`, shared with the first password of a newcomer.
 
 The recovery forms give the same answer, after the same work, whatever was typed: they
 queue the request and the lookup happens in the background (`recovery`), so nobody
@@ -32,22 +31,17 @@ from werkzeug.wrappers import Response
 from idp.core.audit import record
 from idp.directory.enums import AccountState
 from idp.directory.models import Account
-from idp.directory.passwords import WeakPassword, check_password_policy
 from idp.extensions import db
 from idp.mail import service as mail
 from idp.outbox import service as outbox
 from idp.outbox.models import OutboxItem
 from idp.selfservice import recovery
-from idp.selfservice.forms import (
-    ForgotPasswordForm,
-    LostIdentifierForm,
-    ResetCodeForm,
-    ResetPasswordForm,
-)
-from idp.selfservice.passwords import min_length, set_new_password
+from idp.selfservice.forms import ForgotPasswordForm, LostIdentifierForm
+from idp.selfservice.passwords import set_new_password
 from idp.selfservice.views import bp
 from idp.web.access import current_account, login_required, request_actor
 from idp.web.forms import Form
+from idp.web.password_links import PasswordLink
 from idp.web.redirects import public_url
 from idp.web.throttle import Counter, login_throttle
 
@@ -137,61 +131,23 @@ def forgot_password() -> View:
     return _sent_page("Mot de passe oublié ?", RESET_SENT)
 
 
-def _reset_page(template: str, status: int, **context: Any) -> Response:
-    # No-store: the page holds the code once the form is back (in a hidden field).
-    response = current_app.make_response((render_template(template, **context), status))
-    response.headers["Referrer-Policy"] = "no-referrer"
-    response.headers["Cache-Control"] = "no-store"
-    return response
-
-
-def _invalid_link() -> Response:
-    return _reset_page("selfservice/reset_invalid.html", 400)
+def _reset(account: Account, password: str) -> Response:
+    set_new_password(account, password, request_actor(account), reason="password_reset",
+                     keep_current=False)
+    db.session.commit()
+    outbox.send_after_commit()
+    login_throttle().succeeded(account.identifier, _ip())  # lifts a login lockout
+    flash("Votre mot de passe a été modifié. Vous pouvez vous connecter avec votre "
+          "nouveau mot de passe.", "success")
+    return redirect(url_for("login.login"))
 
 
 @bp.route("/mot-de-passe-oublie/nouveau", methods=["GET", "POST"])
 def reset_password() -> Response:
-    """The reset link's page: first the code (sent by the page's script or pasted), then
-    the new password, posted with the code again."""
-    links = recovery.reset_links()
-    if "password" not in request.form:
-        code_form = ResetCodeForm()
-        if not code_form.validate_on_submit():
-            return _reset_page("selfservice/reset_code.html",
-                               400 if request.method == "POST" else 200, form=code_form)
-        code = code_form.code.data.strip()
-        account = _reset_account(links.peek(code))
-        if account is None:
-            return _invalid_link()
-        return _password_page(ResetPasswordForm(formdata=None, code=code), account, 200)
-    form = ResetPasswordForm()
-    account = _reset_account(links.peek(form.code.data or ""))
-    if account is None:
-        return _invalid_link()
-    if form.validate_on_submit():
-        try:
-            check_password_policy(form.password.data, min_length())
-        except WeakPassword as exc:
-            form.password.errors.append(str(exc))
-        else:
-            # Used up here, so that of two concurrent submissions only one applies.
-            account = _reset_account(links.take(form.code.data))
-            if account is None:
-                return _invalid_link()
-            set_new_password(account, form.password.data, request_actor(account),
-                             reason="password_reset", keep_current=False)
-            db.session.commit()
-            outbox.send_after_commit()
-            login_throttle().succeeded(account.identifier, _ip())  # lifts a login lockout
-            flash("Votre mot de passe a été modifié. Vous pouvez vous connecter avec "
-                  "votre nouveau mot de passe.", "success")
-            return redirect(url_for("login.login"))
-    return _password_page(form, account, 400)
-
-
-def _password_page(form: ResetPasswordForm, account: Account, status: int) -> Response:
-    return _reset_page("selfservice/reset_password.html", status, form=form, account=account,
-                       min_length=min_length())
+    """The reset link's page: first the code, then the new password."""
+    return PasswordLink(recovery.reset_links(), _reset_account, _reset,
+                        "selfservice.reset_password", "Choisir un nouveau mot de passe",
+                        "selfservice/reset_invalid.html").serve()
 
 
 # --- Vérifier mon courriel ------------------------------------------------------------
