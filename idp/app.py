@@ -81,14 +81,14 @@ def create_app(overrides: dict[str, dict[str, Any]] | None = None) -> Flask:
     from idp.oidc.views import bp as oidc_bp
     from idp.outbox import channels as outbox_channels
     from idp.requests.views import bp as requests_bp
-    from idp.selfservice.recovery import RecoveryChannel
     from idp.selfservice.views import bp as selfservice_bp
     from idp.web import navigation
     from idp.web import session as web_session
+    from idp.web.deferred import DeferredChannel
 
     web_session.install(app)
     navigation.install(app)
-    outbox_channels.install(app, MailChannel, LogoutChannel, RecoveryChannel)
+    outbox_channels.install(app, MailChannel, LogoutChannel, DeferredChannel)
     app.extensions["idp.oauth_server"] = create_server(app)
     for blueprint in (home_bp, login_bp, selfservice_bp, oidc_bp, consent_bp, admin_bp,
                       requests_bp):

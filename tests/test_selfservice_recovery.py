@@ -5,7 +5,6 @@ tell whether an account exists, and a mail server that is down costs nothing but
 from __future__ import annotations
 
 import re
-import threading
 import time
 from collections.abc import Callable, Iterator
 from datetime import timedelta
@@ -15,7 +14,7 @@ from typing import Any
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import event, select
+from sqlalchemy import select
 from werkzeug.test import TestResponse
 
 from idp.core.audit import AuditEvent
@@ -29,6 +28,7 @@ from idp.outbox.models import OutboxItem
 from tests.support import directory as d
 from tests.support.html import csrf_token, form_with
 from tests.support.services import SmtpSink, body_of, free_port
+from tests.support.sql import statements_of
 
 AppFactory = Callable[..., Flask]
 NEW_PASSWORD = "Nouveau-secret-2027!"
@@ -268,22 +268,8 @@ def statements_of_the_request(app: Flask, path: str, **fields: str) -> list[str]
     """The SQL the page itself runs for one submission (not its background senders)."""
     client = app.test_client()
     page = client.get(path).get_data(as_text=True)
-    seen: list[str] = []
-    me = threading.get_ident()
-
-    def note(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        if threading.get_ident() == me:
-            seen.append(statement)
-
-    with app.app_context():
-        engine = db.engine
-    event.listen(engine, "before_cursor_execute", note)
-    try:
-        client.post(path, data={"csrf_token": csrf_token(page), **fields})
-    finally:
-        event.remove(engine, "before_cursor_execute", note)
-        outbox.wait_idle()
-    return seen
+    return statements_of(app, lambda: client.post(
+        path, data={"csrf_token": csrf_token(page), **fields}))
 
 
 @pytest.mark.parametrize(("path", "known", "unknown"), [

@@ -5,11 +5,11 @@ The reset link carries its code after `#`, which browsers never send: its page i
 web kernel's `PasswordLink`, shared with the first password of a newcomer.
 
 The recovery forms give the same answer, after the same work, whatever was typed: they
-queue the request and the lookup happens in the background (`recovery`), so nobody
-learns from them whether an account exists, not even from their timing; an identifier
-is only ever written in a mail. The mails are queued in the transaction of the change
-and sent after the commit, in the background: a mail server that is down costs the
-person nothing but a delay.
+queue the request and the lookup happens in the background (`recovery`, run through
+`idp.web.deferred`), so nobody learns from them whether an account exists, not even from
+their timing; an identifier is only ever written in a mail. The mails are queued in the
+transaction of the change and sent after the commit, in the background: a mail server
+that is down costs the person nothing but a delay.
 """
 
 from __future__ import annotations
@@ -18,7 +18,6 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from flask import (
-    current_app,
     flash,
     redirect,
     render_template,
@@ -39,43 +38,31 @@ from idp.selfservice import recovery
 from idp.selfservice.forms import ForgotPasswordForm, LostIdentifierForm
 from idp.selfservice.passwords import set_new_password
 from idp.selfservice.views import bp
+from idp.web import deferred
 from idp.web.access import current_account, login_required, request_actor
 from idp.web.forms import Form
 from idp.web.password_links import PasswordLink
 from idp.web.redirects import public_url
-from idp.web.throttle import Counter, login_throttle
+from idp.web.throttle import (
+    address_allowed,
+    anonymous_requests,
+    login_throttle,
+    too_many_requests,
+)
 
 IDENTIFIER_SENT = "Si un compte correspond à cette adresse, un courriel vient de vous être envoyé."
 RESET_SENT = ("Si ces informations correspondent à un compte, un courriel vient de vous "
               "être envoyé. Il contient un lien pour choisir un nouveau mot de passe.")
-TOO_MANY = ("Trop de demandes en peu de temps. Pour votre sécurité, réessayez dans "
-            "{minutes} minutes.")
 PARIS = ZoneInfo("Europe/Paris")
 View = Response | str | tuple[str, int]
-
-
-def _security() -> dict[str, Any]:
-    return current_app.config["IDP"]["security"]
 
 
 def _ip() -> str:
     return request.remote_addr or "unknown"
 
 
-def _counter(name: str, limit_key: str) -> Counter:
-    security = _security()
-    return Counter(current_app.extensions["idp.store"], name, security[limit_key],
-                   security["recovery_window_seconds"])
-
-
-def _address_allowed() -> bool:
-    """Count one request of the anonymous forms against the client's IP address."""
-    return _counter("mail-request:ip", "recovery_max_requests_per_ip").allow(_ip())
-
-
 def _too_many(template: str, **context: Any) -> tuple[str, int]:
-    minutes = max(1, _security()["recovery_window_seconds"] // 60)
-    return render_template(template, error=TOO_MANY.format(minutes=minutes), **context), 429
+    return render_template(template, error=too_many_requests(), **context), 429
 
 
 def _form_page(template: str, form: Form) -> tuple[str, int]:
@@ -94,10 +81,10 @@ def lost_identifier() -> View:
     form = LostIdentifierForm()
     if not form.validate_on_submit():
         return _form_page("selfservice/lost_identifier.html", form)
-    if not _address_allowed():
+    if not address_allowed():
         return _too_many("selfservice/lost_identifier.html", form=form)
-    recovery.queue(recovery.REMINDER, request.remote_addr,
-                   address=form.email.data.strip(), login_url=public_url("login.login"))
+    deferred.queue(recovery.REMINDER, address=form.email.data.strip(),
+                   login_url=public_url("login.login"))
     db.session.commit()
     outbox.send_after_commit()
     return _sent_page("Identifiant perdu ?", IDENTIFIER_SENT)
@@ -121,10 +108,10 @@ def forgot_password() -> View:
     form = ForgotPasswordForm()
     if not form.validate_on_submit():
         return _form_page("selfservice/forgot_password.html", form)
-    if not _address_allowed():
+    if not address_allowed():
         return _too_many("selfservice/forgot_password.html", form=form)
-    recovery.queue(recovery.RESET, request.remote_addr,
-                   identifier=form.identifier.data.strip(), address=form.email.data.strip(),
+    deferred.queue(recovery.RESET, identifier=form.identifier.data.strip(),
+                   address=form.email.data.strip(),
                    reset_url=public_url("selfservice.reset_password"))
     db.session.commit()
     outbox.send_after_commit()
@@ -181,7 +168,7 @@ def check_mail() -> View:
     assert account is not None
     form = Form()
     if form.validate_on_submit():
-        if not recovery.allowed(f"check:{account.id}"):
+        if not anonymous_requests("check").allow(str(account.id)):
             return _too_many("selfservice/check_mail.html", form=form, account=account,
                              status=_check_status(account))
         message = mail.queue_template(account.email, "check",
