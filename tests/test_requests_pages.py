@@ -142,7 +142,12 @@ def test_a_newcomer_s_ape_request_decided_by_the_og(world: SimpleNamespace,
     again = post(og, ANY_FORM, {"decision": "refuser"}, f"/profils/demandes/{request_id}")
     assert again.status_code == 409 and "déjà été traitée" in text(again)
 
-    [accepted] = smtp_sink.received()
+    to = {m["To"]: m for m in smtp_sink.received()}
+    assert set(to) == {"lea@example.test", world.ape_email}
+    replaced = body_of(to[world.ape_email])
+    assert "Léa Nouvelle a été nommé administrateur principal (APE)" in " ".join(replaced.split())
+    assert "reste administrateur" in replaced
+    accepted = to["lea@example.test"]
     body = body_of(accepted)
     assert accepted["To"] == "lea@example.test" and "Bienvenue <b>Léa</b>" in body
     identifier = re.search(r"Votre identifiant Plage : (\d+)", body).group(1)

@@ -44,7 +44,8 @@ def request_filed(request: ProfileRequest) -> None:
 def request_decided(decision: requests.Decision, activation_code: str | None,
                     link_days: int) -> None:
     """The requester learns the decision, with the administrator's comment; a newcomer
-    gets the link to choose his password (its code after `#`, and written out)."""
+    gets the link to choose his password (its code after `#`, and written out). An APE
+    that the decision replaced is told, as an administrator still."""
     request = decision.request
     activation_url = (f"{public_url('requests.activate')}#{activation_code}"
                       if activation_code else None)
@@ -53,6 +54,10 @@ def request_decided(decision: requests.Decision, activation_code: str | None,
         name=request.full_name, account=decision.account, activation_url=activation_url,
         code=activation_code, link_days=link_days, login_url=public_url("login.login"),
         **_context(request))
+    for former in decision.demoted:
+        mail.queue_template(former.effective_email, "ape_replaced",
+                            name=former.account.full_name, profile=former,
+                            successor=request.full_name, entity=entity_phrase(request.entity))
 
 
 @deferred.handler(NAME_CHECK)
