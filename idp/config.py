@@ -56,6 +56,7 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "session_ttl": 28800,
         "session_idle_timeout": 3600,
         "backchannel_logout_timeout": 5,
+        "require_pkce": True,
     },
     # Per channel (mail, backchannel), in seconds; 0 for a give-up rule: no limit.
     "outbox": {
@@ -196,7 +197,7 @@ def _check_outbox(outbox: dict[str, Any]) -> None:
 
 def _check_oidc(oidc: dict[str, Any]) -> None:
     for key, value in oidc.items():
-        if value <= 0:
+        if not isinstance(value, bool) and value <= 0:
             raise ConfigError(f"oidc.{key} must be positive")
     if oidc["session_idle_timeout"] > oidc["session_ttl"]:
         # It could never apply: the session ends at session_ttl whatever the activity.

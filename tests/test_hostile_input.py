@@ -6,8 +6,8 @@ ones nobody listed.
 
 from __future__ import annotations
 
+import hashlib
 import json
-import re
 import sqlite3
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -23,9 +23,9 @@ from werkzeug.wrappers import Response
 
 from idp.extensions import db
 from tests.support import directory as d
+from tests.support.html import csrf_token
+from tests.support.oidc import b64url
 from tests.test_fuzz import ASSERTION_TYPE, World, build_world, jwt_like
-
-CSRF = re.compile(r'name="csrf_token" (?:type="hidden" )?value="([^"]+)"')
 
 
 @pytest.fixture
@@ -44,16 +44,21 @@ def provider(make_app: Callable[..., Flask], database_url: str,
 def sign_in(app: Flask, identifier: str) -> FlaskClient:
     browser = app.test_client()
     page = browser.get("/connexion").get_data(as_text=True)
-    answer = browser.post("/connexion", data={"csrf_token": CSRF.search(page).group(1),
+    answer = browser.post("/connexion", data={"csrf_token": csrf_token(page),
                                               "identifier": identifier,
                                               "password": d.PASSWORD})
     assert answer.status_code == 302
     return browser
 
 
+VERIFIER = "v" * 43  # PKCE: the code_verifier of every request below, and its challenge
+CHALLENGE = b64url(hashlib.sha256(VERIFIER.encode()).digest())
+
+
 def authorize(browser: FlaskClient, world: World, **params: str) -> Response:
     query = {"response_type": "code", "client_id": world.client_id, "scope": "openid",
-             "redirect_uri": "https://rp.test/callback", "state": "s", **params}
+             "redirect_uri": "https://rp.test/callback", "state": "s",
+             "code_challenge": CHALLENGE, "code_challenge_method": "S256", **params}
     return browser.get("/authorize", query_string=query)
 
 
@@ -134,7 +139,7 @@ def test_cr_lf_in_next_is_not_followed(
     page = browser.get("/connexion", query_string={"next": "/compte/\r\nSet-Cookie: x=1"})
     form = page.get_data(as_text=True)
     answer = browser.post("/connexion", data={
-        "csrf_token": CSRF.search(form).group(1), "identifier": world.admin,
+        "csrf_token": csrf_token(form), "identifier": world.admin,
         "password": d.PASSWORD, "next": "/\r\n/evil.test"})
     assert answer.status_code == 302
     assert answer.headers["Location"] == "/compte/"
@@ -203,7 +208,7 @@ def test_an_unknown_id_on_the_administration_pages_is_a_404(
     french_page(admin.get("/admin/applications/%0D%0A"), 404)
     page = admin.get("/admin/applications").get_data(as_text=True)
     french_page(admin.post("/admin/applications/inconnue/desactiver",
-                           data={"csrf_token": CSRF.search(page).group(1)}), 404)
+                           data={"csrf_token": csrf_token(page)}), 404)
 
 
 # --- backends that cannot serve -------------------------------------------------------
@@ -245,7 +250,7 @@ def code_for(browser: FlaskClient, world: World) -> str:
     """The administrator goes through the profile choice: a code for the client."""
     uid = authorize(browser, world).headers["Location"].split("/")[2]
     page = browser.get(f"/authorize/{uid}/profil").get_data(as_text=True)
-    browser.post(f"/authorize/{uid}/profil", data={"csrf_token": CSRF.search(page).group(1),
+    browser.post(f"/authorize/{uid}/profil", data={"csrf_token": csrf_token(page),
                                                    "profile": str(world.profile)})
     return client_error(browser.get(f"/authorize/resume/{uid}"))["code"]
 
@@ -274,8 +279,8 @@ def test_a_read_only_database_is_a_503(
     browser = app.test_client()
     page = browser.get("/connexion").get_data(as_text=True)
     unavailable(browser.post("/connexion", data={  # the login writes the audit log
-        "csrf_token": CSRF.search(page).group(1), "identifier": world.admin,
+        "csrf_token": csrf_token(page), "identifier": world.admin,
         "password": d.PASSWORD}))
     unavailable(app.test_client().post("/token", headers=world.basic, data={
-        "grant_type": "authorization_code", "code": code,
+        "grant_type": "authorization_code", "code": code, "code_verifier": VERIFIER,
         "redirect_uri": "https://rp.test/callback"}), machine=True)
