@@ -199,6 +199,9 @@ def _check_oidc(oidc: dict[str, Any]) -> None:
     for key, value in oidc.items():
         if not isinstance(value, bool) and value <= 0:
             raise ConfigError(f"oidc.{key} must be positive")
+    if oidc["code_ttl"] > 600:
+        # RFC 6749 §4.1.2 and ASVS 10.4.3: a code lives ten minutes at most.
+        raise ConfigError("oidc.code_ttl must be at most 600 seconds")
     if oidc["session_idle_timeout"] > oidc["session_ttl"]:
         # It could never apply: the session ends at session_ttl whatever the activity.
         raise ConfigError("oidc.session_idle_timeout must be at most oidc.session_ttl")
