@@ -236,6 +236,9 @@ def load_settings(
     _check_oidc(settings["oidc"])
     _check_outbox(settings["outbox"])
     security = settings["security"]
+    if security["password_min_length"] < 8:
+        # ASVS 6.2.1: 8 at the very least (15 recommended).
+        raise ConfigError("security.password_min_length must be at least 8")
     if not 0 < security["login_first_delay_seconds"] <= security["login_max_delay_seconds"]:
         raise ConfigError("security.login_first_delay_seconds must be positive and at most "
                           "security.login_max_delay_seconds")
