@@ -197,7 +197,7 @@ def test_the_example_file_documents_every_key_with_its_default() -> None:
      ("IDP_SECURITY__PASSWORD_MIN_LENGTH", "6",
       "security.password_min_length must be at least 8")],
 )
-def test_delays_that_cannot_work_are_refused(workdir: Path, name: str, raw: str,
+def test_settings_that_cannot_work_are_refused(workdir: Path, name: str, raw: str,
                                                     message: str) -> None:
     with pytest.raises(ConfigError, match=f"^{re.escape(message)}$"):
         load_settings(environ={name: raw})
