@@ -11,7 +11,7 @@ from idp.directory import services
 from idp.directory.enums import AccountState
 from idp.extensions import db
 from tests.support import directory as d
-from tests.support.html import csrf_token
+from tests.support.web import sign_in
 
 
 def test_a_closed_account_loses_its_open_session(make_app: Callable[..., Flask],
@@ -20,11 +20,7 @@ def test_a_closed_account_loses_its_open_session(make_app: Callable[..., Flask],
     with app.app_context():
         identifier = d.ancre_world().person.identifier
     browser = app.test_client()
-    page = browser.get("/connexion").get_data(as_text=True)
-    signed = browser.post("/connexion", data={"csrf_token": csrf_token(page),
-                                              "identifier": identifier,
-                                              "password": d.PASSWORD})
-    assert signed.status_code == 302
+    assert sign_in(browser, identifier).status_code == 302
     assert browser.get("/compte/").status_code == 200
 
     with app.app_context():

@@ -13,14 +13,11 @@ from idp.directory.enums import EntityType
 from idp.extensions import db
 from tests.support import directory as d
 from tests.support.html import csrf_token
+from tests.support.web import sign_in
 
 
 def _login(browser: FlaskClient, identifier: str) -> None:
-    page = browser.get("/connexion").get_data(as_text=True)
-    response = browser.post("/connexion", data={"csrf_token": csrf_token(page),
-                                                 "identifier": identifier,
-                                                 "password": d.PASSWORD})
-    assert response.status_code == 302
+    assert sign_in(browser, identifier).status_code == 302
 
 
 def _people(app) -> tuple[str, str]:  # type: ignore[no-untyped-def]
