@@ -85,7 +85,8 @@ def require_login(flow: Flow) -> Response | None:
         return None
     if "none" in flow.prompts:
         raise fail(LoginRequiredError, "The end-user must sign in.")
-    if login is not None:
+    if login is not None and reasons != [STEP_UP]:
+        # (A login below the level asked is not refused: the step-up makes a new one.)
         flow.notes[REFUSED_SID] = login.sid
     flow.notes[LOGIN_ASKED] = True
     return flow.ask(LOGIN, reasons=reasons, details={
