@@ -9,6 +9,7 @@ one, so that they pass whatever the moment they run.
 
 from __future__ import annotations
 
+import json
 import re
 import secrets
 import time
@@ -338,3 +339,41 @@ def test_a_malformed_code_is_refused_plainly(sqlite: Scene, typed: str) -> None:
     identifier, _, _ = enrolled_person(sqlite.op)
     answer = password_then_code(Browser(sqlite.op), identifier, typed)
     assert isinstance(answer, Page) and answer.status in (400, 401)
+
+
+# --- the command line -----------------------------------------------------------------
+
+
+def test_an_operator_resets_a_lost_second_factor(sqlite: Scene) -> None:
+    from idp.cli import cli
+
+    op = sqlite.op
+    identifier, _, _ = enrolled_person(op)
+    runner = op.app.test_cli_runner()
+    result = runner.invoke(cli, ["accounts", "reset-second-factor", identifier, "--json"])
+    assert result.exit_code == 0, result.output
+    assert '"reset": true' in result.output
+    assert "second_factor.reset" in audit(op, identifier)
+    assert "PLAGE – Double authentification désactivée" in subjects(op, identifier)
+    Browser(op).sign_in(identifier)  # the password alone
+    again = runner.invoke(cli, ["accounts", "reset-second-factor", identifier])
+    assert again.exit_code == 0 and "nothing to reset" in again.output
+
+
+def test_an_application_is_registered_requiring_eidas2(sqlite: Scene) -> None:
+    from idp.cli import cli
+
+    runner = sqlite.op.app.test_cli_runner()
+    created = runner.invoke(cli, [
+        "clients", "create", "--name", "SAGA Directeurs", "--domain", "SAGA",
+        "--redirect-uri", "https://saga.example.fr/callback", "--require-acr", "eidas2",
+        "--json"])
+    assert created.exit_code == 0, created.output
+    client = json.loads(created.stdout)
+    assert client["required_acr"] == "eidas2"
+    refused = runner.invoke(cli, ["clients", "update", client["client_id"],
+                                  "--require-acr", "eidas9"])
+    assert refused.exit_code != 0 and "eidas9" in refused.output
+    cleared = runner.invoke(cli, ["clients", "update", client["client_id"],
+                                  "--clear", "require-acr", "--json"])
+    assert json.loads(cleared.stdout)["required_acr"] is None
