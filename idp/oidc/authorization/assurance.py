@@ -45,8 +45,8 @@ def _essential_acr(flow: Flow) -> str | None:
 
 def required_acr(flow: Flow) -> str | None:
     """The level the request cannot do without."""
-    assert flow.client is not None
-    return _highest([flow.client.required_acr, _essential_acr(flow)])
+    registered = flow.client.required_acr if flow.client is not None else None
+    return _highest([registered, _essential_acr(flow)])
 
 
 def acr_too_low(flow: Flow, login: LoginState | None) -> bool:
