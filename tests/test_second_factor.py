@@ -14,6 +14,7 @@ import re
 import secrets
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import pyotp
 import pytest
@@ -25,7 +26,17 @@ from idp.extensions import db
 from idp.mfa.models import RecoveryCode, SecondFactor
 from idp.outbox.models import OutboxItem
 from tests.support import directory
-from tests.support.oidc import Arrival, Browser, Page, Provider, RelyingParty, Scene, register
+from tests.support.oidc import (
+    Arrival,
+    Browser,
+    Page,
+    Provider,
+    RelyingParty,
+    Scene,
+    app_factory,
+    register,
+    serving,
+)
 
 SECRET = re.compile(r'<code id="secret">([A-Z2-7 ]+)</code>')
 RECOVERY = re.compile(r"<li><code>([a-z2-7]{4}-[a-z2-7]{4}-[a-z2-7]{4}-[a-z2-7]{4})</code></li>")
@@ -264,6 +275,21 @@ def test_an_essential_acr_steps_up_too(sqlite: Scene) -> None:
     assert claims["acr"] == "eidas2"
 
 
+def test_acr_values_steps_up_only_who_has_a_second_factor(sqlite: Scene) -> None:
+    """acr_values is a wish (OIDC Core 3.1.2.1): granted when the person can, else the
+    login goes on at eidas1."""
+    op = sqlite.op
+    rp = register(op)
+    plain = rp.login(Browser(op), new_person(op), acr_values="eidas2").id_claims
+    assert plain["acr"] == "eidas1"
+
+    browser = Browser(op)
+    rp.login(browser, new_person(op))
+    app, _, _ = enrol(browser)
+    _, claims = through_code_page(browser, rp, None, app.code(), acr_values="eidas2")
+    assert claims["acr"] == "eidas2"
+
+
 def test_without_a_second_factor_the_person_is_told_to_enrol_then_gets_in(
         sqlite: Scene) -> None:
     op = sqlite.op
@@ -377,3 +403,37 @@ def test_an_application_is_registered_requiring_eidas2(sqlite: Scene) -> None:
     cleared = runner.invoke(cli, ["clients", "update", client["client_id"],
                                   "--clear", "require-acr", "--json"])
     assert json.loads(cleared.stdout)["required_acr"] is None
+
+
+def test_the_demo_person_with_a_second_factor_reaches_an_eidas2_application(
+        tmp_path: Path, sqlite_url: str) -> None:
+    """`idp demo` enrols Marc Dubois with a published key; an application registered with
+    --require-acr eidas2 gets an ID token that says eidas2 after his code."""
+    from idp.cli import cli
+    from idp.cli.demo import DEMO_SECOND_FACTOR
+    from idp.directory.demo import demo_data
+
+    identifier, secret = DEMO_SECOND_FACTOR
+    password = next(p["password"] for p in demo_data()["people"]
+                    if p["identifier"] == identifier)
+    with app_factory(tmp_path) as make_app, serving(make_app) as serve:
+        op = serve(sqlite_url)
+        runner = op.app.test_cli_runner()
+        for command in (["init"], ["demo"], ["demo"]):  # again: nothing changes
+            assert runner.invoke(cli, command).exit_code == 0
+        redirect_uri = "https://tdb.apps.test/callback"
+        created = runner.invoke(cli, [
+            "clients", "create", "--name", "Tableau de bord ESMS", "--domain", "TDBESMS",
+            "--redirect-uri", redirect_uri, "--first-party", "--require-acr", "eidas2",
+            "--json"])
+        client = json.loads(created.stdout)
+        rp = RelyingParty(op, client["client_id"], client["client_secret"], redirect_uri)
+        request = rp.begin()
+        browser = Browser(op)
+        asked = browser.authorize(request.url, identifier, password=password)
+        assert isinstance(asked, Page) and asked.url.endswith(CODE_PAGE), asked
+        arrival = browser.submit(asked, form_index=asked.form_with("code"),
+                                 code=pyotp.TOTP(secret).now())
+        claims = rp.exchange(request, rp.code_from(request, arrival)).id_claims
+        assert claims["sub"] == identifier
+        assert claims["acr"] == "eidas2" and claims["amr"] == ["pwd", "otp"]

@@ -70,19 +70,35 @@ def device_stamp(factor: SecondFactor) -> str:
 # --- enrolment ------------------------------------------------------------------------
 
 
+def _new_row(account: Account, secret: str, passphrase: str) -> SecondFactor:
+    row = SecondFactor(account_id=account.id, secret_sealed=sealing.seal(
+        secret.encode(), passphrase, _associated_data(account)))
+    db.session.add(row)
+    db.session.flush()
+    return row
+
+
 def pending_secret(account: Account, passphrase: str) -> str:
     """The secret of the enrolment under way (base32, as apps take it), made and sealed
     on first call; the QR code shown again shows the same one."""
     row = _row(account)
     if row is None:
         secret = pyotp.random_base32()  # 160 bits, RFC 4226's recommended length
-        row = SecondFactor(account_id=account.id, secret_sealed=sealing.seal(
-            secret.encode(), passphrase, _associated_data(account)))
-        db.session.add(row)
-        db.session.flush()
+        _new_row(account, secret, passphrase)
         return secret
     assert row.confirmed_at is None, "already enrolled"
     return _secret(account, row, passphrase)
+
+
+def enrol_demo(account: Account, secret: str, passphrase: str, actor: Actor) -> bool:
+    """`idp demo`: enrol a demo account with a published secret (never a real one);
+    False if it has a second factor already. No mail: the address is made up."""
+    if _row(account) is not None:
+        return False
+    _new_row(account, secret, passphrase).confirmed_at = utcnow()
+    _new_recovery_codes(account)
+    record(actor, "second_factor.enrolled", target=account, demo=True)
+    return True
 
 
 def provisioning_uri(account: Account, secret: str) -> str:
@@ -134,7 +150,7 @@ def verify(account: Account, code: str, passphrase: str, actor: Actor) -> Proof 
     if factor is None:
         return None
     typed = "".join(code.split())
-    if typed.isascii() and typed.isdigit() and len(typed) == 6:
+    if _looks_like_totp(typed):
         return Proof.TOTP if _accept_totp(account, factor, typed, passphrase) else None
     if not _consume_recovery_code(account, typed):
         return None
@@ -153,6 +169,10 @@ def _secret(account: Account, row: SecondFactor, passphrase: str) -> str:
     return sealing.unseal(row.secret_sealed, passphrase, _associated_data(account)).decode()
 
 
+def _looks_like_totp(code: str) -> bool:
+    return code.isascii() and code.isdigit() and len(code) == 6
+
+
 def _matching_step(secret: str, code: str, now: float) -> int | None:
     totp = pyotp.TOTP(secret, interval=STEP)
     current = int(now // STEP)
@@ -165,6 +185,9 @@ def _matching_step(secret: str, code: str, now: float) -> int | None:
 def _accept_totp(account: Account, row: SecondFactor, code: str, passphrase: str) -> bool:
     """The code matches a step near now that is later than the last one accepted; that
     step becomes the last one (atomically: a replayed code loses the race)."""
+    code = "".join(code.split())
+    if not _looks_like_totp(code):
+        return False
     step = _matching_step(_secret(account, row, passphrase), code, time.time())
     if step is None:
         return False
