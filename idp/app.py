@@ -82,6 +82,7 @@ def create_app(overrides: dict[str, dict[str, Any]] | None = None) -> Flask:
     from idp.home.views import bp as home_bp
     from idp.login.views import bp as login_bp
     from idp.mail.service import MailChannel
+    from idp.mfa.views import bp as mfa_bp
     from idp.oidc.backchannel import LogoutChannel
     from idp.oidc.server import create_server
     from idp.oidc.views import bp as oidc_bp
@@ -97,7 +98,7 @@ def create_app(overrides: dict[str, dict[str, Any]] | None = None) -> Flask:
     outbox_channels.install(app, MailChannel, LogoutChannel, DeferredChannel)
     app.extensions["idp.oauth_server"] = create_server(app)
     for blueprint in (home_bp, login_bp, selfservice_bp, oidc_bp, consent_bp, admin_bp,
-                      requests_bp):
+                      requests_bp, mfa_bp):
         app.register_blueprint(blueprint)
     _register_error_pages(app)
     _add_security_headers(app)
