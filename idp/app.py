@@ -18,6 +18,7 @@ from idp.config import load_settings
 from idp.core import redaction
 from idp.core.errors import NotFound
 from idp.extensions import database_unavailable, db, private_sqlite_file
+from idp.ops import views as ops
 from idp.store import StoreUnavailable, create_store
 from idp.web import screening
 from idp.web.csrf import csrf
@@ -76,6 +77,7 @@ def create_app(overrides: dict[str, dict[str, Any]] | None = None) -> Flask:
         app.extensions["idp.store"] = create_store(
             settings["redis"]["url"], settings["database"]["url"], db.engine
         )
+    ops.install(app)  # before the other hooks: it times and logs the whole request
 
     from idp.admin.views import bp as admin_bp
     from idp.consent.views import bp as consent_bp

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import ipaddress
 import os
 import secrets
 import tempfile
@@ -89,6 +90,14 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "password_reset_ttl": 3600,
         "activation_link_ttl": 7 * 24 * 3600,
         "remembered_device_days": 30,
+    },
+    "metrics": {
+        "enabled": False,
+        "allowed_networks": ["127.0.0.1/32", "::1/128"],
+    },
+    "logging": {
+        "format": "json",
+        "level": "INFO",
     },
 }
 
@@ -208,6 +217,21 @@ def _check_oidc(oidc: dict[str, Any]) -> None:
         raise ConfigError("oidc.session_idle_timeout must be at most oidc.session_ttl")
 
 
+def _check_operations(settings: dict[str, dict[str, Any]]) -> None:
+    for network in settings["metrics"]["allowed_networks"]:
+        try:
+            ipaddress.ip_network(network, strict=False)
+        except ValueError:
+            raise ConfigError(f"metrics.allowed_networks: {network!r} is not an address "
+                              "or a network (e.g. 10.0.0.0/8)") from None
+    logging_ = settings["logging"]
+    if logging_["format"] not in {"json", "plain"}:
+        raise ConfigError("logging.format must be 'json' or 'plain'")
+    logging_["level"] = logging_["level"].upper()
+    if logging_["level"] not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
+        raise ConfigError("logging.level must be DEBUG, INFO, WARNING, ERROR or CRITICAL")
+
+
 def load_settings(
     overrides: dict[str, dict[str, Any]] | None = None,
     environ: dict[str, str] | None = None,
@@ -236,6 +260,7 @@ def load_settings(
         raise ConfigError("mail.backend must be 'file' or 'smtp'")
     _check_oidc(settings["oidc"])
     _check_outbox(settings["outbox"])
+    _check_operations(settings)
     security = settings["security"]
     if security["password_min_length"] < 8:
         # ASVS 6.2.1: 8 at the very least (15 recommended).

@@ -9,22 +9,14 @@ store file) and with the production pair (PostgreSQL and Redis).
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-import requests
 
+from tests.support.gunicorn import gunicorn_serving
 from tests.support.oidc import Browser, Provider, ancre_people, register
-from tests.support.services import free_port
 from tests.support.tls import throwaway_certificate, tls_proxy
-
-WORKERS = 4
 
 
 @pytest.fixture(params=["sqlite-embedded", "postgresql-redis"])
@@ -33,57 +25,6 @@ def backends(request: pytest.FixtureRequest) -> tuple[str, str]:
         return request.getfixturevalue("sqlite_url"), ""
     return (request.getfixturevalue("postgresql_url"),
             request.getfixturevalue("redis_url"))
-
-
-@contextmanager
-def gunicorn_serving(make_app, database_url: str, redis_url: str, tmp_path: Path,  # type: ignore[no-untyped-def]
-                     issuer: str | None = None, workers: int = WORKERS,
-                     proxy_hops: int = 0) -> Iterator[Provider]:
-    """gunicorn serving the provider on a free port of 127.0.0.1 (its issuer `issuer`,
-    by default that address), with the test's own app on the same database and store."""
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    issuer = issuer or base
-    instance = tmp_path / "shared-instance"
-    local = make_app(database_url, redis_url,
-                     server={"issuer": issuer, "instance_path": str(instance)})
-    with local.app_context():
-        from idp.core.audit import Actor
-        from idp.keys import service as keys
-
-        keys.ensure_keys("test-passphrase", Actor(label="test"))
-    env = {k: v for k, v in os.environ.items() if not k.startswith("IDP_")}
-    env.update(IDP_DATABASE__URL=database_url, IDP_REDIS__URL=redis_url,
-               IDP_SERVER__ISSUER=issuer, IDP_SERVER__INSTANCE_PATH=str(instance),
-               IDP_SERVER__PROXY_HOPS=str(proxy_hops),
-               IDP_SERVER__SECRET_KEY="test-secret-key", IDP_KEYS__PASSPHRASE="test-passphrase")
-    server = subprocess.Popen(
-        [str(Path(sys.executable).parent / "gunicorn"), "-w", str(workers), "-b",
-         f"127.0.0.1:{port}", "--graceful-timeout", "2", "idp:create_app()"],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )
-    try:
-        deadline = time.monotonic() + 90  # workers booting on a busy CI machine
-        while True:
-            try:
-                if requests.get(f"{base}/health", timeout=10).status_code == 200:
-                    break
-            except requests.RequestException:
-                pass  # not listening yet, or the workers are still booting
-            if time.monotonic() > deadline or server.poll() is not None:
-                server.kill()
-                pytest.fail(f"gunicorn did not start:\n{server.communicate()[0]}")
-            time.sleep(0.2)
-        yield Provider(app=local, issuer=base)
-    finally:
-        server.terminate()
-        try:
-            server.wait(10)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
-        if server.stdout:
-            server.stdout.close()
 
 
 @pytest.fixture

@@ -11,7 +11,8 @@ Imports inside functions count too (they are imports all the same). The walls:
   it may use another package's domain modules (`service`, `models`);
 - the web kernel (sessions, access, interactions) imports no page and no protocol;
 - a page's forms derive from the kernel's `Form`, never from Flask-WTF directly;
-- the short-lived store knows nothing of the directory.
+- the short-lived store knows nothing of the directory;
+- the metrics (`idp.ops.metrics`) import no layer: every layer imports them to count.
 """
 
 from __future__ import annotations
@@ -26,9 +27,10 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "idp"
 
-# A page package is one with views, apart from the protocol and the relying-party kit.
+# A page package is one with views, apart from the protocol, the relying-party kit and
+# the operators' endpoints (probes and metrics for programs, no page).
 PAGE_PACKAGES = {f"idp.{views.parent.name}" for views in PACKAGE.glob("*/views.py")} \
-    - {"idp.oidc", "idp.rp"}
+    - {"idp.oidc", "idp.rp", "idp.ops"}
 PROVIDER_LAYERS = {"idp.web", "idp.oidc", "idp.clients", "idp.keys", "idp.claims", "idp.cli",
                    "idp.rp", "idp.mail", "idp.outbox", "idp.app"} | PAGE_PACKAGES
 DOMAIN_MODULES = {"service", "models"}  # what a page package may use of another one
@@ -46,6 +48,8 @@ WALLS: list[tuple[str, set[str], str]] = [
     *[(page, {"flask_wtf"}, "a page's forms derive from idp.web.forms.Form (French messages)")
       for page in sorted(PAGE_PACKAGES)],
     ("idp.store", {"idp.directory"}, "the short-lived store knows nothing of the directory"),
+    ("idp.ops.metrics", PROVIDER_LAYERS | {"idp.directory", "idp.store", "idp.extensions"},
+     "every layer counts its events: the metrics import none"),
 ]
 
 
@@ -119,6 +123,7 @@ def test_every_module_keeps_to_its_walls() -> None:
     ("idp.web.interactions", "from idp.oidc.authorization import pipeline\n"),
     ("idp.core.audit", "from idp.directory import rules\n"),
     ("idp.login.forms", "from flask_wtf import FlaskForm\n"),
+    ("idp.ops.metrics", "from idp.extensions import db\n"),
 ])
 def test_a_forbidden_import_is_caught(module: str, line: str) -> None:
     modules = sources()

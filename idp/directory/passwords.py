@@ -6,6 +6,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 from idp.core.errors import RuleViolation
+from idp.ops import metrics
 
 _hasher = PasswordHasher()
 # Verified when the identifier is unknown, so that the answer takes as long either way.
@@ -17,12 +18,14 @@ class WeakPassword(RuleViolation):
 
 
 def hash_password(password: str) -> str:
-    return _hasher.hash(password)
+    with metrics.password_hashing("hash"):
+        return _hasher.hash(password)
 
 
 def verify_password(password_hash: str | None, password: str) -> bool:
     try:
-        return _hasher.verify(password_hash or _DUMMY_HASH, password) and bool(password_hash)
+        with metrics.password_hashing("verify"):
+            return _hasher.verify(password_hash or _DUMMY_HASH, password) and bool(password_hash)
     except (VerificationError, InvalidHashError):
         return False
 

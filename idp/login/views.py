@@ -19,6 +19,7 @@ from idp.extensions import db
 from idp.login.forms import LoginForm
 from idp.mail import service as mail
 from idp.mfa import service as second_factor
+from idp.ops import metrics
 from idp.outbox import service as outbox
 from idp.web import interactions
 from idp.web.access import request_actor
@@ -97,6 +98,7 @@ def login() -> Response | tuple[str, int] | str:
                 error, status = BAD_CREDENTIALS, 401
             record(request_actor(None, anonymous=f"anonymous:{identifier[:32]}"),
                    "login.failure", reason=refusal.reason if refusal else "bad_credentials")
+            metrics.login(refusal.reason if refusal else "bad_credentials")
             db.session.commit()
             outbox.send_after_commit()
         else:
@@ -110,6 +112,7 @@ def login() -> Response | tuple[str, int] | str:
             start_login(account.id, amr=["pwd"])
             account.last_login_at = datetime.now(UTC)
             record(request_actor(account), "login.success", target=account)
+            metrics.login("success")
             db.session.commit()
             return redirect(next_url)
     elif request.method == "POST":

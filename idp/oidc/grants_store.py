@@ -28,6 +28,7 @@ from idp.directory.enums import AccountState
 from idp.directory.models import Account, Profile
 from idp.extensions import db
 from idp.oidc.models import Grant, RefreshToken
+from idp.ops import metrics
 from idp.store import ShortLivedStore
 from idp.web.session import provider_session_alive
 
@@ -249,6 +250,7 @@ def claim_refresh_token(token: str, client_id: str) -> RefreshToken | None:
         .values(used_at=datetime.now(UTC))
     ).rowcount
     if not claimed:
+        metrics.refresh_token_reused()
         revoke_grant(row.grant_id, "refresh_token_reuse")
         db.session.commit()
         return None

@@ -29,6 +29,7 @@ from idp.oidc import capabilities, client_auth, errors, grants_store
 from idp.oidc.grants_store import Approval, AuthorizationCode, Subject
 from idp.oidc.models import RefreshToken
 from idp.oidc.token_endpoints import Introspection, Revocation
+from idp.ops import metrics
 
 
 def settings() -> dict[str, Any]:
@@ -265,6 +266,7 @@ class Server(AuthorizationServer):
 def save_token(token: dict[str, Any], request: Any) -> None:
     """Refresh tokens were stored when generated; commit the grant and tokens together."""
     db.session.commit()
+    metrics.token_issued(request.payload.grant_type)
 
 
 def create_server(app: Flask) -> AuthorizationServer:

@@ -27,6 +27,7 @@ from sqlalchemy import func, select, update
 from idp.core.audit import Actor, record
 from idp.core.clock import utcnow
 from idp.extensions import db
+from idp.ops import metrics
 from idp.outbox.channels import Channel, ChannelUnavailable, Item, RetryLater, installed
 from idp.outbox.models import OutboxItem
 from idp.outbox.policy import Policy
@@ -161,8 +162,10 @@ def _attempt(item_id: int, sender: Channel, rules: Policy, clock: Clock,
         if isinstance(exc, ChannelUnavailable):
             unavailable.set()
         abandoned = _failed(item, error, rules, clock())
+        metrics.outbox_delivery(item.channel, "abandoned" if abandoned else "failed")
         return Outcome(item.id, item.channel, item.recipient, error, abandoned)
     _delivered(item, clock())
+    metrics.outbox_delivery(item.channel, "delivered")
     return Outcome(item.id, item.channel, item.recipient)
 
 
@@ -242,10 +245,21 @@ def pending(limit: int = 100, channel: str | None = None) -> list[OutboxItem]:
                                    .limit(limit)))
 
 
+# Still to deliver: waiting for an attempt or being sent (not delivered, not abandoned).
+_TO_DELIVER = _items.c.next_attempt_at.is_not(None)
+
+
 def pending_count(channel: str | None = None) -> int:
-    """Items still to deliver (waiting for an attempt or being sent; not abandoned)."""
-    query = select(func.count()).select_from(_items).where(
-        _items.c.next_attempt_at.is_not(None))
+    """Items still to deliver."""
+    query = select(func.count()).select_from(_items).where(_TO_DELIVER)
     if channel:
         query = query.where(_items.c.channel == channel)
     return db.session.scalar(query) or 0
+
+
+def backlog() -> dict[str, tuple[int, datetime]]:
+    """Per channel with items still to deliver: how many, and when the oldest was queued."""
+    rows = db.session.execute(
+        select(_items.c.channel, func.count(), func.min(_items.c.created_at))
+        .where(_TO_DELIVER).group_by(_items.c.channel))
+    return {channel: (count, oldest) for channel, count, oldest in rows}

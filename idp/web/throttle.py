@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from flask import current_app, request
 
+from idp.ops import metrics
 from idp.store import ShortLivedStore
 
 
@@ -85,7 +86,10 @@ class LoginThrottle:
     def admit(self, identifier: str, ip: str) -> Refusal | None:
         """Count this attempt; None if its password may be checked."""
         pair, by_id, by_ip = self._keys(identifier, ip)
-        if self.store.incr(pair, self.lockout_seconds) > self.max_failures:
+        on_pair = self.store.incr(pair, self.lockout_seconds)
+        if on_pair > self.max_failures:
+            if on_pair == self.max_failures + 1:  # the first attempt the lockout refuses
+                metrics.lockout()
             return Refusal("locked", self.lockout_seconds)
         attempts = self.store.incr(by_id, self.lockout_seconds)
         if attempts > self.max_failures:

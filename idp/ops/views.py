@@ -1,0 +1,134 @@
+"""The operators' endpoints and the hooks that time, count and log every request.
+
+- `/healthz`: the process answers (liveness; no dependency is checked).
+- `/readyz`: the database and the short-lived store answer (readiness), else 503.
+- `/metrics`: Prometheus' text format, only when `metrics.enabled` and only to the
+  addresses of `metrics.allowed_networks`; anyone else gets the 404 of an unknown page.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+import time
+from typing import Any
+
+from authlib.integrations.flask_oauth2 import client_authenticated
+from flask import Blueprint, Flask, abort, current_app, jsonify, request
+from werkzeug.wrappers import Response
+
+from idp.core.redaction import MASK, SECRET_NAMES, redact
+from idp.ops import context, health, logs, metrics
+from idp.ops.backlog import OutboxBacklog
+
+bp = Blueprint("ops", __name__)
+
+_NETWORKS = "idp.ops.metrics_networks"
+_OAUTH_ERROR = re.compile(r"[a-z_]{1,64}")
+
+
+@bp.get("/healthz")
+def healthz() -> Response:
+    return _no_store(jsonify(status="ok"))
+
+
+@bp.get("/readyz")
+def readyz() -> tuple[Response, int]:
+    checks = health.readiness()
+    ready = all(verdict == "ok" for verdict in checks.values())
+    return (_no_store(jsonify(status="ok" if ready else "unavailable", checks=checks)),
+            200 if ready else 503)
+
+
+@bp.get("/metrics")
+def metrics_endpoint() -> Response:
+    if not _may_scrape(request.remote_addr):
+        abort(404)
+    return _no_store(Response(metrics.exposition(OutboxBacklog()),
+                              content_type="text/plain; version=0.0.4; charset=utf-8"))
+
+
+def _no_store(response: Response) -> Response:
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def _may_scrape(remote_addr: str | None) -> bool:
+    if not current_app.config["IDP"]["metrics"]["enabled"] or not remote_addr:
+        return False
+    try:
+        address = ipaddress.ip_address(remote_addr)
+    except ValueError:
+        return False
+    return any(address in network for network in current_app.extensions[_NETWORKS])
+
+
+# --- every request --------------------------------------------------------------------
+
+
+def _notes() -> context.RequestNotes:
+    return context.begin(context.request_id_from(request.headers.get(context.HEADER)),
+                         time.perf_counter())
+
+
+def _begin() -> None:
+    _notes()
+
+
+def _loggable_path() -> str:
+    """The path, its secret parts (an activation token...) masked; no query string."""
+    path = request.path
+    for name, value in (request.view_args or {}).items():
+        if name in SECRET_NAMES and isinstance(value, str) and value:
+            path = path.replace(value, MASK)
+    return redact(path)
+
+
+def _claimed_client() -> str | None:
+    """The client a request names (it may not have authenticated)."""
+    auth = request.authorization
+    claimed = auth.username if auth and auth.type == "basic" else request.args.get(
+        "client_id") or (request.form.get("client_id")
+                         if request.mimetype == "application/x-www-form-urlencoded" else None)
+    return claimed[:128] if claimed and claimed.isprintable() else None
+
+
+def _oauth_error(response: Response) -> str | None:
+    if response.status_code < 400 or not response.is_json:
+        return None
+    body = response.get_json(silent=True)
+    error = body.get("error") if isinstance(body, dict) else None
+    return error if isinstance(error, str) and _OAUTH_ERROR.fullmatch(error) else None
+
+
+def _finish(response: Response) -> Response:
+    notes = context.current() or _notes()
+    response.headers[context.HEADER] = notes.request_id
+    if request.blueprint == bp.name and response.status_code < 400:
+        return response  # probes and scrapes: neither timed nor logged
+    seconds = time.perf_counter() - notes.started
+    metrics.request_served(request.method, request.endpoint, response.status_code, seconds)
+    notes.client_id = notes.client_id or _claimed_client()
+    notes.outcome = notes.outcome or _oauth_error(response)
+    logs.request_line(request.method, _loggable_path(), response.status_code, seconds,
+                      request.remote_addr)
+    return response
+
+
+def _authenticated(sender: Any, client: Any, **_: Any) -> None:
+    context.note_client(client.client_id)
+
+
+def install(app: Flask) -> None:
+    """Register the endpoints, the request hooks and the logging of `app`. Call it
+    before the other hooks are registered: its `after_request` then runs last (it sees
+    the final answer) and its `before_request` first (a request refused by an earlier
+    hook still has its id)."""
+    settings = app.config["IDP"]
+    logs.install(settings["logging"])
+    app.extensions[_NETWORKS] = [ipaddress.ip_network(n, strict=False)
+                                 for n in settings["metrics"]["allowed_networks"]]
+    app.before_request_funcs.setdefault(None, []).insert(0, _begin)
+    app.after_request(_finish)
+    client_authenticated.connect(_authenticated)
+    app.register_blueprint(bp)
