@@ -55,7 +55,7 @@ def https_world(make_app: Callable[..., Flask], sqlite_url: str, tmp_path: Path,
     with tls_proxy(certificate) as proxy, app_server() as serve_app:
 
         def build(upstream: str) -> Flask:
-            proxy.upstream = upstream
+            proxy.upstreams = (upstream,)
             return make_app(sqlite_url, server={"issuer": proxy.base, "proxy_hops": 1})
 
         app, _ = serve_app(build)

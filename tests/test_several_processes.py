@@ -13,9 +13,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from prometheus_client.multiprocess import MultiProcessCollector
 
 from tests.support.gunicorn import gunicorn_serving
 from tests.support.oidc import Browser, Provider, ancre_people, register
+from tests.support.ops import Scrape
 from tests.support.tls import throwaway_certificate, tls_proxy
 
 
@@ -67,7 +69,7 @@ def test_the_production_shape_https_proxy_gunicorn_postgresql_redis(
     with tls_proxy(certificate) as proxy, gunicorn_serving(
             make_app, postgresql_url, redis_url, tmp_path, issuer=proxy.base, workers=2,
             proxy_hops=1) as upstream:
-        proxy.upstream = upstream.issuer
+        proxy.upstreams = (upstream.issuer,)
         op = Provider(app=upstream.app, issuer=proxy.base)
         people = op.run(ancre_people)
         rp = register(op)
@@ -79,3 +81,38 @@ def test_the_production_shape_https_proxy_gunicorn_postgresql_redis(
         refreshed = rp.refresh(tokens.refresh_token or "")
         assert refreshed.id_claims["profile"]["label"] == people.label_x
         assert rp.userinfo(refreshed.access_token).json()["sub"] == people.person
+
+
+def test_a_scrape_adds_up_every_worker_process(make_app, sqlite_url: str,  # type: ignore[no-untyped-def]
+                                               tmp_path: Path) -> None:
+    """Prometheus' multiprocess mode: whichever worker answers the scrape, it counts
+    the events of all, those of workers gone too (each is replaced after a few requests
+    here, as `--max-requests` does in production)."""
+    samples = tmp_path / "metrics"
+    stale = samples / "counter_1.db"  # a previous run's samples: deleted at start
+    samples.mkdir()
+    stale.write_bytes(b"")
+    with gunicorn_serving(make_app, sqlite_url, "", tmp_path, workers=2, env={
+            "IDP_METRICS__ENABLED": "true", "PROMETHEUS_MULTIPROC_DIR": str(samples),
+            "GUNICORN_CMD_ARGS": "--max-requests 6"}) as op:
+        people = op.run(ancre_people)
+        rp = register(op)
+        for _ in range(2):
+            tokens = rp.login(Browser(op), people.person, profile=people.profile_x)
+            rp.refresh(tokens.refresh_token or "")
+        scrapes = [Scrape.of(op.issuer) for _ in range(3)]
+    assert not stale.exists()
+    for scrape in scrapes:
+        assert scrape.value("idp_logins_total", outcome="success") == 2
+        assert scrape.value("idp_tokens_issued_total", grant_type="authorization_code") == 2
+        assert scrape.value("idp_tokens_issued_total", grant_type="refresh_token") == 2
+    served_by = [path for path in samples.glob("histogram_*.db")
+                 if _requests_served(path) > 0]
+    assert len(served_by) > 2  # several generations of workers counted in one scrape
+
+
+def _requests_served(samples: Path) -> float:
+    """The requests one worker process timed, read from its own sample file."""
+    return sum(sample.value for metric in MultiProcessCollector.merge([str(samples)])
+               if metric.name == "idp_http_request_duration_seconds"
+               for sample in metric.samples if sample.name.endswith("_count"))

@@ -1,10 +1,12 @@
-"""A TLS-terminating reverse proxy in front of a plain-http app, as in production.
+"""A TLS-terminating reverse proxy in front of plain-http apps, as in production.
 
 The proxy listens on https://127.0.0.1:<port> with a throw-away certificate, forwards
-each request to the upstream server over http and says what it saw in
+each request to an upstream server over http and says what it saw in
 `X-Forwarded-For`, `X-Forwarded-Proto` and `X-Forwarded-Host`, which the provider trusts
-with `proxy_hops = 1`. Its port is known before the upstream app is built, so that the
-app's issuer can be the proxy's https URL.
+with `proxy_hops = 1`. Its port is known before the upstream apps are built, so that the
+apps' issuer can be the proxy's https URL. With several upstreams it is a load balancer
+that sends the requests to each in turn (no stickiness: every host must serve any
+request); a test may change `upstreams` at any time to choose which host answers.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 import datetime
 import http.client
 import ipaddress
+import itertools
 import ssl
 import threading
 from collections.abc import Iterator
@@ -65,11 +68,17 @@ def throwaway_certificate(folder: Path) -> Certificate:
 
 class TlsProxy(ThreadingHTTPServer):
     daemon_threads = True
-    upstream: str = ""  # http://host:port, set once the upstream app is served
+    # http://host:port of each upstream server, set once they are served.
+    upstreams: tuple[str, ...] = ()
+    _turns = itertools.count()
 
     @property
     def base(self) -> str:
         return f"https://127.0.0.1:{self.server_address[1]}"
+
+    def next_upstream(self) -> str:
+        """The server that takes the next request: each in turn."""
+        return self.upstreams[next(self._turns) % len(self.upstreams)]
 
     def handle_error(self, request: object, client_address: object) -> None:
         pass  # a browser dropping a connection it distrusts or no longer needs
@@ -86,7 +95,7 @@ class _Forward(BaseHTTPRequestHandler):
         headers.update({"X-Forwarded-For": self.client_address[0],
                         "X-Forwarded-Proto": "https",
                         "X-Forwarded-Host": self.headers.get("Host", "")})
-        target = urlsplit(self.server.upstream)
+        target = urlsplit(self.server.next_upstream())
         upstream = http.client.HTTPConnection(target.hostname, target.port, timeout=30)
         try:
             upstream.request(self.command, self.path, body=body, headers=headers)
@@ -111,7 +120,7 @@ class _Forward(BaseHTTPRequestHandler):
 
 @contextmanager
 def tls_proxy(certificate: Certificate) -> Iterator[TlsProxy]:
-    """Serve the proxy on a free port of 127.0.0.1; set `.upstream` before using it."""
+    """Serve the proxy on a free port of 127.0.0.1; set `.upstreams` before using it."""
     server = TlsProxy(("127.0.0.1", 0), _Forward)
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(certificate.cert, certificate.key)
