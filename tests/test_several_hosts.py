@@ -36,6 +36,7 @@ from tests.support.oidc import (
     register,
 )
 from tests.support.ops import Scrape, request_lines
+from tests.support.services import PostgresServer
 from tests.support.tls import TlsProxy, throwaway_certificate, tls_proxy
 from tests.test_login_lockout import WRONG
 
@@ -165,3 +166,29 @@ def test_failed_logins_count_across_both_hosts(topology: Topology) -> None:
     scrapes = [Scrape.of(host.provider.issuer) for host in topology.hosts]
     assert sum(s.value("idp_login_lockouts_total") for s in scrapes) == 1
     assert all(s.value("idp_logins_total", outcome="bad_credentials") > 0 for s in scrapes)
+
+
+def test_the_hosts_ride_out_a_postgresql_restart(topology: Topology,
+                                                 pg_server: PostgresServer) -> None:
+    """PostgreSQL goes down in the middle of a login: the hosts say they are not ready
+    (the store still answers), then, once it is back, their pools reconnect by
+    themselves and the flow goes on where it was."""
+    op, rp, people = topology.op, topology.rp, topology.people
+    topology.pin(0)
+    request = rp.begin()
+    code = rp.code_from(request, Browser(op).authorize(request.url, people.person,
+                                                       profile=people.profile_x))
+    pg_server.halt()
+    try:
+        for host in topology.hosts:
+            ready = requests.get(f"{host.provider.issuer}/readyz", timeout=10)
+            assert ready.status_code == 503
+            assert ready.json()["checks"] == {"database": "unavailable", "store": "ok"}
+    finally:
+        pg_server.resume()
+    for host in topology.hosts:
+        assert requests.get(f"{host.provider.issuer}/readyz", timeout=10).status_code == 200
+    topology.pin(1)
+    tokens = rp.exchange(request, code)
+    topology.pin(0)
+    assert rp.refresh(tokens.refresh_token or "").id_claims["sub"] == people.person

@@ -64,19 +64,30 @@ class PostgresServer:
         if os.geteuid() == 0:
             shutil.chown(base, "postgres", "postgres")
         server = cls(base=base, bindir=bindir, port=port)
-        data, log = f"{base}/data", f"{base}/server.log"
-        for cmd in (
-            [f"{bindir}/initdb", "-D", data, "-U", "postgres", "--auth=trust", "-E", "UTF8",
-             "--locale=C.UTF-8", "--no-sync"],
-            [f"{bindir}/pg_ctl", "-D", data, "-l", log, "-w", "-t", "60", "-o",
-             f"-F -p {port} -k {base} -c listen_addresses=127.0.0.1 -c max_connections=200",
-             "start"],
-        ):
-            result = cls._as_postgres(cmd)
-            if result.returncode:
-                shutil.rmtree(base, ignore_errors=True)
-                raise RuntimeError(f"{cmd[0]} failed:\n{result.stdout}")
+        try:
+            server._run([f"{bindir}/initdb", "-D", f"{base}/data", "-U", "postgres",
+                         "--auth=trust", "-E", "UTF8", "--locale=C.UTF-8", "--no-sync"])
+            server.resume()
+        except RuntimeError:
+            shutil.rmtree(base, ignore_errors=True)
+            raise
         return server
+
+    def _run(self, cmd: list[str]) -> None:
+        result = self._as_postgres(cmd)
+        if result.returncode:
+            raise RuntimeError(f"{cmd[0]} failed:\n{result.stdout}")
+
+    def halt(self) -> None:
+        """Stop the server, keeping its data (`resume()` starts it again)."""
+        self._run([f"{self.bindir}/pg_ctl", "-D", f"{self.base}/data", "-m", "fast", "-w",
+                   "stop"])
+
+    def resume(self) -> None:
+        self._run([f"{self.bindir}/pg_ctl", "-D", f"{self.base}/data", "-l",
+                   f"{self.base}/server.log", "-w", "-t", "60", "-o",
+                   f"-F -p {self.port} -k {self.base} -c listen_addresses=127.0.0.1 "
+                   "-c max_connections=200", "start"])
 
     def stop(self) -> None:
         self._as_postgres([f"{self.bindir}/pg_ctl", "-D", f"{self.base}/data", "-m", "fast",
