@@ -10,7 +10,7 @@ from typing import Any, TypeVar
 
 import redis
 
-from idp.store import JSONValue, StoreUnavailable
+from idp.store import JSONValue, StoreUnavailable, redis_connection
 
 T = TypeVar("T")
 
@@ -51,7 +51,8 @@ class RedisStore:
 
     @classmethod
     def from_url(cls, url: str) -> RedisStore:
-        return cls(redis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=5))
+        """A server's URL (`redis://`), or Sentinel's (`redis+sentinel://`)."""
+        return cls(redis_connection.client(url))
 
     def _k(self, key: str) -> str:
         return self.prefix + key

@@ -6,6 +6,7 @@ the `postgres` OS user (created by Debian's package) in a temporary folder given
 
 from __future__ import annotations
 
+import contextlib
 import email
 import email.policy
 import glob
@@ -15,6 +16,7 @@ import socket
 import subprocess
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from email.message import EmailMessage, Message
 
@@ -90,8 +92,8 @@ class PostgresServer:
                    "-c max_connections=200", "start"])
 
     def stop(self) -> None:
-        self._as_postgres([f"{self.bindir}/pg_ctl", "-D", f"{self.base}/data", "-m", "fast",
-                           "-w", "stop"])
+        with contextlib.suppress(RuntimeError):  # already halted
+            self.halt()
         shutil.rmtree(self.base, ignore_errors=True)
 
     def url(self, dbname: str) -> str:
@@ -116,14 +118,18 @@ class RedisServer:
     port: int
 
     @classmethod
-    def start(cls) -> RedisServer:
-        binary = _require("/usr/bin/redis-server", "redis-server")
+    def start(cls, *options: str) -> RedisServer:
+        """A server on a free port; `options` add to its command line (`--replicaof`)."""
         port = free_port()
-        process = subprocess.Popen(
-            [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "no", "--protected-mode", "yes"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )
+        return cls.launch(["--port", str(port), "--bind", "127.0.0.1", "--save", "",
+                           "--appendonly", "no", "--protected-mode", "yes", *options], port)
+
+    @classmethod
+    def launch(cls, arguments: list[str], port: int) -> RedisServer:
+        """Run redis-server with `arguments` and wait until it answers on `port`."""
+        binary = _require("/usr/bin/redis-server", "redis-server")
+        process = subprocess.Popen([binary, *arguments],
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         server = cls(process=process, port=port)
         client = redis.Redis(host="127.0.0.1", port=port)
         deadline = time.monotonic() + 20
@@ -154,6 +160,82 @@ class RedisServer:
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait()
+
+
+def _replicated(primary: RedisServer) -> bool:
+    """A replica has all that `primary` wrote."""
+    with redis.Redis(port=primary.port) as client:
+        return int(client.wait(1, 1000)) >= 1
+
+
+@dataclass
+class SentinelSet:
+    """A Redis primary, its replica and a Sentinel watching them under `SERVICE`."""
+
+    SERVICE = "plage"
+    primary: RedisServer
+    replica: RedisServer
+    sentinel: RedisServer
+
+    @classmethod
+    def start(cls, folder: str) -> SentinelSet:
+        # Their files (a replica keeps what it receives) in the test's folder.
+        homes = [os.path.join(folder, name) for name in ("primary", "replica")]
+        for home in homes:
+            os.makedirs(home)
+        primary = RedisServer.start("--dir", homes[0], "--repl-diskless-sync-delay", "0")
+        replica = RedisServer.start("--dir", homes[1], "--replicaof", "127.0.0.1",
+                                    str(primary.port))
+        # Attached before Sentinel starts: it learns of replicas from the primary, at once
+        # when it starts, then only every ten seconds.
+        cls.wait_for(lambda: _replicated(primary))
+        port = free_port()
+        config = os.path.join(folder, "sentinel.conf")  # Sentinel rewrites it: its own
+        with open(config, "w") as fh:
+            fh.write(f"port {port}\nbind 127.0.0.1\n"
+                     f"sentinel monitor {cls.SERVICE} 127.0.0.1 {primary.port} 1\n"
+                     f"sentinel down-after-milliseconds {cls.SERVICE} 2000\n"
+                     f"sentinel failover-timeout {cls.SERVICE} 10000\n")
+        sentinel = RedisServer.launch([config, "--sentinel"], port)
+        found = cls(primary=primary, replica=replica, sentinel=sentinel)
+        found.wait_for(found.sees_replica)
+        return found
+
+    @property
+    def url(self) -> str:
+        return f"redis+sentinel://127.0.0.1:{self.sentinel.port}/{self.SERVICE}/0"
+
+    def primary_port(self) -> int:
+        with redis.Redis(port=self.sentinel.port) as client:
+            return int(client.sentinel_get_master_addr_by_name(self.SERVICE)[1])
+
+    def sees_replica(self) -> bool:
+        """Sentinel knows a replica it could promote."""
+        with redis.Redis(port=self.sentinel.port) as client:
+            return any(replica.get("master-link-status") == "ok"
+                       for replica in client.sentinel_slaves(self.SERVICE))
+
+    def failover(self) -> None:
+        """Promote the replica, as Sentinel does when the primary fails, and wait until
+        the promoted server takes writes."""
+        assert _replicated(self.primary)  # nothing written is lost
+        with redis.Redis(port=self.sentinel.port) as client:
+            client.sentinel_failover(self.SERVICE)
+        self.wait_for(lambda: self.primary_port() == self.replica.port)
+        with redis.Redis(port=self.replica.port) as promoted:
+            self.wait_for(lambda: promoted.role()[0] == b"master")
+
+    @staticmethod
+    def wait_for(condition: Callable[[], bool], timeout: float = 30) -> None:
+        deadline = time.monotonic() + timeout
+        while not condition():
+            if time.monotonic() > deadline:
+                raise RuntimeError("Redis Sentinel: condition not met in time")
+            time.sleep(0.1)
+
+    def stop(self) -> None:
+        for server in (self.sentinel, self.replica, self.primary):
+            server.stop()
 
 
 class _Collector(MessageHandler):
