@@ -231,14 +231,15 @@ def test_a_request_keeps_an_acceptable_id_and_gets_one_otherwise(
         "method": "GET", "path": "/connexion", "status": 200}  # no query string
 
 
-def test_a_secret_in_the_path_is_masked(sqlite_app: Flask,
-                                        capsys: pytest.CaptureFixture[str]) -> None:
+def test_an_id_token_in_the_address_stays_out_of_the_log(
+        sqlite_app: Flask, capsys: pytest.CaptureFixture[str]) -> None:
+    hint = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiI0NjM0NzEifQ.c2lnbmF0dXJl"
     capsys.readouterr()
-    sqlite_app.test_client().get("/compte/activation/Zx81-secret-activation-code")
+    sqlite_app.test_client().get(f"/logout?id_token_hint={hint}")
+    sqlite_app.test_client().get(f"/{hint}")  # pasted into the path by mistake
     written = capsys.readouterr().err
-    assert "Zx81-secret-activation-code" not in written
-    [line] = request_lines(written)
-    assert line["path"] == "/compte/activation/[masqué]"
+    assert hint not in written
+    assert [line["path"] for line in request_lines(written)] == ["/logout", "/[masqué]"]
 
 
 def test_the_plain_format_carries_the_same_facts(

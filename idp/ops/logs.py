@@ -5,9 +5,9 @@ collect it) either JSON objects, one a line, or plain text (`logging.format`). T
 handler masks secrets in every record that reaches it, whoever made it
 (`idp.core.redaction`), and stamps each with the id of the request under way.
 
-The request line (`idp.access`) carries: method, path (never the query string; path
-parts that are secrets, such as an activation token, masked), status, duration, the
-client when one is known, the outcome and the remote address.
+The request line (`idp.access`) carries: method, path (never the query string, where a
+logout's `id_token_hint` may be), status, duration, the client when one is known, the
+outcome and the remote address.
 """
 
 from __future__ import annotations

@@ -17,7 +17,7 @@ from authlib.integrations.flask_oauth2 import client_authenticated
 from flask import Blueprint, Flask, abort, current_app, jsonify, request
 from werkzeug.wrappers import Response
 
-from idp.core.redaction import MASK, SECRET_NAMES, redact
+from idp.core.redaction import redact
 from idp.ops import context, health, logs, metrics
 from idp.ops.backlog import OutboxBacklog
 
@@ -75,15 +75,6 @@ def _begin() -> None:
     _notes()
 
 
-def _loggable_path() -> str:
-    """The path, its secret parts (an activation token...) masked; no query string."""
-    path = request.path
-    for name, value in (request.view_args or {}).items():
-        if name in SECRET_NAMES and isinstance(value, str) and value:
-            path = path.replace(value, MASK)
-    return redact(path)
-
-
 def _claimed_client() -> str | None:
     """The client a request names (it may not have authenticated)."""
     auth = request.authorization
@@ -110,7 +101,10 @@ def _finish(response: Response) -> Response:
     metrics.request_served(request.method, request.endpoint, response.status_code, seconds)
     notes.client_id = notes.client_id or _claimed_client()
     notes.outcome = notes.outcome or _oauth_error(response)
-    logs.request_line(request.method, _loggable_path(), response.status_code, seconds,
+    # The path only: secrets travel in query strings (a logout's id_token_hint) and
+    # bodies, never in our paths (links carry their codes after '#'); a JWT pasted into
+    # an address is masked all the same.
+    logs.request_line(request.method, redact(request.path), response.status_code, seconds,
                       request.remote_addr)
     return response
 
