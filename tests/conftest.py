@@ -7,6 +7,7 @@ migrated template. See ../shared/testing-notes.md for why PostgreSQL runs as `po
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import threading
@@ -18,6 +19,7 @@ from typing import Any
 import pytest
 from flask import Flask
 
+from idp.ops.logs import RequestLogHandler
 from tests.support import services as support
 from tests.support.apps import AppFactory, app_factory
 from tests.support.oidc import Scene, scene
@@ -178,6 +180,17 @@ def _no_proxy_for_loopback(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in list(os.environ):
         if name.startswith("IDP_"):
             monkeypatch.delenv(name)
+
+
+@pytest.fixture(autouse=True)
+def _no_request_log_left_behind() -> Iterator[None]:
+    """An app sets its log handler on the root logger when it serves its first request:
+    the next test starts without it, as a fresh process would (a command's stderr must
+    not get the lines of an app served earlier)."""
+    yield
+    root = logging.getLogger()
+    for handler in [h for h in root.handlers if isinstance(h, RequestLogHandler)]:
+        root.removeHandler(handler)
 
 
 @pytest.fixture(autouse=True)

@@ -57,9 +57,9 @@ class PlainLines(logging.Formatter):
         return redact(super().formatException(ei))
 
 
-class _Handler(logging.StreamHandler):  # type: ignore[type-arg]
+class RequestLogHandler(logging.StreamHandler):  # type: ignore[type-arg]
     """Writes to whatever `sys.stderr` is when a line is written (as logging's last
-    resort does); ours, so that building another app replaces it rather than adding a
+    resort does); of its own class, so that another app replaces it rather than adding a
     second."""
 
     def __init__(self) -> None:
@@ -72,16 +72,18 @@ class _Handler(logging.StreamHandler):  # type: ignore[type-arg]
 
 def install(settings: dict[str, Any]) -> None:
     """Log to stderr in the configured format, at the configured level (`[logging]`)."""
-    handler = _Handler()
+    handler = RequestLogHandler()
     handler.setFormatter(JsonLines() if settings["format"] == "json" else PlainLines())
     handler.addFilter(RequestId())
     handler.addFilter(RedactSecrets())
     root = logging.getLogger()
-    for old in [h for h in root.handlers if isinstance(h, _Handler)]:
+    for old in [h for h in root.handlers if isinstance(h, RequestLogHandler)]:
         root.removeHandler(old)
     root.addHandler(handler)
-    root.setLevel(settings["level"])
-    ACCESS.setLevel(logging.INFO)  # the request lines, whatever the level of the others
+    # The provider's records from the configured level, the libraries' from WARNING (the
+    # root logger's default), the request lines whatever the level.
+    logging.getLogger("idp").setLevel(settings["level"])
+    ACCESS.setLevel(logging.INFO)
 
 
 def request_line(method: str, path: str, status: int, seconds: float,

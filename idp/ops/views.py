@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+import threading
 import time
 from typing import Any
 
@@ -24,6 +25,8 @@ from idp.ops.backlog import OutboxBacklog
 bp = Blueprint("ops", __name__)
 
 _NETWORKS = "idp.ops.metrics_networks"
+_LOGGING_SET_UP = "idp.ops.logging_set_up"
+_LOCK = threading.Lock()
 _OAUTH_ERROR = re.compile(r"[a-z_]{1,64}")
 
 
@@ -72,15 +75,30 @@ def _notes() -> context.RequestNotes:
 
 
 def _begin() -> None:
+    if not current_app.extensions[_LOGGING_SET_UP]:
+        _set_up_logging(current_app._get_current_object())  # type: ignore[attr-defined]
     _notes()
 
 
+def _set_up_logging(app: Flask) -> None:
+    """At the first request the app serves, not when it is built: a command (`idp outbox
+    deliver` from cron...) keeps its stderr for its own messages."""
+    with _LOCK:
+        if not app.extensions[_LOGGING_SET_UP]:
+            logs.install(app.config["IDP"]["logging"])
+            app.extensions[_LOGGING_SET_UP] = True
+
+
 def _claimed_client() -> str | None:
-    """The client a request names (it may not have authenticated)."""
+    """The client a request names: HTTP Basic, or a `client_id` parameter (it may not
+    have authenticated; a client that did is noted by `_authenticated`)."""
     auth = request.authorization
-    claimed = auth.username if auth and auth.type == "basic" else request.args.get(
-        "client_id") or (request.form.get("client_id")
-                         if request.mimetype == "application/x-www-form-urlencoded" else None)
+    if auth is not None and auth.type == "basic":
+        claimed = auth.username
+    elif request.mimetype == "application/x-www-form-urlencoded":
+        claimed = request.form.get("client_id") or request.args.get("client_id")
+    else:
+        claimed = request.args.get("client_id")
     return claimed[:128] if claimed and claimed.isprintable() else None
 
 
@@ -114,14 +132,13 @@ def _authenticated(sender: Any, client: Any, **_: Any) -> None:
 
 
 def install(app: Flask) -> None:
-    """Register the endpoints, the request hooks and the logging of `app`. Call it
-    before the other hooks are registered: its `after_request` then runs last (it sees
-    the final answer) and its `before_request` first (a request refused by an earlier
-    hook still has its id)."""
-    settings = app.config["IDP"]
-    logs.install(settings["logging"])
+    """Register the endpoints and the request hooks of `app` (its logging is set up at
+    its first request). Call it before the other hooks are registered: its
+    `after_request` then runs last (it sees the final answer) and its `before_request`
+    first (a request refused by an earlier hook still has its id)."""
+    app.extensions[_LOGGING_SET_UP] = False
     app.extensions[_NETWORKS] = [ipaddress.ip_network(n, strict=False)
-                                 for n in settings["metrics"]["allowed_networks"]]
+                                 for n in app.config["IDP"]["metrics"]["allowed_networks"]]
     app.before_request_funcs.setdefault(None, []).insert(0, _begin)
     app.after_request(_finish)
     client_authenticated.connect(_authenticated)

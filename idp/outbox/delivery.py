@@ -27,7 +27,7 @@ from sqlalchemy import func, select, update
 from idp.core.audit import Actor, record
 from idp.core.clock import utcnow
 from idp.extensions import db
-from idp.ops import metrics
+from idp.ops.metrics import outbox_delivery
 from idp.outbox.channels import Channel, ChannelUnavailable, Item, RetryLater, installed
 from idp.outbox.models import OutboxItem
 from idp.outbox.policy import Policy
@@ -162,10 +162,10 @@ def _attempt(item_id: int, sender: Channel, rules: Policy, clock: Clock,
         if isinstance(exc, ChannelUnavailable):
             unavailable.set()
         abandoned = _failed(item, error, rules, clock())
-        metrics.outbox_delivery(item.channel, "abandoned" if abandoned else "failed")
+        outbox_delivery(item.channel, "abandoned" if abandoned else "failed")
         return Outcome(item.id, item.channel, item.recipient, error, abandoned)
     _delivered(item, clock())
-    metrics.outbox_delivery(item.channel, "delivered")
+    outbox_delivery(item.channel, "delivered")
     return Outcome(item.id, item.channel, item.recipient)
 
 
