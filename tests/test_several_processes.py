@@ -9,7 +9,10 @@ store file) and with the production pair (PostgreSQL and Redis).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import os
+import signal
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -85,30 +88,53 @@ def test_the_production_shape_https_proxy_gunicorn_postgresql_redis(
 
 def test_a_scrape_adds_up_every_worker_process(make_app, sqlite_url: str,  # type: ignore[no-untyped-def]
                                                tmp_path: Path) -> None:
-    """Prometheus' multiprocess mode: whichever worker answers the scrape, it counts
-    the events of all, those of workers gone too (each is replaced after a few requests
-    here, as `--max-requests` does in production)."""
-    samples = tmp_path / "metrics"
+    """Prometheus' multiprocess mode: a scrape counts the events of every worker, those
+    of a worker gone too. gunicorn is told to reload (SIGHUP, as a deployment does): a
+    new worker serves the second login once the first one has exited."""
+    samples, pidfile = tmp_path / "metrics", tmp_path / "gunicorn.pid"
     stale = samples / "counter_1.db"  # a previous run's samples: deleted at start
     samples.mkdir()
     stale.write_bytes(b"")
-    with gunicorn_serving(make_app, sqlite_url, "", tmp_path, workers=2, env={
+    with gunicorn_serving(make_app, sqlite_url, "", tmp_path, workers=1, env={
             "IDP_METRICS__ENABLED": "true", "PROMETHEUS_MULTIPROC_DIR": str(samples),
-            "GUNICORN_CMD_ARGS": "--max-requests 6"}) as op:
+            "GUNICORN_CMD_ARGS": f"--pid {pidfile}"}) as op:
+        assert not stale.exists()
         people = op.run(ancre_people)
         rp = register(op)
-        for _ in range(2):
-            tokens = rp.login(Browser(op), people.person, profile=people.profile_x)
-            rp.refresh(tokens.refresh_token or "")
-        scrapes = [Scrape.of(op.issuer) for _ in range(3)]
-    assert not stale.exists()
-    for scrape in scrapes:
-        assert scrape.value("idp_logins_total", outcome="success") == 2
-        assert scrape.value("idp_tokens_issued_total", grant_type="authorization_code") == 2
-        assert scrape.value("idp_tokens_issued_total", grant_type="refresh_token") == 2
-    served_by = [path for path in samples.glob("histogram_*.db")
-                 if _requests_served(path) > 0]
-    assert len(served_by) > 2  # several generations of workers counted in one scrape
+        tokens = rp.login(Browser(op), people.person, profile=people.profile_x)
+        rp.refresh(tokens.refresh_token or "")
+        [first] = _workers(samples)
+        os.kill(int(pidfile.read_text()), signal.SIGHUP)
+        _wait_until(lambda: _workers(samples) - {first} and not _alive(first))
+        tokens = rp.login(Browser(op), people.person, profile=people.profile_x)
+        rp.refresh(tokens.refresh_token or "")
+        scrape = Scrape.of(op.issuer)
+    assert scrape.value("idp_logins_total", outcome="success") == 2
+    assert scrape.value("idp_tokens_issued_total", grant_type="authorization_code") == 2
+    assert scrape.value("idp_tokens_issued_total", grant_type="refresh_token") == 2
+    served = {pid: _requests_served(samples / f"histogram_{pid}.db")
+              for pid in _workers(samples)}
+    assert len(served) == 2 and all(served.values()), served
+
+
+def _workers(samples: Path) -> set[int]:
+    """The worker processes that wrote samples (each writes its counters at start)."""
+    return {int(path.stem.rpartition("_")[2]) for path in samples.glob("counter_*.db")}
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def _wait_until(condition: Callable[[], object], timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "gunicorn did not replace its worker"
+        time.sleep(0.1)
 
 
 def _requests_served(samples: Path) -> float:
