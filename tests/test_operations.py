@@ -27,6 +27,7 @@ from tests.support.oidc import Browser, Page, Provider, ancre_people, register, 
 from tests.support.ops import Scrape, json_lines, request_lines
 from tests.support.services import RedisServer, SmtpSink, free_port
 from tests.test_login_lockout import WRONG, attempt
+from tests.test_second_factor import enrolled_person, password_then_code
 
 METRICS_ON = {"metrics": {"enabled": True}}
 
@@ -158,6 +159,21 @@ def test_a_login_a_refresh_and_a_stolen_refresh_token_are_counted(op: Provider) 
     assert token_requests == {"200": 2, "400": 1}
 
 
+def test_a_login_with_a_second_factor_is_counted_at_each_step(op: Provider) -> None:
+    op.run(ancre_people)
+    identifier, authenticator, _ = enrolled_person(op)
+    before = Scrape.of(op.issuer)
+    wrong = password_then_code(Browser(op), identifier, "000000")
+    right = password_then_code(Browser(op), identifier, authenticator.code())
+    assert isinstance(wrong, Page) and wrong.status == 401
+    assert isinstance(right, Page) and right.url.endswith("/compte/")
+    moved = Scrape.of(op.issuer) - before
+    assert moved.value("idp_logins_total", outcome="second_factor_required") == 2
+    assert moved.value("idp_logins_total", outcome="success") == 0
+    assert moved.value("idp_second_factor_checks_total", outcome="bad_code") == 1
+    assert moved.value("idp_second_factor_checks_total", outcome="success") == 1
+
+
 def test_a_lockout_is_counted_once(make_app: Callable[..., Flask], sqlite_url: str) -> None:
     app = make_app(sqlite_url, **METRICS_ON)
     with app.app_context():
@@ -168,7 +184,7 @@ def test_a_lockout_is_counted_once(make_app: Callable[..., Flask], sqlite_url: s
     statuses = [attempt(app, identifier, WRONG, "192.0.2.10")[0] for _ in range(limit + 2)]
     assert statuses == [401] * limit + [429, 429]
     moved = Scrape.parse(app.test_client().get("/metrics").get_data(as_text=True)) - before
-    assert moved.value("idp_login_lockouts_total") == 1
+    assert moved.value("idp_login_lockouts_total", space="login") == 1
     assert moved.value("idp_logins_total", outcome="locked") == 2
 
 

@@ -164,7 +164,7 @@ def test_failed_logins_count_across_both_hosts(topology: Topology) -> None:
         page = browser.open(f"{topology.op.issuer}/connexion")
         assert browser.login(page, person).status == 429  # type: ignore[arg-type, union-attr]
     scrapes = [Scrape.of(host.provider.issuer) for host in topology.hosts]
-    assert sum(s.value("idp_login_lockouts_total") for s in scrapes) == 1
+    assert sum(s.value("idp_login_lockouts_total", space="login") for s in scrapes) == 1
     assert all(s.value("idp_logins_total", outcome="bad_credentials") > 0 for s in scrapes)
 
 

@@ -108,6 +108,7 @@ def login() -> Response | tuple[str, int] | str:
             if factor and not is_remembered_device(account.id,
                                                    second_factor.device_stamp(factor)):
                 await_second_factor(account.id, next_url)
+                metrics.login("second_factor_required")
                 return redirect(url_for("mfa.challenge"))
             start_login(account.id, amr=["pwd"])
             account.last_login_at = datetime.now(UTC)

@@ -29,6 +29,7 @@ from idp.extensions import db
 from idp.mail import service as mail
 from idp.mfa import service
 from idp.mfa.forms import ChallengeForm, DisableForm, EnrolForm
+from idp.ops import metrics
 from idp.outbox import service as outbox
 from idp.web.access import login_required, request_actor, signed_in_account
 from idp.web.redirects import public_url, safe_next
@@ -104,12 +105,14 @@ def challenge() -> Response | tuple[str, int]:
                 error, status = WRONG_CODE, 401
             record(actor, "login.failure", target=account,
                    reason=refusal.reason if refusal else "bad_second_factor")
+            metrics.second_factor_check(refusal.reason if refusal else "bad_code")
             _commit()
         else:
             guard.succeeded(account.identifier, ip)
             start_login(account.id, amr=["pwd", "otp"], acr=ACR_SECOND_FACTOR)
             account.last_login_at = datetime.now(UTC)
             record(actor, "login.success", target=account, second_factor=str(proof))
+            metrics.second_factor_check("success")
             stamp = service.device_stamp(factor)
             _commit()
             response = redirect(pending.next_url)

@@ -17,7 +17,10 @@ from prometheus_client.multiprocess import MultiProcessCollector
 
 from idp.ops.context import note_outcome
 
-LOGIN_OUTCOMES = ("success", "bad_credentials", "locked", "slowed")
+# The password page: a login done, a wrong password, refused by the brute-force rules,
+# or the password right and the second factor's code asked next.
+LOGIN_OUTCOMES = ("success", "bad_credentials", "locked", "slowed", "second_factor_required")
+SECOND_FACTOR_OUTCOMES = ("success", "bad_code", "locked", "slowed")
 GRANT_TYPES = ("authorization_code", "refresh_token", "client_credentials")
 
 LOGINS = Counter("idp_logins", "Login attempts on the login page, by outcome.", ["outcome"])
@@ -26,8 +29,12 @@ TOKENS = Counter("idp_tokens_issued", "Tokens issued by the token endpoint, by g
 REFRESH_REUSES = Counter("idp_refresh_token_reuses",
                          "Refresh tokens presented again after their rotation (the family "
                          "is revoked).")
+SECOND_FACTOR_CHECKS = Counter("idp_second_factor_checks",
+                               "Second-factor codes checked at login, by outcome.", ["outcome"])
 LOCKOUTS = Counter("idp_login_lockouts",
-                   "Identifier and address pairs locked out after too many failed logins.")
+                   "Identifier and address pairs locked out after too many failures, by "
+                   "what failed (login: the password, otp: the second factor's code).",
+                   ["space"])
 DELIVERIES = Counter("idp_outbox_deliveries",
                      "Outbox delivery attempts (mail, back-channel logout), by outcome.",
                      ["channel", "outcome"])
@@ -43,6 +50,8 @@ _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"
 # Known label values are shown at 0 before their first event.
 for _outcome in LOGIN_OUTCOMES:
     LOGINS.labels(_outcome)
+for _outcome in SECOND_FACTOR_OUTCOMES:
+    SECOND_FACTOR_CHECKS.labels(_outcome)
 for _grant_type in GRANT_TYPES:
     TOKENS.labels(_grant_type)
 
@@ -50,6 +59,11 @@ for _grant_type in GRANT_TYPES:
 def login(outcome: str) -> None:
     LOGINS.labels(outcome).inc()
     note_outcome(f"login.{outcome}")
+
+
+def second_factor_check(outcome: str) -> None:
+    SECOND_FACTOR_CHECKS.labels(outcome).inc()
+    note_outcome(f"second_factor.{outcome}")
 
 
 def token_issued(grant_type: str) -> None:
@@ -62,8 +76,8 @@ def refresh_token_reused() -> None:
     note_outcome("token.refresh_token_reuse")
 
 
-def lockout() -> None:
-    LOCKOUTS.inc()
+def lockout(space: str) -> None:
+    LOCKOUTS.labels(space).inc()
 
 
 def outbox_delivery(channel: str, outcome: str) -> None:

@@ -89,7 +89,7 @@ class LoginThrottle:
         on_pair = self.store.incr(pair, self.lockout_seconds)
         if on_pair > self.max_failures:
             if on_pair == self.max_failures + 1:  # the first attempt the lockout refuses
-                metrics.lockout()
+                metrics.lockout(self.space)
             return Refusal("locked", self.lockout_seconds)
         attempts = self.store.incr(by_id, self.lockout_seconds)
         if attempts > self.max_failures:
