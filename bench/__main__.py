@@ -4,6 +4,7 @@ Flask floor in the same run.
     .venv/bin/python -m bench [--rounds 3] [--seconds 5] [--connections 8,32]
                               [--scenarios client_credentials,refresh,...] [--alg RS256]
                               [--label NAME] [--compare bench/results/OTHER.json]
+                              [--profile]
 
 PostgreSQL and Redis are started from the Debian binaries, the provider and a trivial
 Flask `jsonify` endpoint each under gunicorn (2 sync workers), and wrk drives every
@@ -23,7 +24,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from bench import report, world, wrk
+from bench import profile, report, world, wrk
 from bench.servers import Gunicorn, backends, gunicorn
 from tests.support.services import free_port
 
@@ -53,6 +54,9 @@ def _arguments() -> argparse.Namespace:
     parser.add_argument("--alg", default="RS256", help="the relying application's ID tokens")
     parser.add_argument("--label", default="latest", help="name of the result files")
     parser.add_argument("--compare", type=Path, help="an earlier result file (JSON)")
+    parser.add_argument("--profile", action="store_true",
+                        help="py-spy the workers during each scenario's first run; the "
+                             "stacks go to bench/results/NAME-profile-SCENARIO.txt")
     args = parser.parse_args()
     unknown = set(args.scenarios.split(",")) - set(SCENARIOS)
     if unknown:
@@ -69,6 +73,7 @@ def measure(args: argparse.Namespace, idp: Gunicorn, floor: Gunicorn,
             browser: world.Browser, backend_cpu: Any) -> list[dict[str, Any]]:
     runs = []
     scenarios = ["floor", *args.scenarios.split(",")]
+    first = int(args.connections.split(",")[0])
     for round_ in range(1, args.rounds + 1):
         for connections in (int(c) for c in args.connections.split(",")):
             for name in scenarios:
@@ -76,8 +81,15 @@ def measure(args: argparse.Namespace, idp: Gunicorn, floor: Gunicorn,
                 server = floor if name == "floor" else idp
                 data = {**fixed, **({} if name == "floor" or lua == "get" else
                                     world.scenario_data(name, browser, connections))}
+                spy = None
+                if args.profile and round_ == 1 and connections == first and name != "floor":
+                    stacks = RESULTS / f"{args.label}-profile-{name}.txt"
+                    spy = profile.start(server.process.pid, args.seconds, stacks)
                 app_before, backends_before = server.cpu(), backend_cpu()
                 result = wrk.run(server.base, lua, data, connections, args.seconds)
+                if spy is not None:
+                    spy.wait()
+                    _print_profile(name, stacks)
                 app_cpu = server.cpu() - app_before
                 backends_cpu = backend_cpu() - backends_before if server is idp else 0.0
                 runs.append({"scenario": name, "connections": connections, "round": round_,
@@ -87,6 +99,12 @@ def measure(args: argparse.Namespace, idp: Gunicorn, floor: Gunicorn,
                       f"{result.completed / max(app_cpu, 1e-9):8.1f}/CPU-s  "
                       f"errors {result.errors}", flush=True)
     return runs
+
+
+def _print_profile(scenario: str, stacks: Path) -> None:
+    print(f"profile of {scenario}: share of the samples in which each function is")
+    for frame, share in profile.top(stacks):
+        print(f"  {share:6.1%}  {frame}")
 
 
 def main() -> None:
