@@ -23,7 +23,9 @@ class Document:
         return cls(body=body, etag=hashlib.sha256(body).hexdigest()[:32])
 
     def response(self, max_age: int) -> Response:
-        response = Response(self.body, mimetype="application/json")
+        fresh = request.if_none_match.contains(self.etag)
+        response = Response(b"" if fresh else self.body, status=304 if fresh else 200,
+                            mimetype="application/json")
         response.set_etag(self.etag)
         response.headers["Cache-Control"] = f"public, max-age={max_age}"
-        return response.make_conditional(request)
+        return response

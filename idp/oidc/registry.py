@@ -41,6 +41,7 @@ class Registry:
     def __init__(self, store: ShortLivedStore) -> None:
         self._store = store
         self._version: str | None = None
+        self._checked_at = float("-inf")  # time.monotonic() of the last comparison
         self._entries: dict[str, tuple[Any, float | None]] = {}
 
     def _current_version(self) -> str:
@@ -50,9 +51,12 @@ class Registry:
             version = self._store.get(VERSION_KEY)
         return str(version)
 
-    def _check(self) -> None:
+    def _check(self, lag: float) -> None:
         """Compare the version with the store's, once per request (at every call
-        outside a request: the CLI, tests)."""
+        outside a request: the CLI, tests), or once per `lag` seconds."""
+        now = time.monotonic()
+        if now - self._checked_at < lag:
+            return
         if has_request_context():
             seen = request.environ.get(_CHECKED)
             if seen is not None and seen == self._version:
@@ -61,13 +65,16 @@ class Registry:
         if version != self._version:
             self._entries.clear()
             self._version = version
+        self._checked_at = now
         if has_request_context():
             request.environ[_CHECKED] = version
 
-    def cached(self, name: str, load: Callable[[], T], ttl: float | None = None) -> T:
+    def cached(self, name: str, load: Callable[[], T], ttl: float | None = None,
+               lag: float = 0.0) -> T:
         """The entry `name`, read by `load` if it is not held (or was read more than
-        `ttl` seconds ago)."""
-        self._check()
+        `ttl` seconds ago). With `lag`, a change made elsewhere may go unseen that many
+        seconds: for what is cached downstream anyway (the JWKS)."""
+        self._check(lag)
         held = self._entries.get(name)
         now = time.monotonic()
         if held is not None and (held[1] is None or held[1] > now):
@@ -82,6 +89,7 @@ class Registry:
         """Tell every process (this one first) that the registry changed."""
         self._entries.clear()
         self._version = None
+        self._checked_at = float("-inf")
         self._store.put(VERSION_KEY, secrets.token_hex(8), VERSION_TTL)
 
 

@@ -16,6 +16,9 @@ from idp.oidc.documents import Document
 from idp.oidc.registry import registry
 
 PUBLISHED_TTL = 60.0
+# Relying applications keep the JWKS for minutes (its Cache-Control): a document at most
+# a second older than a key change spares each fetch a look at the store.
+JWKS_LAG = 1.0
 
 
 def signing_keyset(alg: str) -> KeySet:
@@ -30,4 +33,5 @@ def public_keyset() -> KeySet:
 
 
 def jwks_document() -> Document:
-    return registry().cached("jwks", lambda: Document.of(keys.jwks()), ttl=PUBLISHED_TTL)
+    return registry().cached("jwks", lambda: Document.of(keys.jwks()), ttl=PUBLISHED_TTL,
+                             lag=JWKS_LAG)
