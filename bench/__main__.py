@@ -120,14 +120,14 @@ def main() -> None:
             "keys": {"passphrase": secrets.token_urlsafe(16)},
         }
         data = world.build(settings, args.alg.upper())
-        hash_seconds = world.hash_seconds()
+        hash_cpu = world.hash_cpu_seconds()
         with gunicorn("idp:create_app()", _environment(settings), WORKERS, "/jwks",
                       port) as idp, \
              gunicorn("bench.floor:create_app()", {}, WORKERS, "/", free_port()) as floor:
             browser = world.Browser(idp.base, data)
             runs = measure(args, idp, floor, browser, servers.cpu)
             rss = {"provider": idp.worker_rss(), "floor": floor.worker_rss()}
-    results = report.summarize(runs, rss=rss, hash_seconds=hash_seconds, settings={
+    results = report.summarize(runs, rss=rss, hash_cpu_seconds=hash_cpu, settings={
         "rounds": args.rounds, "seconds": args.seconds, "workers": WORKERS,
         "alg": args.alg.upper(), "connections": args.connections})
     earlier = json.loads(args.compare.read_text()) if args.compare else None
