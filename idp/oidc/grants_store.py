@@ -21,7 +21,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import ColumnElement, select, update
+from sqlalchemy import ColumnElement, bindparam, select, update
 from sqlalchemy.orm import joinedload
 
 from idp.directory import rules
@@ -162,19 +162,32 @@ def subject_for(grant: Grant, domains: Iterable[str]) -> Subject | None:
     return Subject(account=account, profile=profile, grant=grant)
 
 
-# Everything a token's claims and the rights check read, in the grant's one SELECT: the
-# person, the profile, its entity, its habilitations and their roles.
+# The statements of the token paths, built once (SQLAlchemy still caches their SQL, but
+# building them anew costs as much as running them).
 _profile = joinedload(Grant.profile)
-WITH_SUBJECT = (joinedload(Grant.account), _profile.joinedload(Profile.entity),
-                _profile.joinedload(Profile.habilitations).joinedload(Habilitation.role))
+_ACTIVE_GRANT = select(Grant).where(Grant.id == bindparam("grant_id"),
+                                    Grant.revoked_at.is_(None))
+# With everything a token's claims and the rights check read, in the grant's one SELECT:
+# the person, the profile, its entity, its habilitations and their roles.
+_ACTIVE_GRANT_WITH_SUBJECT = _ACTIVE_GRANT.options(
+    joinedload(Grant.account), _profile.joinedload(Profile.entity),
+    _profile.joinedload(Profile.habilitations).joinedload(Habilitation.role))
+_tokens = RefreshToken.__table__.c
+_CLAIM = (
+    update(RefreshToken.__table__)
+    .where(_tokens.token_hash == bindparam("hash"), _tokens.used_at.is_(None),
+           _tokens.expires_at > bindparam("claimed_at"),
+           _tokens.grant_id.in_(select(Grant.id).where(Grant.client_id == bindparam("client_id"),
+                                                      Grant.revoked_at.is_(None))))
+    .values(used_at=bindparam("claimed_at"))
+    .returning(_tokens.grant_id)
+)
 
 
 def active_grant(grant_id: str, with_subject: bool = False) -> Grant | None:
     """The grant if it is active; `with_subject` loads its subject in the same query."""
-    query = select(Grant).where(Grant.id == grant_id, Grant.revoked_at.is_(None))
-    if with_subject:
-        query = query.options(*WITH_SUBJECT)
-    return db.session.scalars(query).unique().one_or_none()
+    query = _ACTIVE_GRANT_WITH_SUBJECT if with_subject else _ACTIVE_GRANT
+    return db.session.scalars(query, {"grant_id": grant_id}).unique().one_or_none()
 
 
 def revoke_grant(grant_id: str, reason: str) -> None:
@@ -255,16 +268,8 @@ def claim_refresh_token(token: str, client_id: str) -> Grant | None:
     """
     now = datetime.now(UTC)
     token_hash = digest(token)
-    live_grants = select(Grant.id).where(Grant.client_id == client_id,
-                                         Grant.revoked_at.is_(None))
-    grant_id = db.session.execute(
-        update(RefreshToken)
-        .where(RefreshToken.token_hash == token_hash, RefreshToken.used_at.is_(None),
-               RefreshToken.expires_at > now, RefreshToken.grant_id.in_(live_grants))
-        .values(used_at=now)
-        .returning(RefreshToken.grant_id)
-        .execution_options(synchronize_session=False)
-    ).scalar_one_or_none()
+    grant_id = db.session.execute(_CLAIM, {"hash": token_hash, "claimed_at": now,
+                                           "client_id": client_id}).scalar_one_or_none()
     if grant_id is None:
         _detect_reuse(token_hash, client_id, now)
         return None
