@@ -20,6 +20,8 @@ from __future__ import annotations
 import argparse
 import json
 import secrets
+import signal
+import sys
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -58,6 +60,8 @@ def _arguments() -> argparse.Namespace:
                         help="py-spy the workers during each scenario's first run; the "
                              "stacks go to bench/results/NAME-profile-SCENARIO.txt")
     args = parser.parse_args()
+    if args.compare and not args.compare.exists():
+        parser.error(f"{args.compare} not found")
     unknown = set(args.scenarios.split(",")) - set(SCENARIOS)
     if unknown:
         parser.error(f"unknown scenarios: {', '.join(sorted(unknown))}")
@@ -109,6 +113,8 @@ def _print_profile(scenario: str, stacks: Path) -> None:
 
 def main() -> None:
     args = _arguments()
+    # Stopped from outside: still stop the servers it started (the `with` blocks).
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     with tempfile.TemporaryDirectory(prefix="idp-bench-") as tmp, backends() as servers:
         servers.postgres.create_database("bench")
         port = free_port()
