@@ -6,6 +6,7 @@ HTTP from the running provider, as a relying application and a browser get them)
 from __future__ import annotations
 
 import base64
+import hashlib
 import re
 import secrets
 import statistics
@@ -30,6 +31,10 @@ from idp.keys import service as keys
 ACTOR = Actor(label="bench")
 PASSWORD = "Banc-d-essai-2026!"
 REDIRECT_URI = "https://rp.bench.test/callback"
+# PKCE (S256), as every client sends it: one verifier serves all the bench's codes.
+CODE_VERIFIER = "bench-" + "v" * 50
+CODE_CHALLENGE = base64.urlsafe_b64encode(
+    hashlib.sha256(CODE_VERIFIER.encode()).digest()).rstrip(b"=").decode()
 SCOPE = "openid profile email habilitations"
 CSRF = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"')
 
@@ -100,7 +105,8 @@ class Browser:
         return "/authorize?" + urlencode({
             "response_type": "code", "client_id": self.world.rp_client_id,
             "redirect_uri": REDIRECT_URI, "scope": SCOPE, "state": "bench",
-            "nonce": secrets.token_urlsafe(8), "prompt": "none"})
+            "nonce": secrets.token_urlsafe(8), "prompt": "none",
+            "code_challenge": CODE_CHALLENGE, "code_challenge_method": "S256"})
 
     def code(self) -> str:
         url = self.base + self.authorize_path
@@ -118,7 +124,7 @@ class Browser:
         response = requests.post(f"{self.base}/token", timeout=30, headers={
             "Authorization": self.world.rp_basic}, data={
             "grant_type": "authorization_code", "code": self.code(),
-            "redirect_uri": REDIRECT_URI})
+            "redirect_uri": REDIRECT_URI, "code_verifier": CODE_VERIFIER})
         response.raise_for_status()
         return response.json()
 
@@ -144,7 +150,8 @@ def scenario_data(scenario: str, browser: Browser, connections: int) -> dict[str
         return {"basic": world.rp_basic, "access_token": browser.tokens()["access_token"]}
     if scenario == "silent_login":
         return {"basic": world.rp_basic, "cookie": browser.cookie,
-                "authorize_path": browser.authorize_path, "redirect_uri": quote(REDIRECT_URI)}
+                "authorize_path": browser.authorize_path, "redirect_uri": quote(REDIRECT_URI),
+                "code_verifier": CODE_VERIFIER}
     if scenario == "password_login":
         return {"credentials": f"&identifier={quote(world.identifier)}"
                                f"&password={quote(PASSWORD)}"}

@@ -8,7 +8,8 @@ function request()
   local code = table.remove(codes, 1)
   if code then
     return wrk.format("POST", "/token", token, "grant_type=authorization_code&code="
-                      .. code .. "&redirect_uri=" .. DATA.redirect_uri)
+                      .. code .. "&redirect_uri=" .. DATA.redirect_uri
+                      .. "&code_verifier=" .. DATA.code_verifier)
   end
   return wrk.format("GET", DATA.authorize_path, authorize)
 end
