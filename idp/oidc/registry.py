@@ -42,7 +42,8 @@ class Registry:
         self._store = store
         self._version: str | None = None
         self._checked_at = float("-inf")  # time.monotonic() of the last comparison
-        self._entries: dict[str, tuple[Any, float | None]] = {}
+        # name -> (value, monotonic expiry or None, the version it was read under)
+        self._entries: dict[str, tuple[Any, float | None, str | None]] = {}
 
     def _current_version(self) -> str:
         version = self._store.get(VERSION_KEY)
@@ -75,14 +76,15 @@ class Registry:
         `ttl` seconds ago). With `lag`, a change made elsewhere may go unseen that many
         seconds: for what is cached downstream anyway (the JWKS)."""
         self._check(lag)
+        version = self._version  # an entry read under an older one (another thread) is stale
         held = self._entries.get(name)
         now = time.monotonic()
-        if held is not None and (held[1] is None or held[1] > now):
+        if held is not None and held[2] == version and (held[1] is None or held[1] > now):
             return held[0]
         value = load()
         if len(self._entries) >= MAX_ENTRIES:
             self._entries.clear()
-        self._entries[name] = (value, None if ttl is None else now + ttl)
+        self._entries[name] = (value, None if ttl is None else now + ttl, version)
         return value
 
     def changed(self) -> None:
