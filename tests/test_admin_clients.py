@@ -13,14 +13,11 @@ from idp.directory.enums import EntityType
 from idp.extensions import db
 from tests.support import directory as d
 from tests.support.html import csrf_token
+from tests.support.web import sign_in
 
 
 def _login(browser: FlaskClient, identifier: str) -> None:
-    page = browser.get("/connexion").get_data(as_text=True)
-    response = browser.post("/connexion", data={"csrf_token": csrf_token(page),
-                                                 "identifier": identifier,
-                                                 "password": d.PASSWORD})
-    assert response.status_code == 302
+    assert sign_in(browser, identifier).status_code == 302
 
 
 def _people(app) -> tuple[str, str]:  # type: ignore[no-untyped-def]
@@ -118,3 +115,21 @@ def test_disabling_an_application_blocks_its_logins(make_app, sqlite_url) -> Non
         "redirect_uri": "http://127.0.0.1:9/cb"})
     assert authorize.status_code == 400  # shown on our page, never redirected
     assert "invalid_client" in authorize.get_data(as_text=True)
+
+
+def test_the_built_in_checks_answer_in_french(make_app, sqlite_url) -> None:  # type: ignore[no-untyped-def]
+    app = make_app(sqlite_url)
+    admin, _ = _people(app)
+    browser = app.test_client()
+    _login(browser, admin)
+    form = browser.get("/admin/applications/nouvelle").get_data(as_text=True)
+    response = browser.post("/admin/applications/nouvelle", data={
+        "csrf_token": csrf_token(form), "name": "A" * 256, "domains": ["ANCRE"],
+        "kind": "confidential", "redirect_uris": "https://ancre.example.fr/callback",
+        "id_token_signed_response_alg": "HS256",
+    })
+    page = unescape(response.get_data(as_text=True))
+    assert response.status_code == 400
+    assert "Le champ ne peut pas contenir plus de 255 caractères." in page
+    assert "N'est pas un choix valide" in page
+    assert "Field cannot" not in page and "Not a valid" not in page

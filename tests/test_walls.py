@@ -10,6 +10,7 @@ Imports inside functions count too (they are imports all the same). The walls:
 - a page package never imports another page package's pages (its views, forms...);
   it may use another package's domain modules (`service`, `models`);
 - the web kernel (sessions, access, interactions) imports no page and no protocol;
+- a page's forms derive from the kernel's `Form`, never from Flask-WTF directly;
 - the short-lived store knows nothing of the directory.
 """
 
@@ -25,11 +26,11 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "idp"
 
-PROVIDER_LAYERS = {"idp.web", "idp.oidc", "idp.login", "idp.consent", "idp.selfservice",
-                   "idp.admin", "idp.home", "idp.clients", "idp.keys", "idp.claims",
-                   "idp.cli", "idp.rp", "idp.mail", "idp.outbox", "idp.app", "idp.requests"}
-PAGE_PACKAGES = {"idp.login", "idp.consent", "idp.selfservice", "idp.admin", "idp.home",
-                 "idp.requests"}
+# A page package is one with views, apart from the protocol and the relying-party kit.
+PAGE_PACKAGES = {f"idp.{views.parent.name}" for views in PACKAGE.glob("*/views.py")} \
+    - {"idp.oidc", "idp.rp"}
+PROVIDER_LAYERS = {"idp.web", "idp.oidc", "idp.clients", "idp.keys", "idp.claims", "idp.cli",
+                   "idp.rp", "idp.mail", "idp.outbox", "idp.app"} | PAGE_PACKAGES
 DOMAIN_MODULES = {"service", "models"}  # what a page package may use of another one
 
 # (who, may not import, why)
@@ -40,9 +41,10 @@ WALLS: list[tuple[str, set[str], str]] = [
     ("idp.rp", {"idp"}, "the relying-party kit imports nothing of the provider"),
     ("idp.login", {"idp.oidc"}, "the login page talks to the pipeline by interactions"),
     ("idp.consent", {"idp.oidc"}, "the consent pages talk to the pipeline by interactions"),
-    ("idp.web", {"idp.oidc", "idp.login", "idp.consent", "idp.selfservice", "idp.admin",
-                 "idp.home", "idp.requests"}, "the web kernel serves the pages and the pipeline, "
-                              "it imports neither"),
+    ("idp.web", {"idp.oidc"} | PAGE_PACKAGES, "the web kernel serves the pages and the "
+                                              "pipeline, it imports neither"),
+    *[(page, {"flask_wtf"}, "a page's forms derive from idp.web.forms.Form (French messages)")
+      for page in sorted(PAGE_PACKAGES)],
     ("idp.store", {"idp.directory"}, "the short-lived store knows nothing of the directory"),
 ]
 
@@ -116,6 +118,7 @@ def test_every_module_keeps_to_its_walls() -> None:
     ("idp.store.redis_store", "from ..directory.models import Account\n"),
     ("idp.web.interactions", "from idp.oidc.authorization import pipeline\n"),
     ("idp.core.audit", "from idp.directory import rules\n"),
+    ("idp.login.forms", "from flask_wtf import FlaskForm\n"),
 ])
 def test_a_forbidden_import_is_caught(module: str, line: str) -> None:
     modules = sources()

@@ -1,4 +1,3 @@
-from flask_wtf import FlaskForm
 from wtforms import (
     BooleanField,
     RadioField,
@@ -12,6 +11,7 @@ from wtforms.validators import DataRequired, Length, Optional
 from wtforms.widgets import CheckboxInput, ListWidget
 
 from idp.oidc.capabilities import SIGNING_ALGORITHMS
+from idp.web.forms import Form
 
 
 class MultiCheckboxField(SelectMultipleField):
@@ -19,7 +19,7 @@ class MultiCheckboxField(SelectMultipleField):
     option_widget = CheckboxInput()
 
 
-class ClientForm(FlaskForm):
+class ClientForm(Form):
     name = StringField("Nom de l'application",
                        validators=[DataRequired("Le nom est obligatoire."), Length(max=255)])
     domains = MultiCheckboxField("Domaines", validators=[DataRequired(

@@ -10,7 +10,6 @@ answer again.
 from __future__ import annotations
 
 from flask import Blueprint, abort, redirect, render_template, request
-from flask_wtf import FlaskForm
 from werkzeug.wrappers import Response
 
 from idp.consent import service
@@ -19,6 +18,7 @@ from idp.directory.models import Entity
 from idp.extensions import db
 from idp.web import interactions
 from idp.web.access import request_actor, signed_in_account
+from idp.web.forms import Form
 from idp.web.interactions import (
     ABANDON,
     CONSENT,
@@ -36,7 +36,7 @@ REFUSED = "The end-user refused to share the information."
 NO_RIGHT = "The end-user has no valid right for this application."
 
 
-class DecisionForm(FlaskForm):
+class DecisionForm(Form):
     """Only the CSRF token: the decision is the button pressed."""
 
 

@@ -1,9 +1,10 @@
-from flask_wtf import FlaskForm
 from wtforms import HiddenField, PasswordField, StringField
 from wtforms.validators import DataRequired, Length
 
+from idp.web.forms import Form
 
-class LoginForm(FlaskForm):
+
+class LoginForm(Form):
     identifier = StringField(
         "Identifiant Plage",
         validators=[DataRequired("Veuillez renseigner votre identifiant Plage."),

@@ -25,7 +25,6 @@ from typing import Any
 
 from authlib.common.urls import add_params_to_uri
 from flask import abort, flash, make_response, redirect, render_template, request, url_for
-from flask_wtf import FlaskForm
 from sqlalchemy import select
 from werkzeug.wrappers import Response
 from wtforms import HiddenField
@@ -42,6 +41,7 @@ from idp.oidc.views import bp
 from idp.outbox import service as outbox
 from idp.web.access import request_actor
 from idp.web.csrf import csrf
+from idp.web.forms import Form
 from idp.web.session import (
     LoginState,
     current_login,
@@ -199,7 +199,7 @@ def withdraw_consent(account: Account, client_id: str, actor: Actor) -> bool:
 # --- the endpoint ---------------------------------------------------------------------
 
 
-class LogoutForm(FlaskForm):
+class LogoutForm(Form):
     """The confirmation: the client's parameters ride along, the button pressed decides."""
 
     id_token_hint = HiddenField()

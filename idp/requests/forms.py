@@ -8,11 +8,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask_wtf import FlaskForm
 from wtforms import (
     DateField,
     HiddenField,
-    PasswordField,
     RadioField,
     SelectField,
     SelectMultipleField,
@@ -26,6 +24,7 @@ from wtforms.widgets import CheckboxInput, ListWidget
 from idp.directory.enums import RequestStatus
 from idp.directory.models import Entity
 from idp.extensions import db
+from idp.web.forms import Form
 
 NAME_MAX, LABEL_MAX, EMAIL_MAX, PHONE_MAX, TEXT_MAX = 120, 255, 255, 32, 2000
 ENTITY_FROM_LIST = ("Choisissez l'entité dans la liste proposée (après la saisie d'au moins "
@@ -50,7 +49,7 @@ def _name(label: str, what: str) -> StringField:
     return StringField(label, [_required(what), _too_long(NAME_MAX)])
 
 
-class NameForm(FlaskForm):
+class NameForm(Form):
     """Step 1 of « Créer un compte »: the duplicate check."""
 
     given_name = _name("Prénom", "votre prénom")
@@ -62,7 +61,7 @@ class MultiCheckboxField(SelectMultipleField):
     option_widget = CheckboxInput()
 
 
-class ProfileRequestForm(FlaskForm):
+class ProfileRequestForm(Form):
     """« + Demander un profil »: what a signed-in person fills in."""
 
     entity = HiddenField()  # the code of the entity chosen in the list
@@ -121,11 +120,11 @@ class AccountRequestForm(ProfileRequestForm):
     address = TextAreaField("Adresse", [Optional(), _too_long(TEXT_MAX)])
 
 
-class DecisionForm(FlaskForm):
+class DecisionForm(Form):
     comment = TextAreaField("Commentaire de la décision", [Optional(), _too_long(TEXT_MAX)])
 
 
-class QueueFilterForm(FlaskForm):
+class QueueFilterForm(Form):
     """The queue's filters (a GET form: no CSRF token, nothing changes)."""
 
     class Meta:
@@ -138,13 +137,3 @@ class QueueFilterForm(FlaskForm):
     au = DateField("jusqu'au", [Optional()])
     nom = StringField("Nom ou prénom", [Optional(), _too_long(NAME_MAX)])
     entite = StringField("Entité (nom ou finess)", [Optional(), _too_long(LABEL_MAX)])
-
-
-class FirstPasswordForm(FlaskForm):
-    password = PasswordField("Mot de passe", [_required("un mot de passe"), Length(max=256)],
-                             render_kw={"autocomplete": "new-password"})
-    confirm = PasswordField(
-        "Confirmation du mot de passe",
-        [_required("une seconde fois le mot de passe"),
-         EqualTo("password", "Les deux mots de passe saisis sont différents.")],
-        render_kw={"autocomplete": "new-password"})

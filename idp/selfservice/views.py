@@ -13,7 +13,6 @@ from flask import (
     session,
     url_for,
 )
-from flask_wtf import FlaskForm
 from werkzeug.wrappers import Response
 
 from idp.consent import service as consent
@@ -22,6 +21,7 @@ from idp.extensions import db
 from idp.oidc import logout
 from idp.outbox import service as outbox
 from idp.web.access import current_account, login_required, request_actor
+from idp.web.forms import Form
 from idp.web.navigation import ACTIVE_PROFILE
 from idp.web.redirects import safe_next
 from idp.web.session import renew_session_id
@@ -74,7 +74,7 @@ def switch_profile() -> Any:
     """The profile menu: which profile the person acts with on PLAGE's own pages."""
     account = current_account()
     assert account is not None
-    form = FlaskForm()
+    form = Form()
     chosen = request.form.get("profile", type=int)
     usable = {p.id: p for p in account.profiles if rules.is_usable(p)}
     if not form.validate_on_submit() or chosen not in usable:
