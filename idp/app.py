@@ -17,6 +17,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from idp.config import load_settings
 from idp.core import redaction
 from idp.core.errors import NotFound
+from idp.directory import passwords
 from idp.extensions import database_unavailable, db, private_sqlite_file
 from idp.store import StoreUnavailable, create_store
 from idp.web import screening
@@ -67,6 +68,10 @@ def create_app(overrides: dict[str, dict[str, Any]] | None = None) -> Flask:
         hops = settings["server"]["proxy_hops"]
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
 
+    security = settings["security"]
+    passwords.configure(security["password_hash_time_cost"],
+                        security["password_hash_memory_kib"],
+                        security["password_hash_parallelism"])
     database_url = settings["database"]["url"]
     if database_url.startswith("sqlite:///") and ":memory:" not in database_url:
         private_sqlite_file(Path(database_url.removeprefix("sqlite:///")))

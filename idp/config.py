@@ -78,6 +78,11 @@ DEFAULTS: dict[str, dict[str, Any]] = {
     },
     "security": {
         "password_min_length": 12,
+        # argon2id, RFC 9106's second recommended option; OWASP's minimum is
+        # m = 19 MiB, t = 2, p = 1.
+        "password_hash_memory_kib": 65536,
+        "password_hash_time_cost": 3,
+        "password_hash_parallelism": 4,
         "login_max_failures": 5,
         "login_max_failures_per_ip": 50,
         "login_lockout_seconds": 900,
@@ -208,6 +213,17 @@ def _check_oidc(oidc: dict[str, Any]) -> None:
         raise ConfigError("oidc.session_idle_timeout must be at most oidc.session_ttl")
 
 
+def _check_password_hashing(security: dict[str, Any]) -> None:
+    for key in ("password_hash_memory_kib", "password_hash_time_cost",
+                "password_hash_parallelism"):
+        if security[key] < 1:
+            raise ConfigError(f"security.{key} must be positive")
+    if security["password_hash_memory_kib"] < 8 * security["password_hash_parallelism"]:
+        # argon2's own rule: at least 8 KiB per lane.
+        raise ConfigError("security.password_hash_memory_kib must be at least 8 times "
+                          "security.password_hash_parallelism")
+
+
 def load_settings(
     overrides: dict[str, dict[str, Any]] | None = None,
     environ: dict[str, str] | None = None,
@@ -237,6 +253,7 @@ def load_settings(
     _check_oidc(settings["oidc"])
     _check_outbox(settings["outbox"])
     security = settings["security"]
+    _check_password_hashing(security)
     if security["password_min_length"] < 8:
         # ASVS 6.2.1: 8 at the very least (15 recommended).
         raise ConfigError("security.password_min_length must be at least 8")

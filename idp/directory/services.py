@@ -13,7 +13,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import func, or_, select
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import joinedload, selectinload
 
 from idp.core.audit import Actor, record
 from idp.core.errors import NotFound, RuleViolation
@@ -290,14 +290,14 @@ def revoke(profile: Profile, role: Role, actor: Actor) -> None:
 
 
 def profiles_for_client(account: Account, domains: Iterable[str]) -> rules.ProfilesForClient:
-    """The account's profiles, loaded with their roles and entities, sorted by the rule
-    (`rules.profiles_for_client`) for a client registered for `domains`."""
+    """The account's profiles, loaded with their roles and entities in one query, sorted
+    by the rule (`rules.profiles_for_client`) for a client registered for `domains`."""
     profiles = db.session.scalars(
         select(Profile).where(Profile.account_id == account.id)
-        .options(selectinload(Profile.habilitations).selectinload(Habilitation.role),
-                 selectinload(Profile.entity))
+        .options(joinedload(Profile.habilitations).joinedload(Habilitation.role),
+                 joinedload(Profile.entity))
         .order_by(Profile.id)
-    ).all()
+    ).unique().all()
     return rules.profiles_for_client(profiles, domains)
 
 
