@@ -75,8 +75,11 @@ def create_app(overrides: dict[str, dict[str, Any]] | None = None) -> Flask:
     from idp.consent.views import bp as consent_bp
     from idp.home.views import bp as home_bp
     from idp.login.views import bp as login_bp
+    from idp.profiles.views import bp as profiles_bp
     from idp.mail.service import MailChannel
+    from idp.directory import events as directory_events
     from idp.oidc.backchannel import LogoutChannel
+    from idp.oidc.logout import end_profile_grants
     from idp.oidc.server import create_server
     from idp.oidc.views import bp as oidc_bp
     from idp.outbox import channels as outbox_channels
@@ -88,9 +91,10 @@ def create_app(overrides: dict[str, dict[str, Any]] | None = None) -> Flask:
     web_session.install(app)
     navigation.install(app)
     outbox_channels.install(app, MailChannel, LogoutChannel)
+    directory_events.on_profile_ended(end_profile_grants)
     app.extensions["idp.oauth_server"] = create_server(app)
     for blueprint in (home_bp, login_bp, selfservice_bp, oidc_bp, consent_bp, admin_bp,
-                      requests_bp):
+                      requests_bp, profiles_bp):
         app.register_blueprint(blueprint)
     _register_error_pages(app)
     _add_security_headers(app)

@@ -197,6 +197,14 @@ def may_administer(admin_profiles: Iterable[ProfileLike], entity_id: int) -> boo
     )
 
 
+def may_hand_over_ape(admin_profiles: Iterable[ProfileLike], entity_id: int) -> bool:
+    """The entity's sitting APE hands his role over to another of its profiles (he stays
+    an Administrateur); otherwise the level above appoints the APE (principle 4) when it
+    accepts an APE request."""
+    return any(is_usable(p) and holds_ape(p) and p.entity_id == entity_id
+               for p in admin_profiles)
+
+
 def may_appoint_ape(
     admin_profiles: Iterable[ProfileLike], entity: EntityLike, lookup: AuthorityLookup
 ) -> bool:
