@@ -73,16 +73,16 @@ def create_app(overrides: dict[str, dict[str, Any]] | None = None) -> Flask:
 
     from idp.admin.views import bp as admin_bp
     from idp.consent.views import bp as consent_bp
+    from idp.directory import events as directory_events
     from idp.home.views import bp as home_bp
     from idp.login.views import bp as login_bp
-    from idp.profiles.views import bp as profiles_bp
     from idp.mail.service import MailChannel
-    from idp.directory import events as directory_events
     from idp.oidc.backchannel import LogoutChannel
     from idp.oidc.logout import end_profile_grants
     from idp.oidc.server import create_server
     from idp.oidc.views import bp as oidc_bp
     from idp.outbox import channels as outbox_channels
+    from idp.profiles.views import bp as profiles_bp
     from idp.requests.views import bp as requests_bp
     from idp.selfservice.views import bp as selfservice_bp
     from idp.web import navigation
