@@ -324,7 +324,7 @@ def test_an_administrator_of_x_reaches_nothing_of_y(world: SimpleNamespace) -> N
 def test_without_the_csrf_token_nothing_changes(sqlite_world: SimpleNamespace) -> None:
     w = sqlite_world
     ape = signed_in(w, w.ape)
-    for method, url in pages(w, w.jeanne_profile)[3:]:
+    for _, url in pages(w, w.jeanne_profile)[3:]:
         answer = ape.post(url, data={"domaine": "ANCRE",
                                      "ajouter": [w.roles["ANCRE/LECTEUR"]]})
         assert answer.status_code == 400 and "Ce formulaire a expiré" in text(answer)
