@@ -217,6 +217,23 @@ def may_appoint_ape(
 
 # --- login ----------------------------------------------------------------------------
 
+# A domain held on at most this many entities lives on dedicated entities of its own.
+DEDICATED_ENTITIES_MAX = 3
+
+
+def entities_to_request(own_entity_ids: Iterable[int], holders: Iterable[EntityLike]
+                        ) -> list[EntityLike]:
+    """Where a person without a valid right asks for a profile when the application's
+    domain lives on a few dedicated entities (a SAGA Directeurs right lives on ET CNG
+    SAGA): those entities, if he belongs to none of them. `holders` are the entities
+    whose profiles hold the domain's roles; a domain held on many (ANCRE on every
+    establishment) is asked of the administrators of one's own entity instead."""
+    own, found = set(own_entity_ids), list(holders)
+    if len(found) > DEDICATED_ENTITIES_MAX or any(e.id in own for e in found):
+        return []
+    return found
+
+
 
 def roles_in_domains(profile: ProfileLike, domains: Iterable[str]) -> dict[str, list[str]]:
     """The profile's roles, restricted to `domains`, as {"DOMAIN": ["ROLE", ...]}."""
