@@ -121,7 +121,7 @@ def no_valid_right(uid: str) -> Response | tuple[str, int]:
     return render_template(
         "consent/no_valid_right.html", uid=uid, client_name=prompt.details["client_name"],
         domains=service.domain_labels(domains), domain_codes=domains,
-        administered=administered,
+        administered=administered, has_profiles=bool(entities),
         request_on=rules.entities_to_request((p.entity_id for p in account.profiles),
                                              holders),
         contacts=[c for c in (services.contacts_for(e, account) for e in entities if e)
