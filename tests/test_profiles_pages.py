@@ -16,6 +16,7 @@ from sqlalchemy import select
 
 from idp.core.audit import AuditEvent
 from idp.directory import rules, services
+from idp.directory.demo import load_demo
 from idp.directory.enums import ProfileState
 from idp.directory.models import Habilitation, Profile
 from idp.extensions import db
@@ -346,3 +347,34 @@ def test_bad_input_is_a_french_message_never_a_500(sqlite_world: SimpleNamespace
     for url in ("/profils/999999/habilitations", "/profils/recherche?page=-4&etat=x&role=y",
                 f"/profils/{w.jeanne_profile}/habilitations?domaine=%00"):
         assert ape.get(url).status_code in (200, 400, 404), url  # %00: screened out
+
+
+# --- the demo -------------------------------------------------------------------------
+
+
+def test_a_demo_ape_finds_profils_in_the_menu_and_grants_a_role(make_app: Any,
+                                                               sqlite_url: str) -> None:
+    """README: Anne Lambert, APE of the demo's EHPAD Les Tilleuls, gives Camille Martin's
+    profile there a role in Tableau de bord ESMS."""
+    app = make_app(sqlite_url)
+    with app.app_context():
+        load_demo(d.ACTOR, d.MIN_LENGTH)
+        db.session.commit()
+        camille = services.get_account("463471").profiles[0]
+        target, tdb_gf = camille.id, services.get_role("TDBESMS", "GESTIONNAIRE_FICHIERS").id
+    anne = app.test_client()
+    assert post(anne, "/connexion", {"identifier": "528711",
+                                     "password": "Anne-Demo-2024!"}).status_code == 302
+    menu = anne.get("/").get_data(as_text=True)
+    assert "<summary>Profils</summary>" in menu
+    for entry in ("Recherche de profils", "Demandes de création de profil",
+                  "Gestion des profils &amp; habilitations"):
+        assert entry in menu
+    assert f'data-profile-id="{target}"' in text(anne.get("/profils/gestion"))
+    page = f"/profils/{target}/habilitations?domaine=TDBESMS"
+    assert post(anne, page, {"domaine": "TDBESMS", "ajouter": [tdb_gf]},
+                f"/profils/{target}/habilitations").status_code == 302
+    with app.app_context():
+        assert "TDBESMS/GESTIONNAIRE_FICHIERS" in {
+            f"{r.domain_code}/{r.code}" for r in
+            rules.profile_roles(db.session.get(Profile, target))}
