@@ -87,10 +87,11 @@ def create_app(overrides: dict[str, dict[str, Any]] | None = None) -> Flask:
     from idp.selfservice.views import bp as selfservice_bp
     from idp.web import navigation
     from idp.web import session as web_session
+    from idp.web.deferred import DeferredChannel
 
     web_session.install(app)
     navigation.install(app)
-    outbox_channels.install(app, MailChannel, LogoutChannel)
+    outbox_channels.install(app, MailChannel, LogoutChannel, DeferredChannel)
     directory_events.on_profile_ended(end_profile_grants)
     app.extensions["idp.oauth_server"] = create_server(app)
     for blueprint in (home_bp, login_bp, selfservice_bp, oidc_bp, consent_bp, admin_bp,

@@ -69,6 +69,11 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "backchannel_max_retry": 14400,
         "backchannel_give_up_after_attempts": 12,
         "backchannel_give_up_after": 0,
+        "deferred_lease": 60,
+        "deferred_first_retry": 30,
+        "deferred_max_retry": 600,
+        "deferred_give_up_after_attempts": 0,
+        "deferred_give_up_after": 3600,
     },
     "security": {
         "password_min_length": 12,

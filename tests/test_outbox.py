@@ -276,7 +276,7 @@ def test_outbox_pending_lists_what_is_not_delivered(
     wrong = runner.invoke(cli, ["outbox", "deliver", "--channel", "pigeon"])
     assert wrong.exit_code == 1 and "Traceback" not in wrong.output
     assert wrong.stderr.strip() == (
-        "Error: no channel 'pigeon': choose among backchannel, mail")
+        "Error: no channel 'pigeon': choose among backchannel, deferred, mail")
 
 
 # --- the wall -------------------------------------------------------------------------

@@ -1,6 +1,7 @@
 """The ANCRE guide's section 2.3 in headless Chromium: a newcomer asks for an account
 with the APE wish on an establishment of an OG, the OG's administrator creates the
-profile, the newcomer chooses his password from the mail and signs in."""
+profile, the newcomer chooses his password from the mail and signs in; a second profile
+refused with a comment; a name that already has an account."""
 
 from __future__ import annotations
 
@@ -65,7 +66,8 @@ def test_a_newcomer_becomes_ape_of_an_og_establishment(
 
     accepted = body_of([m for m in smtp_sink.received() if m["To"] == "lea@example.test"][-1])
     identifier = re.search(r"Votre identifiant Plage : (\d+)", accepted).group(1)
-    newcomer.goto(base + ACTIVATION.search(accepted).group(1))
+    # The page's script takes the code from after "#" and brings the password form.
+    newcomer.goto(base + "#".join(ACTIVATION.search(accepted).groups()))
     newcomer.fill("#password", NEW_PASSWORD)
     newcomer.fill("#confirm", NEW_PASSWORD)
     newcomer.click("text=Enregistrer le mot de passe")
@@ -77,3 +79,70 @@ def test_a_newcomer_becomes_ape_of_an_og_establishment(
     screenshot(newcomer, "5-new-ape-account")
     newcomer.context.close()
     admin.context.close()
+
+
+def test_a_second_profile_refused_with_a_comment_and_a_name_already_known(
+        make_app: Any, sqlite_url: str, smtp_sink: SmtpSink, live_server: Any,
+        browser: Any, screenshot: Any) -> None:
+    app = make_app(sqlite_url, mail={"backend": "smtp", "smtp_host": smtp_sink.host,
+                                     "smtp_port": smtp_sink.port})
+    world = build_world(app)
+    base = live_server(app)
+
+    # Élodie Martin, already holder of an account, asks for a profile at the OG.
+    person = browser.new_context(locale="fr-FR").new_page()
+    sign_in(person, base, world.person, d.PASSWORD)
+    person.goto(base + "/compte/")
+    person.click("text=+ Demander un profil")
+    person.fill("#entity_search", "Association")
+    person.click(f"#entity-list li:has-text('{world.og.name}')")
+    person.check("input[name=wants_ape][value=non]")
+    person.fill("#label", "Siège")
+    person.check("input[name=applications][value=ANCRE]")
+    screenshot(person, "second-profile-1-form")
+    person.click("button:has-text('Envoyer')")
+    person.wait_for_selector("text=Valider l'envoi de la demande aux administrateurs")
+    screenshot(person, "second-profile-2-confirm")
+    person.click("button:has-text('Confirmer')")
+    person.wait_for_selector("td:has-text('Siège')")
+    outbox.wait_idle()
+
+    # The OG's administrator refuses it, with a comment.
+    admin = browser.new_context(locale="fr-FR").new_page()
+    sign_in(admin, base, world.og_admin, d.PASSWORD)
+    admin.goto(base + "/profils/demandes")
+    admin.click("tr:has-text('Martin') >> text=Modifier")
+    admin.fill("#comment", "Pas de poste au siège")
+    screenshot(admin, "second-profile-3-refusal")
+    admin.click("text=Refuser la demande")
+    admin.wait_for_selector("text=refusée")
+    outbox.wait_idle()
+    refused = next(m for m in smtp_sink.received() if m["To"] == world.person_email
+                   and "refusée" in m["Subject"])
+    assert "Pas de poste au siège" in body_of(refused)
+
+    # She reads the decision and its comment in « Mes demandes ».
+    person.goto(base + "/compte/demandes")
+    row = person.locator("tr:has-text('Siège')")
+    assert "Refusée" in row.inner_text() and "Pas de poste au siège" in row.inner_text()
+    screenshot(person, "second-profile-4-my-requests")
+    person.context.close()
+    admin.context.close()
+
+    # Someone types her name in « Créer un compte »: the page says the same as for anyone,
+    # and her identifier goes to her own address only.
+    visitor = browser.new_context(locale="fr-FR").new_page()
+    visitor.goto(base + "/")
+    visitor.click("text=Créer un compte")
+    visitor.fill("#given_name", "elodie")
+    visitor.fill("#family_name", "MARTIN ")
+    visitor.click("text=Valider")
+    notice = visitor.wait_for_selector("#duplicate-check")
+    assert "demandez un nouveau profil" in notice.inner_text()
+    assert world.person not in visitor.content()
+    screenshot(visitor, "duplicate-name")
+    outbox.wait_idle()
+    exists = next(m for m in smtp_sink.received() if "déjà un compte" in m["Subject"])
+    assert exists["To"] == world.person_email
+    assert f"identifiant {world.person}" in body_of(exists)
+    visitor.context.close()

@@ -28,6 +28,7 @@ from idp.outbox.models import OutboxItem
 from tests.support import directory as d
 from tests.support.html import csrf_token, form_with
 from tests.support.services import SmtpSink, body_of, free_port
+from tests.support.sql import statements_of
 
 AppFactory = Callable[..., Flask]
 NEW_PASSWORD = "Nouveau-secret-2027!"
@@ -62,6 +63,8 @@ def text(response: TestResponse) -> str:
     return unescape(response.get_data(as_text=True))
 
 
+def mails_in_outbox() -> list[OutboxItem]:
+    return list(db.session.scalars(select(OutboxItem).where(OutboxItem.channel == "mail")))
 
 
 def log_in(client: FlaskClient, identifier: str, password: str) -> int:
@@ -219,13 +222,15 @@ def test_a_sent_reset_mail_leaves_no_link_in_the_outbox(people: Any,
     token = reset_code(smtp_sink)
 
     with app.app_context():
-        [sent] = db.session.scalars(select(OutboxItem)).all()
-        # What the delivery record needs stays; the body with the link is gone.
+        [sent] = mails_in_outbox()
+        # What the delivery record needs stays; the body with the link is gone, and so
+        # is what was typed in the request it answers.
         assert sent.delivered_at is not None and sent.payload is None
-        assert (sent.channel, sent.recipient) == ("mail", person["email"])
+        assert sent.recipient == person["email"]
         assert sent.subject == "PLAGE – Réinitialisation de votre mot de passe"
-        stored = db.session.execute(select(OutboxItem.__table__)).one()
-        assert not any(token in str(value) for value in stored)
+        stored = db.session.execute(select(OutboxItem.__table__)).all()
+        assert len(stored) == 2 and all(row.payload is None for row in stored)
+        assert not any(token in str(value) for row in stored for value in row)
 
 
 def test_a_reset_link_is_single_use_with_redis_too(make_app: AppFactory, sqlite_url: str,
@@ -259,6 +264,34 @@ def test_a_weak_password_is_refused_with_the_policy_message(people: Any,
     assert log_in(app.test_client(), person["identifier"], d.PASSWORD) == 302
 
 
+def statements_of_the_request(app: Flask, path: str, **fields: str) -> list[str]:
+    """The SQL the page itself runs for one submission (not its background senders)."""
+    client = app.test_client()
+    page = client.get(path).get_data(as_text=True)
+    return statements_of(app, lambda: client.post(
+        path, data={"csrf_token": csrf_token(page), **fields}))
+
+
+@pytest.mark.parametrize(("path", "known", "unknown"), [
+    ("/compte/identifiant-perdu", {"email": "{email}"}, {"email": "personne@example.test"}),
+    ("/compte/mot-de-passe-oublie", {"identifier": "{identifier}", "email": "{email}"},
+     {"identifier": "999999", "email": "personne@example.test"}),
+])
+def test_the_recovery_pages_do_the_same_work_for_known_and_unknown_people(
+        people: Any, smtp_sink: SmtpSink, path: str, known: dict[str, str],
+        unknown: dict[str, str]) -> None:
+    # The same statements in the page for both: its timing cannot tell them apart (the
+    # lookup, and the mail when one is due, happen in the background).
+    app, person = people
+    for_known = statements_of_the_request(
+        app, path, **{k: v.format(**person) for k, v in known.items()})
+    for_unknown = statements_of_the_request(app, path, **unknown)
+
+    assert for_known == for_unknown
+    assert not any("accounts" in statement for statement in for_known)
+    assert len(smtp_sink.received()) == 1  # yet the holder got his mail
+
+
 @pytest.mark.parametrize("case", ["wrong address", "unknown identifier", "inactive account"])
 def test_forgot_password_gives_the_same_answer_and_no_mail(people: Any, smtp_sink: SmtpSink,
                                                            case: str) -> None:
@@ -278,7 +311,7 @@ def test_forgot_password_gives_the_same_answer_and_no_mail(people: Any, smtp_sin
     assert response.status_code == 200 and RESET_SENT in text(response)
     assert smtp_sink.messages == []
     with app.app_context():
-        assert db.session.scalars(select(OutboxItem)).all() == []
+        assert mails_in_outbox() == []
 
 
 def test_forged_links_are_refused(people: Any) -> None:
@@ -418,7 +451,7 @@ def test_with_the_mail_server_down_the_page_answers_and_the_mail_waits(
     assert response.status_code == 200 and IDENTIFIER_SENT in text(response)
     assert time.monotonic() - started < 5
     with app.app_context():
-        [waiting] = db.session.scalars(select(OutboxItem)).all()
+        [waiting] = mails_in_outbox()
         assert waiting.delivered_at is None and waiting.attempts == 1
         assert "Unreachable" in (waiting.last_error or "")
 

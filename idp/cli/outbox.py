@@ -21,7 +21,7 @@ def _channel(name: str | None) -> str | None:
     return name
 
 
-channel_option = click.option("--channel", help="Only this channel (mail, backchannel).")
+channel_option = click.option("--channel", help="Only this channel (mail, backchannel, deferred).")
 
 
 @click.group("outbox")

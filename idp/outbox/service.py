@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from collections import defaultdict
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from typing import Any
@@ -90,9 +91,17 @@ class _Senders:
             self._running.discard(future)
 
     def wait_idle(self, timeout: float) -> bool:
-        with self._lock:
-            running = list(self._running)
-        return not wait(running, timeout).not_done
+        # A delivery may queue further items (a recovery request its mail): wait until
+        # nothing runs any more, not only for what ran when called.
+        deadline = time.monotonic() + timeout
+        while True:
+            with self._lock:
+                running = list(self._running)
+            remaining = deadline - time.monotonic()
+            if not running:
+                return True
+            if remaining <= 0 or wait(running, remaining).not_done:
+                return False
 
 
 _senders = _Senders()

@@ -11,7 +11,6 @@ from typing import Any
 from wtforms import (
     DateField,
     HiddenField,
-    PasswordField,
     RadioField,
     SelectField,
     StringField,
@@ -131,13 +130,3 @@ class QueueFilterForm(Form):
     au = DateField("jusqu'au", [Optional()])
     nom = StringField("Nom ou prénom", [Optional(), _too_long(NAME_MAX)])
     entite = StringField("Entité (nom ou finess)", [Optional(), _too_long(LABEL_MAX)])
-
-
-class FirstPasswordForm(Form):
-    password = PasswordField("Mot de passe", [_required("un mot de passe"), Length(max=256)],
-                             render_kw={"autocomplete": "new-password"})
-    confirm = PasswordField(
-        "Confirmation du mot de passe",
-        [_required("une seconde fois le mot de passe"),
-         EqualTo("password", "Les deux mots de passe saisis sont différents.")],
-        render_kw={"autocomplete": "new-password"})

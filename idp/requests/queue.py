@@ -28,7 +28,6 @@ from idp.requests.forms import STATUS_LABELS, DecisionForm, QueueFilterForm
 from idp.requests.views import activation_links, bp
 from idp.requests.wording import entity_name, entity_phrase
 from idp.web.access import login_required, request_actor, require_decider_of, signed_in_account
-from idp.web.redirects import public_url
 
 PAGE_SIZE = 50
 PARIS = ZoneInfo("Europe/Paris")
@@ -170,12 +169,11 @@ def decide(request_id: int) -> Any:
         db.session.rollback()
         db.session.refresh(found)
         return _detail(found, form, 409, error=str(exc))
-    link = None
+    code = None
     if decision.accepted and found.new_account and decision.account is not None:
-        ttl = security["activation_link_ttl"]
-        token = activation_links().issue({"account_id": decision.account.id}, ttl)
-        link = public_url("requests.activate", token=token)
-    mails.request_decided(decision, link, security["activation_link_ttl"] // 86400)
+        code = activation_links().issue({"account_id": decision.account.id},
+                                        security["activation_link_ttl"])
+    mails.request_decided(decision, code, security["activation_link_ttl"] // 86400)
     db.session.commit()
     outbox.send_after_commit()
     flash("Le profil a été créé ; la personne en est informée par courriel."

@@ -24,50 +24,33 @@ from flask import (
 from werkzeug.wrappers import Response
 from wtforms.fields.choices import SelectChoice
 
-from idp.core.audit import record
 from idp.core.errors import RuleViolation
 from idp.directory import requests, services
 from idp.directory.models import Account, Domain, ProfileRequest
-from idp.directory.passwords import WeakPassword, check_password_policy
 from idp.extensions import db
 from idp.outbox import service as outbox
 from idp.requests import mails
 from idp.requests.forms import (
     STATUS_LABELS,
     AccountRequestForm,
-    FirstPasswordForm,
     NameForm,
     ProfileRequestForm,
 )
 from idp.requests.wording import entity_choice, entity_phrase, recipients_line
+from idp.web import deferred
 from idp.web.access import login_required, request_actor, signed_in_account
 from idp.web.links import MailLinks
-from idp.web.throttle import Counter
+from idp.web.password_links import PasswordLink, min_length
+from idp.web.redirects import public_url
+from idp.web.throttle import address_allowed, anonymous_requests, too_many_requests
 
 bp = Blueprint("requests", __name__)
 
-TOO_MANY = ("Trop de demandes en peu de temps. Pour votre sécurité, réessayez dans "
-            "{minutes} minutes.")
 View = Response | str | tuple[str, int]
 
 
 def _security() -> dict[str, Any]:
     return current_app.config["IDP"]["security"]
-
-
-def _allowed(name: str, subject: str, limit_key: str = "recovery_max_requests") -> bool:
-    """Count one event against `subject`, with the limits of the recovery pages."""
-    security = _security()
-    return Counter(current_app.extensions["idp.store"], f"account-request:{name}",
-                   security[limit_key], security["recovery_window_seconds"]).allow(subject)
-
-
-def _address_allowed() -> bool:
-    return _allowed("ip", request.remote_addr or "unknown", "recovery_max_requests_per_ip")
-
-
-def _too_many() -> str:
-    return TOO_MANY.format(minutes=max(1, _security()["recovery_window_seconds"] // 60))
 
 
 def activation_links() -> MailLinks:
@@ -130,17 +113,16 @@ def create_account() -> View:
     if not form.validate_on_submit():
         status = 400 if request.method == "POST" else 200
         return render_template("requests/create_account.html", form=form), status
-    if not _address_allowed():
+    if not address_allowed():
         return render_template("requests/create_account.html", form=form,
-                               error=_too_many()), 429
+                               error=too_many_requests()), 429
     given, family = form.given_name.data.strip(), form.family_name.data.strip()
-    matched = services.accounts_named(given, family)
-    if matched and _allowed("name", services.name_key(given, family)):
-        mails.name_taken(matched)
-        for account in matched:
-            record(request_actor(None), "account.duplicate_notice", target=account)
-        db.session.commit()
-        outbox.send_after_commit()
+    # The holders of that name, if any, are told in the background: the page does the
+    # same work whatever the name.
+    deferred.queue(mails.NAME_CHECK, given_name=given, family_name=family,
+                   login_url=public_url("login.login"))
+    db.session.commit()
+    outbox.send_after_commit()
     request_form = _with_choices(AccountRequestForm(formdata=None, given_name=given,
                                                     family_name=family))
     return _request_page("requests/account_request.html", request_form, checked=True)
@@ -152,8 +134,10 @@ def account_request() -> View:
     form = _with_choices(AccountRequestForm())
     if not form.validate_on_submit():
         return _request_page("requests/account_request.html", form, 400)
-    if not _address_allowed() or not _allowed("email", form.email.data.strip().lower()):
-        return _request_page("requests/account_request.html", form, 429, error=_too_many())
+    if (not address_allowed()
+            or not anonymous_requests("account-request").allow(form.email.data.strip().lower())):
+        return _request_page("requests/account_request.html", form, 429,
+                             error=too_many_requests())
     details = _file(form, None)
     if details is None:
         return _request_page("requests/account_request.html", form, 400)
@@ -250,42 +234,21 @@ def _activation_account(data: dict[str, Any] | None) -> Account | None:
     return account if account is not None and account.password_hash is None else None
 
 
-def _private(response: Response) -> Response:
-    # The address holds the token: keep it out of Referer headers and caches.
-    response.headers["Referrer-Policy"] = "no-referrer"
-    response.headers["Cache-Control"] = "no-store"
-    return response
+def _activate(account: Account, password: str) -> Response:
+    services.set_password(account, password, request_actor(account), min_length())
+    db.session.commit()
+    flash("Votre mot de passe est enregistré. Vous pouvez vous connecter avec votre "
+          f"identifiant Plage {account.identifier}.", "success")
+    return redirect(url_for("login.login"))
 
 
-@bp.route("/compte/activation/<token>", methods=["GET", "POST"])
-def activate(token: str) -> Response:
-    links = activation_links()
-    account = _activation_account(links.peek(token))
-    if account is None:
-        return _private(current_app.make_response(
-            (render_template("requests/activation_invalid.html"), 400)))
-    form = FirstPasswordForm()
-    min_length = _security()["password_min_length"]
-    if form.validate_on_submit():
-        try:
-            check_password_policy(form.password.data, min_length)
-        except WeakPassword as exc:
-            form.password.errors = [*form.password.errors, str(exc)]
-        else:
-            # Used up here, so that of two concurrent submissions only one applies.
-            account = _activation_account(links.take(token))
-            if account is None:
-                return redirect(url_for("requests.activate", token=token))
-            services.set_password(account, form.password.data, request_actor(account),
-                                  min_length)
-            db.session.commit()
-            flash("Votre mot de passe est enregistré. Vous pouvez vous connecter avec "
-                  f"votre identifiant Plage {account.identifier}.", "success")
-            return redirect(url_for("login.login"))
-    status = 400 if request.method == "POST" else 200
-    return _private(current_app.make_response((render_template(
-        "requests/activation.html", form=form, account=account, min_length=min_length),
-        status)))
+@bp.route("/compte/activation", methods=["GET", "POST"])
+def activate() -> Response:
+    """The page of the link sent to an accepted newcomer: the code, then the first
+    password."""
+    return PasswordLink(activation_links(), _activation_account, _activate,
+                        "requests.activate", "Choisir votre mot de passe",
+                        "requests/activation_invalid.html").serve()
 
 
 # The administrators' queues are in their own module, on this blueprint.

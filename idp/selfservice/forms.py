@@ -1,9 +1,10 @@
 """Forms of the account holder's pages (CSRF-protected by Flask-WTF)."""
 
-from wtforms import EmailField, HiddenField, PasswordField, StringField
-from wtforms.validators import DataRequired, EqualTo, Length, Regexp
+from wtforms import EmailField, PasswordField, StringField
+from wtforms.validators import DataRequired, Length, Regexp
 
 from idp.web.forms import Form
+from idp.web.password_links import NewPasswordForm
 
 
 def _email_field() -> EmailField:
@@ -30,38 +31,6 @@ class ForgotPasswordForm(Form):
         render_kw={"autocomplete": "username", "inputmode": "numeric"},
     )
     email = _email_field()
-
-
-class ResetCodeForm(Form):
-    """The code of a reset link: put here by the page's script from the link, or pasted
-    from the mail by hand."""
-
-    code = StringField(
-        "Code de réinitialisation",
-        validators=[DataRequired("Veuillez coller le code de réinitialisation reçu par "
-                                 "courriel."),
-                    Length(max=64)],
-        render_kw={"autocomplete": "one-time-code", "spellcheck": "false"},
-    )
-
-
-class NewPasswordForm(Form):
-    password = PasswordField(
-        "Nouveau mot de passe",
-        validators=[DataRequired("Veuillez choisir un nouveau mot de passe."),
-                    Length(max=256)],
-        render_kw={"autocomplete": "new-password"},
-    )
-    confirm = PasswordField(
-        "Confirmation du nouveau mot de passe",
-        validators=[DataRequired("Veuillez saisir une seconde fois le nouveau mot de passe."),
-                    EqualTo("password", "Les deux mots de passe saisis sont différents.")],
-        render_kw={"autocomplete": "new-password"},
-    )
-
-
-class ResetPasswordForm(NewPasswordForm):
-    code = HiddenField()  # the link's code, checked again when the form comes back
 
 
 class ChangePasswordForm(NewPasswordForm):

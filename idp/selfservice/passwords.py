@@ -9,7 +9,7 @@ new session id; who resets it by mail signs in again.
 
 from __future__ import annotations
 
-from flask import current_app, flash, redirect, render_template, request, url_for
+from flask import flash, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response
 
 from idp.core.audit import Actor
@@ -22,6 +22,7 @@ from idp.outbox import service as outbox
 from idp.selfservice.forms import ChangePasswordForm
 from idp.selfservice.views import bp
 from idp.web.access import login_required, request_actor, signed_in_account
+from idp.web.password_links import min_length
 from idp.web.session import current_login, end_login, renew_session_id
 from idp.web.throttle import login_throttle
 
@@ -30,10 +31,6 @@ CHANGED = ("Votre mot de passe a été modifié. Vos sessions ouvertes sur d'aut
 WRONG_CURRENT = "Le mot de passe actuel saisi est incorrect."
 TOO_MANY = ("Trop de tentatives avec un mot de passe incorrect. Pour votre sécurité, "
             "patientez quelques minutes avant de réessayer.")
-
-
-def min_length() -> int:
-    return current_app.config["IDP"]["security"]["password_min_length"]
 
 
 def set_new_password(account: Account, password: str, actor: Actor, *, reason: str,

@@ -1,12 +1,12 @@
 """Throttling: counters of events per subject (an identifier, an address) kept in the
 short-lived store, shared by every process: the login's brute-force rules
-(`LoginThrottle`) and the limits of the account-recovery forms (`Counter`)."""
+(`LoginThrottle`) and the limits of the pages that work by mail (`Counter`)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from flask import current_app
+from flask import current_app, request
 
 from idp.store import ShortLivedStore
 
@@ -121,3 +121,28 @@ def login_throttle() -> LoginThrottle:
         first_delay=security["login_first_delay_seconds"],
         max_delay=security["login_max_delay_seconds"],
     )
+
+
+def anonymous_requests(name: str) -> Counter:
+    """The limit, per subject of a kind `name` (an address, an identifier, a name), on
+    what the pages that work by mail do: the mails they send someone (a reminder, a
+    reset link, a duplicate notice), the account requests they file."""
+    security = current_app.config["IDP"]["security"]
+    return Counter(current_app.extensions["idp.store"], f"mail-request:{name}",
+                   security["recovery_max_requests"], security["recovery_window_seconds"])
+
+
+def address_allowed() -> bool:
+    """Count one submission of an anonymous mailing page against the client's address;
+    False past the limit."""
+    security = current_app.config["IDP"]["security"]
+    return Counter(current_app.extensions["idp.store"], "mail-request:ip",
+                   security["recovery_max_requests_per_ip"],
+                   security["recovery_window_seconds"]).allow(request.remote_addr or "unknown")
+
+
+def too_many_requests() -> str:
+    """What those pages answer past a limit."""
+    minutes = max(1, current_app.config["IDP"]["security"]["recovery_window_seconds"] // 60)
+    return (f"Trop de demandes en peu de temps. Pour votre sécurité, réessayez dans "
+            f"{minutes} minutes.")
