@@ -1,7 +1,8 @@
 """Access-denied pages that lead somewhere (issue 9, item 3): an administrator is sent to
 his own habilitations page, and back to the login once the role is given; a right that
 lives on a dedicated entity (SAGA Directeurs on ET CNG SAGA) is asked for there with
-« + Demander un profil »; the administrators are named, never the person himself."""
+« + Demander un profil »; the administrators are named, never the person himself; the
+header's profile menu and an application's choice page never disagree."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from idp.directory.enums import EntityType
 from idp.directory.models import Habilitation
 from idp.extensions import db
 from tests.support import directory as d
+from tests.support.html import csrf_token
 from tests.support.logout import Browser, Provider, RelyingParty
 
 
@@ -159,3 +161,29 @@ def test_a_conflict_the_person_can_fix_himself_links_to_the_profile(
     assert fix.path == f"/profils/{w['profile']}/habilitations"
     assert parse_qs(fix.query)["domaine"] == ["ANCRE"]
     assert "Paul Durand" not in main_text(page)
+
+
+def test_the_header_s_profile_menu_follows_the_application_s_choice(
+        make_app: Callable[..., Flask], sqlite_url: str,
+        live_server: Callable[[Any], str]) -> None:
+    """The choice page shows no profile menu of its own, and the profile chosen there is
+    the one the header shows afterwards (training case 5: one active profile)."""
+    op = serve(make_app, sqlite_url, live_server)
+
+    def build() -> dict[str, Any]:
+        w = d.ancre_world()
+        return {"person": w.person.identifier, "x": w.profile_x.id, "y": w.profile_y.id}
+
+    w = op.run(build)
+    ancre = register(op, "ANCRE", "ANCRE")
+    elodie = Browser(op)
+    elodie.login(w["person"])
+    assert f'<option value="{w["x"]}" selected>' in elodie.get("/").text
+    answer = elodie.get("/authorize", response_type="code", client_id=ancre.client_id,
+                        redirect_uri=ancre.redirect_uri, scope="openid", state="s", nonce="n")
+    choice = elodie.get(answer.headers["Location"])
+    assert "Choisissez le profil" in choice.text and 'id="profile-menu"' not in choice.text
+    chosen = elodie.post(choice.url, {"csrf_token": csrf_token(choice.text),
+                                      "profile": str(w["y"])})
+    assert chosen.status_code == 302
+    assert f'<option value="{w["y"]}" selected>' in elodie.get("/").text
