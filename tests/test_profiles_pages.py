@@ -20,6 +20,7 @@ from idp.directory.demo import load_demo
 from idp.directory.enums import ProfileState
 from idp.directory.models import Habilitation, Profile
 from idp.extensions import db
+from idp.outbox.models import OutboxItem
 from tests.support import directory as d
 from tests.test_requests_pages import ANY_FORM, log_in, post, text
 
@@ -241,6 +242,12 @@ def test_the_ape_hands_his_role_over_in_one_transaction(world: SimpleNamespace) 
         entity_id = db.session.get(Profile, world.paul_x).entity_id
         assert services.current_ape_profiles(entity_id) == [world.jeanne_profile]
     assert [e.actor for e in actions(world, "ape.appoint")] == [world.ape]
+    with world.app.app_context():  # the new APE is told by mail, through the outbox
+        entity = db.session.get(Profile, world.paul_x).entity
+        assert db.session.scalars(select(OutboxItem.subject).where(
+            OutboxItem.recipient == "jeanne.petit@example.test")).all() == [
+            f"PLAGE – Vous êtes l'administrateur principal de {entity.name} "
+            f"({entity.finess})"]
 
 
 # --- the profile's state --------------------------------------------------------------

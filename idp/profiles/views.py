@@ -23,11 +23,12 @@ from idp.directory import profiles, requests, rules, services
 from idp.directory.enums import ProfileState
 from idp.directory.models import Account, Domain, Entity, Profile, Role
 from idp.extensions import db
+from idp.mail import service as mail
 from idp.outbox import service as outbox
 from idp.profiles.forms import DomainForm, HabilitationsForm, SearchForm
 from idp.web.access import login_required, request_actor, require_administrator_of
 from idp.web.access import signed_in_account as signed_in
-from idp.web.redirects import safe_next
+from idp.web.redirects import public_url, safe_next
 
 bp = Blueprint("profiles", __name__)
 
@@ -223,11 +224,20 @@ def reactivate(profile_id: int) -> Response:
     return _act(profile_id, profiles.reactivate, "Le profil « {label} » est réactivé.")
 
 
+def _hand_over_and_tell(profile: Profile, actor: Actor) -> None:
+    """The role handed over, and the new APE told by mail (in the same transaction)."""
+    profiles.hand_over_ape(profile, actor)
+    mail.queue_template(profile.effective_email, "ape_handed_over",
+                        name=profile.account.full_name, profile=profile,
+                        predecessor=signed_in().full_name, entity=_entity_label(profile.entity),
+                        profiles_url=public_url("profiles.manage"))
+
+
 @bp.post("/profils/<int:profile_id>/administrateur-principal")
 @login_required
 def hand_over_ape(profile_id: int) -> Response:
     """The sitting APE hands his role over to this profile and stays an Administrateur."""
-    return _act(profile_id, profiles.hand_over_ape,
+    return _act(profile_id, _hand_over_and_tell,
                 "Le profil « {label} » est désormais celui de l'administrateur principal "
                 "de l'entité ; vous restez administrateur.",
                 lambda account, profile: rules.may_hand_over_ape(account.profiles,
