@@ -56,6 +56,7 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "session_ttl": 28800,
         "session_idle_timeout": 3600,
         "backchannel_logout_timeout": 5,
+        "require_pkce": True,
     },
     # Per channel (mail, backchannel), in seconds; 0 for a give-up rule: no limit.
     "outbox": {
@@ -196,8 +197,11 @@ def _check_outbox(outbox: dict[str, Any]) -> None:
 
 def _check_oidc(oidc: dict[str, Any]) -> None:
     for key, value in oidc.items():
-        if value <= 0:
+        if not isinstance(value, bool) and value <= 0:
             raise ConfigError(f"oidc.{key} must be positive")
+    if oidc["code_ttl"] > 600:
+        # RFC 6749 §4.1.2 and ASVS 10.4.3: a code lives ten minutes at most.
+        raise ConfigError("oidc.code_ttl must be at most 600 seconds")
     if oidc["session_idle_timeout"] > oidc["session_ttl"]:
         # It could never apply: the session ends at session_ttl whatever the activity.
         raise ConfigError("oidc.session_idle_timeout must be at most oidc.session_ttl")
@@ -232,6 +236,9 @@ def load_settings(
     _check_oidc(settings["oidc"])
     _check_outbox(settings["outbox"])
     security = settings["security"]
+    if security["password_min_length"] < 8:
+        # ASVS 6.2.1: 8 at the very least (15 recommended).
+        raise ConfigError("security.password_min_length must be at least 8")
     if not 0 < security["login_first_delay_seconds"] <= security["login_max_delay_seconds"]:
         raise ConfigError("security.login_first_delay_seconds must be positive and at most "
                           "security.login_max_delay_seconds")

@@ -13,14 +13,11 @@ from idp.directory.enums import EntityType
 from idp.extensions import db
 from tests.support import directory as d
 from tests.support.html import csrf_token
+from tests.support.web import sign_in
 
 
 def _login(browser: FlaskClient, identifier: str) -> None:
-    page = browser.get("/connexion").get_data(as_text=True)
-    response = browser.post("/connexion", data={"csrf_token": csrf_token(page),
-                                                 "identifier": identifier,
-                                                 "password": d.PASSWORD})
-    assert response.status_code == 302
+    assert sign_in(browser, identifier).status_code == 302
 
 
 def _people(app) -> tuple[str, str]:  # type: ignore[no-untyped-def]
@@ -66,17 +63,22 @@ def test_a_national_administrator_registers_an_application(make_app, database_ur
     assert secret not in edit
 
 
-def test_bad_settings_are_refused_with_the_form_kept(make_app, sqlite_url) -> None:  # type: ignore[no-untyped-def]
-    app = make_app(sqlite_url)
+def _register(app, **fields: object):  # type: ignore[no-untyped-def]
+    """A national administrator submits the new-application form with `fields`."""
     admin, _ = _people(app)
     browser = app.test_client()
     _login(browser, admin)
     form = browser.get("/admin/applications/nouvelle").get_data(as_text=True)
-    response = browser.post("/admin/applications/nouvelle", data={
-        "csrf_token": csrf_token(form), "name": "Appli douteuse", "domains": ["ANCRE"],
-        "kind": "confidential", "redirect_uris": "http://evil.example.com/cb",
-        "id_token_signed_response_alg": "RS256",
-    })
+    return browser.post("/admin/applications/nouvelle", data={
+        "csrf_token": csrf_token(form), "domains": ["ANCRE"], "kind": "confidential",
+        "redirect_uris": "https://ancre.example.fr/callback",
+        "id_token_signed_response_alg": "RS256", **fields})
+
+
+def test_bad_settings_are_refused_with_the_form_kept(make_app, sqlite_url) -> None:  # type: ignore[no-untyped-def]
+    app = make_app(sqlite_url)
+    response = _register(app, name="Appli douteuse",
+                         redirect_uris="http://evil.example.com/cb")
     page = response.get_data(as_text=True)
     assert response.status_code == 400
     assert "Appli douteuse" in page  # nothing typed is lost
@@ -121,16 +123,8 @@ def test_disabling_an_application_blocks_its_logins(make_app, sqlite_url) -> Non
 
 
 def test_the_built_in_checks_answer_in_french(make_app, sqlite_url) -> None:  # type: ignore[no-untyped-def]
-    app = make_app(sqlite_url)
-    admin, _ = _people(app)
-    browser = app.test_client()
-    _login(browser, admin)
-    form = browser.get("/admin/applications/nouvelle").get_data(as_text=True)
-    response = browser.post("/admin/applications/nouvelle", data={
-        "csrf_token": csrf_token(form), "name": "A" * 256, "domains": ["ANCRE"],
-        "kind": "confidential", "redirect_uris": "https://ancre.example.fr/callback",
-        "id_token_signed_response_alg": "HS256",
-    })
+    response = _register(make_app(sqlite_url), name="A" * 256,
+                         id_token_signed_response_alg="HS256")
     page = unescape(response.get_data(as_text=True))
     assert response.status_code == 400
     assert "Le champ ne peut pas contenir plus de 255 caractères." in page

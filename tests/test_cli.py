@@ -6,7 +6,7 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import click
@@ -84,6 +84,16 @@ def test_every_command_and_group_has_help(sqlite_app: Flask) -> None:
     for path in [(), *commands]:
         result = ok(sqlite_app, *path, "--help")
         assert result.stdout.startswith("Usage: "), path
+
+
+def test_the_demo_is_not_loaded_on_an_https_issuer_unless_asked(
+        make_app: Callable[..., Flask], sqlite_url: str) -> None:
+    app = make_app(sqlite_url, server={"issuer": "https://plage.example.fr"})
+    ok(app, "init")
+    refused = invoke(app, "demo")
+    assert refused.exit_code == 1 and "passwords are public" in refused.stderr
+    assert "463471" not in refused.output
+    assert "463471" in ok(app, "demo", "--on-https").stdout
 
 
 def test_demo_prints_identifiers_and_passwords(sqlite_app: Flask) -> None:

@@ -158,6 +158,9 @@ def test_a_chosen_client_id_is_unique(catalogue: Flask) -> None:
     with pytest.raises(service.InvalidClientSettings,
                        match="identifiant client 'tdb esms:1' est invalide"):
         service.create_client(**TDB, client_id="tdb esms:1", actor=ADMIN)
+    # All digits, it could pass for a person's identifier in a client_credentials `sub`.
+    with pytest.raises(service.InvalidClientSettings, match="pris pour l'identifiant Plage"):
+        service.create_client(**TDB, client_id="715938", actor=ADMIN)
 
 
 def _private_jwks() -> dict[str, Any]:

@@ -192,9 +192,12 @@ def test_the_example_file_documents_every_key_with_its_default() -> None:
      ("IDP_OUTBOX__MAIL_MAX_RETRY", "30",
       "outbox.mail_max_retry must be at least outbox.mail_first_retry"),
      ("IDP_OIDC__BACKCHANNEL_LOGOUT_TIMEOUT", "0",
-      "oidc.backchannel_logout_timeout must be positive")],
+      "oidc.backchannel_logout_timeout must be positive"),
+     ("IDP_OIDC__CODE_TTL", "601", "oidc.code_ttl must be at most 600 seconds"),
+     ("IDP_SECURITY__PASSWORD_MIN_LENGTH", "6",
+      "security.password_min_length must be at least 8")],
 )
-def test_outbox_delays_that_cannot_work_are_refused(workdir: Path, name: str, raw: str,
+def test_settings_that_cannot_work_are_refused(workdir: Path, name: str, raw: str,
                                                     message: str) -> None:
     with pytest.raises(ConfigError, match=f"^{re.escape(message)}$"):
         load_settings(environ={name: raw})

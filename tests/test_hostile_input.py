@@ -6,8 +6,8 @@ ones nobody listed.
 
 from __future__ import annotations
 
+import hashlib
 import json
-import re
 import sqlite3
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -23,9 +23,10 @@ from werkzeug.wrappers import Response
 
 from idp.extensions import db
 from tests.support import directory as d
+from tests.support.html import csrf_token
+from tests.support.oidc import b64url
+from tests.support.web import sign_in
 from tests.test_fuzz import ASSERTION_TYPE, World, build_world, jwt_like
-
-CSRF = re.compile(r'name="csrf_token" (?:type="hidden" )?value="([^"]+)"')
 
 
 @pytest.fixture
@@ -41,19 +42,20 @@ def provider(make_app: Callable[..., Flask], database_url: str,
     return app, build_world(app)
 
 
-def sign_in(app: Flask, identifier: str) -> FlaskClient:
+def signed_in(app: Flask, identifier: str) -> FlaskClient:
     browser = app.test_client()
-    page = browser.get("/connexion").get_data(as_text=True)
-    answer = browser.post("/connexion", data={"csrf_token": CSRF.search(page).group(1),
-                                              "identifier": identifier,
-                                              "password": d.PASSWORD})
-    assert answer.status_code == 302
+    assert sign_in(browser, identifier).status_code == 302
     return browser
+
+
+VERIFIER = "v" * 43  # PKCE: the code_verifier of every request below, and its challenge
+CHALLENGE = b64url(hashlib.sha256(VERIFIER.encode()).digest())
 
 
 def authorize(browser: FlaskClient, world: World, **params: str) -> Response:
     query = {"response_type": "code", "client_id": world.client_id, "scope": "openid",
-             "redirect_uri": "https://rp.test/callback", "state": "s", **params}
+             "redirect_uri": "https://rp.test/callback", "state": "s",
+             "code_challenge": CHALLENGE, "code_challenge_method": "S256", **params}
     return browser.get("/authorize", query_string=query)
 
 
@@ -123,7 +125,7 @@ def test_parameters_that_broke_the_parsers_are_invalid_requests(
         name: str, value: str) -> None:
     app, world = provider(make_app, sqlite_url)
     # Signed in: the request gets past the login, where max_age was read.
-    params = client_error(authorize(sign_in(app, world.admin), world, **{name: value}))
+    params = client_error(authorize(signed_in(app, world.admin), world, **{name: value}))
     assert params["error"] == "invalid_request"
 
 
@@ -134,7 +136,7 @@ def test_cr_lf_in_next_is_not_followed(
     page = browser.get("/connexion", query_string={"next": "/compte/\r\nSet-Cookie: x=1"})
     form = page.get_data(as_text=True)
     answer = browser.post("/connexion", data={
-        "csrf_token": CSRF.search(form).group(1), "identifier": world.admin,
+        "csrf_token": csrf_token(form), "identifier": world.admin,
         "password": d.PASSWORD, "next": "/\r\n/evil.test"})
     assert answer.status_code == 302
     assert answer.headers["Location"] == "/compte/"
@@ -158,7 +160,7 @@ def test_nul_characters_are_refused_before_they_reach_postgresql(
         make_app: Callable[..., Flask], postgresql_url: str, no_traceback: None) -> None:
     app, world = provider(make_app, postgresql_url)
     anonymous = app.test_client()
-    admin = sign_in(app, world.admin)
+    admin = signed_in(app, world.admin)
 
     page = french_page(authorize(anonymous, world, client_id="a\x00b"), 400)
     assert "caractère interdit" in page
@@ -197,13 +199,13 @@ def test_a_client_assertion_that_cannot_be_checked_is_invalid_client(
 def test_an_unknown_id_on_the_administration_pages_is_a_404(
         make_app: Callable[..., Flask], sqlite_url: str, no_traceback: None) -> None:
     app, world = provider(make_app, sqlite_url)
-    admin = sign_in(app, world.admin)
+    admin = signed_in(app, world.admin)
     assert "La page demandée n'existe pas" in french_page(
         admin.get("/admin/applications/inconnue"), 404).replace("&#39;", "'")
     french_page(admin.get("/admin/applications/%0D%0A"), 404)
     page = admin.get("/admin/applications").get_data(as_text=True)
     french_page(admin.post("/admin/applications/inconnue/desactiver",
-                           data={"csrf_token": CSRF.search(page).group(1)}), 404)
+                           data={"csrf_token": csrf_token(page)}), 404)
 
 
 # --- backends that cannot serve -------------------------------------------------------
@@ -226,7 +228,7 @@ def test_a_locked_short_lived_store_is_a_503(
     # Registered after the app's own listener: waits 50 ms instead of 10 s.
     event.listen(store_engine, "connect", lambda c, _r: c.execute("PRAGMA busy_timeout=50"))
     store_engine.dispose()
-    admin = sign_in(app, world.admin)
+    admin = signed_in(app, world.admin)
     path = Path(sqlite_url.removeprefix("sqlite:///"))
     holder = sqlite3.connect(path.with_name(path.stem + "-store.sqlite3"),
                              isolation_level=None)
@@ -245,7 +247,7 @@ def code_for(browser: FlaskClient, world: World) -> str:
     """The administrator goes through the profile choice: a code for the client."""
     uid = authorize(browser, world).headers["Location"].split("/")[2]
     page = browser.get(f"/authorize/{uid}/profil").get_data(as_text=True)
-    browser.post(f"/authorize/{uid}/profil", data={"csrf_token": CSRF.search(page).group(1),
+    browser.post(f"/authorize/{uid}/profil", data={"csrf_token": csrf_token(page),
                                                    "profile": str(world.profile)})
     return client_error(browser.get(f"/authorize/resume/{uid}"))["code"]
 
@@ -260,7 +262,7 @@ def test_a_read_only_database_is_a_503(
     else:
         app, world = provider(make_app, request.getfixturevalue("postgresql_url"),
                               request.getfixturevalue("redis_url"))
-    code = code_for(sign_in(app, world.admin), world)
+    code = code_for(signed_in(app, world.admin), world)
     with app.app_context():
         if backend == "sqlite":
             event.listen(db.engine, "connect", lambda c, _r: c.execute("PRAGMA query_only=ON"))
@@ -274,8 +276,8 @@ def test_a_read_only_database_is_a_503(
     browser = app.test_client()
     page = browser.get("/connexion").get_data(as_text=True)
     unavailable(browser.post("/connexion", data={  # the login writes the audit log
-        "csrf_token": CSRF.search(page).group(1), "identifier": world.admin,
+        "csrf_token": csrf_token(page), "identifier": world.admin,
         "password": d.PASSWORD}))
     unavailable(app.test_client().post("/token", headers=world.basic, data={
-        "grant_type": "authorization_code", "code": code,
+        "grant_type": "authorization_code", "code": code, "code_verifier": VERIFIER,
         "redirect_uri": "https://rp.test/callback"}), machine=True)

@@ -159,3 +159,11 @@ def test_the_session_cookie_is_host_only_and_secure_over_https(proxied_client: A
     cookie = client.get_cookie("__Host-plage_session")
     assert cookie is not None and cookie.secure and cookie.http_only
     assert cookie.path == "/" and cookie.origin_only  # no Domain attribute
+
+
+def test_an_https_issuer_tells_browsers_to_keep_to_https(proxied_client: Any) -> None:
+    client, _ = proxied_client
+    for path in ("/connexion", "/.well-known/openid-configuration", "/jwks"):
+        answer = client.get(path, headers=PROXIED)
+        assert answer.headers["Strict-Transport-Security"] == (
+            "max-age=31536000; includeSubDomains"), path

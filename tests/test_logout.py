@@ -633,7 +633,8 @@ def test_withdrawing_consent_revokes_the_application_access(
     text = page_text(page)
     assert "Tableau de bord ESMS" in text and "Portail ARS" in text
     assert "Vos nom, prénom et identifiant Plage" in text
-    assert "L'accès à ces informations lorsque vous n'êtes pas connecté" in text
+    assert ("L'accès à ces informations lorsque vous n'êtes pas connecté, pendant 90 jours "
+            "au plus ou jusqu'à ce que vous retiriez votre accord") in text
     assert utcnow().strftime("%d/%m/%Y") in text
     assert "Retirer mon accord à Tableau de bord ESMS" in text  # the button's full name
 

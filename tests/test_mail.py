@@ -283,6 +283,8 @@ def test_outbox_deliver_sends_the_mail_and_reports_what_it_did(
     assert result.stdout.splitlines() == [
         "backchannel: 0 delivered, 0 to retry later, 0 abandoned, 0 left for later, "
         "0 still pending",
+        "deferred: 0 delivered, 0 to retry later, 0 abandoned, 0 left for later, "
+        "0 still pending",
         "mail: 1 delivered, 0 to retry later, 0 abandoned, 0 left for later, "
         "0 still pending"]
     assert len(smtp_sink.messages) == 2

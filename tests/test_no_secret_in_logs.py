@@ -151,8 +151,8 @@ def test_the_reset_code_never_reaches_the_server_in_an_address(
 def test_without_scripts_the_code_is_pasted(op: Provider, smtp_sink: SmtpSink) -> None:
     page = Browser(op).get(RESET)
     assert page.status_code == 200
-    assert '<label for="code">Code de réinitialisation' in page.text
-    assert "Collez ci-dessous le code de réinitialisation" in page.text
+    assert '<label for="code">Code reçu par courriel' in page.text
+    assert "Collez ci-dessous le code indiqué dans le courriel" in page.text
     assert 'autocomplete="one-time-code"' in page.text
 
 

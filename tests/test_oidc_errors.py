@@ -123,15 +123,25 @@ def test_a_public_client_must_use_pkce(sqlite: Scene) -> None:
     assert "code_challenge" in params["error_description"]
 
 
-def test_a_confidential_client_may_do_without_pkce(sqlite: Scene) -> None:
+def test_a_confidential_client_must_use_pkce_too(sqlite: Scene) -> None:
     rp = register(sqlite.op)
-    request, code = _code(rp, sqlite, pkce=None)
-    assert rp.exchange(request, code).id_claims["sub"]
-    # ... but a code_verifier for a code issued without a challenge is a PKCE downgrade
-    # (RFC 9700 §4.8).
-    _request, code = _code(rp, sqlite, pkce=None)
-    downgrade = _exchange(rp, code, rp.begin().code_verifier)
-    assert downgrade.status_code == 400 and downgrade.json()["error"] == "invalid_request"
+    request = rp.begin(pkce=None)
+    arrival = Browser(sqlite.op).open(request.url)
+    params = client_error(arrival, rp, "invalid_request", request.state)
+    assert "code_challenge" in params["error_description"]
+
+
+def test_a_confidential_client_may_do_without_pkce_where_allowed(tmp_path: Path,
+                                                                   sqlite_url: str) -> None:
+    with scene(tmp_path, sqlite_url, oidc={"require_pkce": False}) as lenient:
+        rp = register(lenient.op)
+        request, code = _code(rp, lenient, pkce=None)
+        assert rp.exchange(request, code).id_claims["sub"]
+        # ... but a code_verifier for a code issued without a challenge is a PKCE
+        # downgrade (RFC 9700 §4.8).
+        _request, code = _code(rp, lenient, pkce=None)
+        downgrade = _exchange(rp, code, rp.begin().code_verifier)
+        assert downgrade.status_code == 400 and downgrade.json()["error"] == "invalid_request"
 
 
 def test_the_plain_pkce_method_is_refused(sqlite: Scene) -> None:

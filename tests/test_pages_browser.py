@@ -49,10 +49,10 @@ def relying_app() -> Flask:
     """An application that only shows what the provider sent back to it."""
     app = Flask("relying_app")
 
-    @app.get("/callback")
+    @app.route("/callback", methods=["GET", "POST"])  # POST: response_mode=form_post
     def callback() -> str:
         rows = "".join(f"<tr><th>{escape(k)}</th><td data-param='{escape(k)}'>{escape(v)}</td></tr>"
-                       for k, v in request.args.items(multi=True))
+                       for k, v in request.values.items(multi=True))
         return ("<!doctype html><html lang='fr'><head><title>Application de test</title></head>"
                 f"<body><h1>Retour à l'application</h1><table>{rows}</table></body></html>")
 
@@ -249,6 +249,28 @@ def test_login_page_wording_and_keyboard_only_login(world: World, page: Page,
     claims = id_token_claims(world, auth, params["code"])
     assert claims["sub"] == world.person
     assert claims["profile"]["id"] == str(world.profile_x)  # the only TDBESMS profile
+
+
+def test_form_post_answers_reach_the_application_under_the_strict_policy(
+        world: World, page: Page) -> None:
+    """The form_post page posts itself by a script of our own: the Content-Security-Policy
+    that keeps injected inline code from running lets it through."""
+    violations: list[str] = []
+    page.on("console", lambda message: violations.append(message.text)
+            if "Content Security Policy" in message.text else None)
+    client = world.client("Tableau de bord ESMS", ["TDBESMS"])
+    auth = authorization(world, client, response_mode="form_post")
+    response = page.goto(auth.url)
+    assert response is not None
+    policy = response.headers["content-security-policy"]
+    assert "script-src 'self'" in policy and "object-src 'none'" in policy
+    sign_in(page, world.person)
+    page.wait_for_url(auth.client.redirect_uri)  # posted: no query string
+    expect(page.get_by_role("heading", name="Retour à l'application")).to_be_visible()
+    assert page.locator("td[data-param=state]").inner_text() == auth.state
+    code = page.locator("td[data-param=code]").inner_text()
+    assert id_token_claims(world, auth, code)["sub"] == world.person
+    assert violations == []
 
 
 def test_wrong_password_says_so_and_keeps_the_identifier(world: World, page: Page,

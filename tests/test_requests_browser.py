@@ -6,7 +6,10 @@ refused with a comment; a name that already has an account."""
 from __future__ import annotations
 
 import re
+from types import SimpleNamespace
 from typing import Any
+
+import pytest
 
 from idp.outbox import service as outbox
 from tests.support import directory as d
@@ -21,14 +24,26 @@ def sign_in(page: Any, base: str, identifier: str, password: str) -> None:
     page.click("button[type=submit]")
 
 
-def test_a_newcomer_becomes_ape_of_an_og_establishment(
-        make_app: Any, sqlite_url: str, smtp_sink: SmtpSink, live_server: Any,
-        browser: Any, screenshot: Any) -> None:
+@pytest.fixture
+def served(make_app: Any, sqlite_url: str, smtp_sink: SmtpSink,
+           live_server: Any) -> tuple[SimpleNamespace, str]:
+    """The requests' world, its mail to the SMTP sink, served for Chromium: (world, base)."""
     app = make_app(sqlite_url, mail={"backend": "smtp", "smtp_host": smtp_sink.host,
                                      "smtp_port": smtp_sink.port})
     world = build_world(app)
-    base = live_server(app)
-    newcomer = browser.new_context(locale="fr-FR").new_page()
+    return world, live_server(app)
+
+
+def new_page(browser: Any) -> Any:
+    """A browser of its own (cookies, session) for one person."""
+    return browser.new_context(locale="fr-FR").new_page()
+
+
+def test_a_newcomer_becomes_ape_of_an_og_establishment(
+        served: tuple[SimpleNamespace, str], smtp_sink: SmtpSink, browser: Any,
+        screenshot: Any) -> None:
+    world, base = served
+    newcomer = new_page(browser)
 
     newcomer.goto(base + "/")
     newcomer.click("text=Créer un compte")
@@ -52,7 +67,7 @@ def test_a_newcomer_becomes_ape_of_an_og_establishment(
     to_og = next(m for m in smtp_sink.received() if m["To"] == "odile.gestion@example.test")
     decide_url = re.search(r"http://idp\.test(\S+)", body_of(to_og)).group(1)
 
-    admin = browser.new_context(locale="fr-FR").new_page()
+    admin = new_page(browser)
     sign_in(admin, base, world.og_admin, d.PASSWORD)
     admin.goto(base + "/profils/demandes?vue=niveau")
     screenshot(admin, "3-og-queue")
@@ -82,15 +97,12 @@ def test_a_newcomer_becomes_ape_of_an_og_establishment(
 
 
 def test_a_second_profile_refused_with_a_comment_and_a_name_already_known(
-        make_app: Any, sqlite_url: str, smtp_sink: SmtpSink, live_server: Any,
-        browser: Any, screenshot: Any) -> None:
-    app = make_app(sqlite_url, mail={"backend": "smtp", "smtp_host": smtp_sink.host,
-                                     "smtp_port": smtp_sink.port})
-    world = build_world(app)
-    base = live_server(app)
+        served: tuple[SimpleNamespace, str], smtp_sink: SmtpSink, browser: Any,
+        screenshot: Any) -> None:
+    world, base = served
 
     # Élodie Martin, already holder of an account, asks for a profile at the OG.
-    person = browser.new_context(locale="fr-FR").new_page()
+    person = new_page(browser)
     sign_in(person, base, world.person, d.PASSWORD)
     person.goto(base + "/compte/")
     person.click("text=+ Demander un profil")
@@ -108,7 +120,7 @@ def test_a_second_profile_refused_with_a_comment_and_a_name_already_known(
     outbox.wait_idle()
 
     # The OG's administrator refuses it, with a comment.
-    admin = browser.new_context(locale="fr-FR").new_page()
+    admin = new_page(browser)
     sign_in(admin, base, world.og_admin, d.PASSWORD)
     admin.goto(base + "/profils/demandes")
     admin.click("tr:has-text('Martin') >> text=Modifier")
@@ -131,7 +143,7 @@ def test_a_second_profile_refused_with_a_comment_and_a_name_already_known(
 
     # Someone types her name in « Créer un compte »: the page says the same as for anyone,
     # and her identifier goes to her own address only.
-    visitor = browser.new_context(locale="fr-FR").new_page()
+    visitor = new_page(browser)
     visitor.goto(base + "/")
     visitor.click("text=Créer un compte")
     visitor.fill("#given_name", "elodie")

@@ -203,6 +203,11 @@ def test_a_reset_link_sets_a_new_password_once(people: Any, smtp_sink: SmtpSink)
     done = choose(client, code, NEW_PASSWORD, NEW_PASSWORD)
     assert done.status_code == 302 and done.headers["Location"] == "/connexion"
     assert "Votre mot de passe a été modifié" in text(client.get("/connexion"))
+    # The holder is told at his address, in case it was not him.
+    notice = smtp_sink.received()[-1]
+    assert notice["To"] == person["email"]
+    assert notice["Subject"] == "PLAGE – Le mot de passe de votre compte a été modifié"
+    assert "par le lien « Mot de passe oublié ? »" in body_of(notice)
 
     again = open_link(client, code)
     assert again.status_code == 400 and "Ce lien n'est plus valable" in text(again)

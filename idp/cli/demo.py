@@ -16,9 +16,12 @@ from idp.extensions import db
 @click.command("demo")
 @click.option("--reset-passwords", is_flag=True,
               help="Set the demo password again on demo accounts whose password changed.")
+@click.option("--on-https", is_flag=True,
+              help="Load it even though the issuer is https (a staging site): the demo "
+                   "passwords are public, whoever reads the README signs in with them.")
 @json_option
 @with_appcontext
-def demo_command(reset_passwords: bool, as_json: bool) -> None:
+def demo_command(reset_passwords: bool, on_https: bool, as_json: bool) -> None:
     """Load the demo directory (idempotent), register the demo applications and print the
     people with their passwords.
 
@@ -28,6 +31,11 @@ def demo_command(reset_passwords: bool, as_json: bool) -> None:
     """
     from demo_apps.registration import DEMO_CLIENTS, register_demo_clients
     from idp.directory.demo import load_demo
+
+    if current_app.config["IDP"]["server"]["issuer"].startswith("https://") and not on_https:
+        raise click.ClickException(
+            "the issuer is https, as in production: the demo accounts' passwords are "
+            "public. Add --on-https to load them anyway (a staging site).")
 
     min_length = current_app.config["IDP"]["security"]["password_min_length"]
     result = load_demo(Actor.cli(), min_length, reset_passwords=reset_passwords)

@@ -517,6 +517,12 @@ def _new_client_id(name: str, requested: str | None) -> str:
                 f"à 64 caractères parmi les lettres sans accent, les chiffres, « . », « _ », "
                 f"« ~ » et « - », et commencer par une lettre ou un chiffre."
             )
+        if requested.isdigit():
+            # A client_credentials token's `sub` is its client_id: all digits, it could
+            # pass for a person's PLAGE identifier (RFC 9700 §4.15).
+            raise InvalidClientSettings(
+                f"L'identifiant client {requested!r} est invalide : composé seulement de "
+                f"chiffres, il pourrait être pris pour l'identifiant Plage d'une personne.")
         if _client_id_taken(requested):
             raise ClientIdTaken(f"L'identifiant client {requested} est déjà attribué.")
         return requested

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from flask import current_app
 from sqlalchemy import select
 
 from idp.clients.models import Client
@@ -19,8 +20,9 @@ SCOPE_DESCRIPTIONS: dict[str, str] = {
     "phone": "Le numéro de téléphone de votre profil",
     "habilitations": "Le profil choisi : son entité de rattachement (nom, type, FINESS) "
                      "et vos rôles dans les domaines de l'application",
-    "offline_access": "L'accès à ces informations lorsque vous n'êtes pas connecté "
-                      "(jusqu'à ce que vous retiriez votre accord)",
+    "offline_access": "L'accès à ces informations lorsque vous n'êtes pas connecté, "
+                      "pendant {days} jours au plus ou jusqu'à ce que vous retiriez votre "
+                      "accord",
 }
 
 
@@ -62,8 +64,11 @@ def applications_of(account_id: int) -> list[tuple[Consent, Client]]:
 
 
 def describe_scopes(scopes: Iterable[str]) -> list[tuple[str, str]]:
-    """Each scope with what it shares, in the words of the consent page."""
-    return [(s, SCOPE_DESCRIPTIONS.get(s, s)) for s in scopes_needing_consent(scopes)]
+    """Each scope with what it shares, in the words of the consent page (an offline
+    access with the lifetime of its refresh tokens' family)."""
+    days = current_app.config["IDP"]["oidc"]["refresh_family_max_age"] // 86400
+    return [(s, SCOPE_DESCRIPTIONS.get(s, s).format(days=days))
+            for s in scopes_needing_consent(scopes)]
 
 
 def last_profile_choice(account_id: int, client_id: str) -> int | None:

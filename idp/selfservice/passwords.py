@@ -17,12 +17,14 @@ from idp.directory import services
 from idp.directory.models import Account
 from idp.directory.passwords import WeakPassword, check_password_policy, verify_password
 from idp.extensions import db
+from idp.mail import service as mail
 from idp.oidc import logout
 from idp.outbox import service as outbox
 from idp.selfservice.forms import ChangePasswordForm
 from idp.selfservice.views import bp
 from idp.web.access import login_required, request_actor, signed_in_account
 from idp.web.password_links import min_length
+from idp.web.redirects import public_url
 from idp.web.session import current_login, end_login, renew_session_id
 from idp.web.throttle import login_throttle
 
@@ -36,10 +38,14 @@ TOO_MANY = ("Trop de tentatives avec un mot de passe incorrect. Pour votre sécu
 def set_new_password(account: Account, password: str, actor: Actor, *, reason: str,
                      keep_current: bool) -> None:
     """Give `account` a new password and end its sessions: all but this browser's with
-    `keep_current` (whose id is renewed), every one otherwise. The caller commits, then
-    calls `outbox.send_after_commit()`."""
+    `keep_current` (whose id is renewed), every one otherwise, and tell the holder by
+    mail. The caller commits, then calls `outbox.send_after_commit()`."""
     services.set_password(account, password, actor, min_length())
     logout.end_account_sessions(account, actor, reason, keep_current=keep_current)
+    # The holder hears of it at his address: if it was not him, he acts at once.
+    mail.queue_template(account.email, "password_changed", account=account,
+                        by_reset=reason == "password_reset",
+                        login_url=public_url("login.login"))
     login = current_login()
     if keep_current:
         renew_session_id()

@@ -16,6 +16,7 @@ from flask import abort, g, redirect, request, url_for
 
 from idp.core.audit import Actor
 from idp.directory import requests, rules
+from idp.directory.enums import AccountState
 from idp.directory.models import Account, Entity, ProfileRequest
 from idp.extensions import db
 from idp.web.session import current_login
@@ -26,14 +27,16 @@ NOT_ADMINISTRATOR = "Vous n'administrez pas cette entité."
 
 def current_account() -> Account | None:
     """The account signed in to the provider in this browser (looked up once a request,
-    and again if the request signs someone in or out)."""
+    and again if the request signs someone in or out); None once it is no longer active
+    (closed, merged into another): its open sessions lose the pages at once."""
     state = current_login()
     if state is None:
         return None
     cached = g.get("idp_account")
     if cached is None or cached.id != state.account_id:
         g.idp_account = db.session.get(Account, state.account_id)
-    return g.idp_account
+    account: Account | None = g.idp_account
+    return account if account is not None and account.state == AccountState.ACTIVE else None
 
 
 def signed_in_account() -> Account:

@@ -3,6 +3,7 @@ back-channel receiver that records the logout tokens it is sent."""
 
 from __future__ import annotations
 
+import hashlib
 import re
 import secrets
 import socket
@@ -18,6 +19,7 @@ from flask import Flask, request
 
 from tests.support.directory import PASSWORD
 from tests.support.html import csrf_token
+from tests.support.oidc import b64url
 
 ISSUER = "http://idp.test"  # what the `make_app` fixture configures
 T = TypeVar("T")
@@ -36,6 +38,10 @@ class Provider:
             return work()
 
 
+VERIFIER = "v" * 43  # PKCE: every request of these tests uses this pair
+CHALLENGE = b64url(hashlib.sha256(VERIFIER.encode()).digest())
+
+
 @dataclass
 class RelyingParty:
     client_id: str
@@ -46,6 +52,7 @@ class RelyingParty:
     def tokens(self, op: Provider, code: str) -> dict[str, Any]:
         response = requests.post(op.base + "/token", auth=(self.client_id, self.secret), data={
             "grant_type": "authorization_code", "code": code, "redirect_uri": self.redirect_uri,
+            "code_verifier": VERIFIER,
         }, timeout=10)
         assert response.status_code == 200, response.text
         return response.json()
@@ -87,7 +94,8 @@ class Browser:
         a consent page on the way is accepted."""
         query = {"response_type": "code", "client_id": rp.client_id,
                  "redirect_uri": rp.redirect_uri, "scope": scope,
-                 "state": secrets.token_urlsafe(8), "nonce": secrets.token_urlsafe(8), **params}
+                 "state": secrets.token_urlsafe(8), "nonce": secrets.token_urlsafe(8),
+                 "code_challenge": CHALLENGE, "code_challenge_method": "S256", **params}
         response = self.get("/authorize", **query)
         for _ in range(10):
             if response.status_code in (302, 303):

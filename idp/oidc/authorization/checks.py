@@ -62,10 +62,12 @@ def check_response_mode(flow: Flow) -> None:
 
 
 def check_pkce(flow: Flow) -> None:
-    """PKCE with S256: mandatory for public clients, S256 only for everyone (RFC 9700)."""
+    """PKCE with S256: mandatory for every client (ASVS 10.4.6), or for public clients
+    only where `oidc.require_pkce` is off for applications that cannot send it yet;
+    S256 only for everyone (RFC 9700 §2.1.1)."""
     assert flow.client is not None
     if not flow.params.get("code_challenge"):
-        if flow.client.is_public:
+        if flow.client.is_public or current_app.config["IDP"]["oidc"]["require_pkce"]:
             raise fail(InvalidRequestError, "PKCE is required: missing 'code_challenge'.")
         return
     if flow.params.get("code_challenge_method") not in CODE_CHALLENGE_METHODS:
