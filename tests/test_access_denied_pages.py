@@ -21,7 +21,7 @@ from idp.directory.models import Habilitation
 from idp.extensions import db
 from tests.support import directory as d
 from tests.support.html import csrf_token
-from tests.support.logout import Browser, Provider, RelyingParty
+from tests.support.logout import CHALLENGE, Browser, Provider, RelyingParty
 
 
 def serve(make_app: Callable[..., Flask], sqlite_url: str,
@@ -41,11 +41,19 @@ def register(op: Provider, name: str, domain: str) -> RelyingParty:
     return op.run(work)
 
 
+def start_login(browser: Browser, rp: RelyingParty) -> requests.Response:
+    """`rp`'s authorization request, for a person already signed in: the provider's
+    first answer (a redirect to the page it must show)."""
+    answer = browser.get("/authorize", response_type="code", client_id=rp.client_id,
+                         redirect_uri=rp.redirect_uri, scope="openid", state="s", nonce="n",
+                         code_challenge=CHALLENGE, code_challenge_method="S256")
+    assert answer.status_code == 302, answer.text
+    return answer
+
+
 def denied_page(browser: Browser, rp: RelyingParty) -> requests.Response:
     """The page the provider shows instead of sending the person to `rp`."""
-    answer = browser.get("/authorize", response_type="code", client_id=rp.client_id,
-                         redirect_uri=rp.redirect_uri, scope="openid", state="s", nonce="n")
-    assert answer.status_code == 302, answer.text
+    answer = start_login(browser, rp)
     page = browser.get(answer.headers["Location"])
     assert page.status_code == 403, page.text
     return page
@@ -179,9 +187,7 @@ def test_the_header_s_profile_menu_follows_the_application_s_choice(
     elodie = Browser(op)
     elodie.login(w["person"])
     assert f'<option value="{w["x"]}" selected>' in elodie.get("/").text
-    answer = elodie.get("/authorize", response_type="code", client_id=ancre.client_id,
-                        redirect_uri=ancre.redirect_uri, scope="openid", state="s", nonce="n")
-    choice = elodie.get(answer.headers["Location"])
+    choice = elodie.get(start_login(elodie, ancre).headers["Location"])
     assert "Choisissez le profil" in choice.text and 'id="profile-menu"' not in choice.text
     chosen = elodie.post(choice.url, {"csrf_token": csrf_token(choice.text),
                                       "profile": str(w["y"])})

@@ -18,6 +18,7 @@ from idp.outbox import service as outbox
 from tests.support import directory as d
 from tests.support.html import csrf_token
 from tests.support.logout import Browser, Provider, Receiver, RelyingParty, userinfo
+from tests.test_access_denied_pages import denied_page
 
 
 def test_deactivating_a_profile_ends_its_tokens_and_logs_its_applications_out(
@@ -67,10 +68,7 @@ def test_deactivating_a_profile_ends_its_tokens_and_logs_its_applications_out(
     assert claims["sid"] == sid and claims["sub"] == w["person"]
     assert claims["aud"] == tdb.client_id
     # She can no longer sign in to it with that profile: no other holds a TDBESMS role.
-    answer = person.get("/authorize", response_type="code", client_id=tdb.client_id,
-                        redirect_uri=tdb.redirect_uri, scope="openid", state="s", nonce="n")
-    follow = person.get(answer.headers["Location"])
-    assert "Aucun droit valide" in follow.text
+    assert "Aucun droit valide" in denied_page(person, tdb).text
 
     revoked = op.run(lambda: [e.details for e in db.session.scalars(
         select(AuditEvent).where(AuditEvent.action == "profile.grants_revoked"))])
