@@ -88,6 +88,7 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "recovery_window_seconds": 3600,
         "password_reset_ttl": 3600,
         "activation_link_ttl": 7 * 24 * 3600,
+        "remembered_device_days": 30,
     },
 }
 
@@ -242,5 +243,8 @@ def load_settings(
     if not 0 < security["login_first_delay_seconds"] <= security["login_max_delay_seconds"]:
         raise ConfigError("security.login_first_delay_seconds must be positive and at most "
                           "security.login_max_delay_seconds")
+    if security["remembered_device_days"] < 0:
+        raise ConfigError("security.remembered_device_days must be 0 (no remembered "
+                          "device) or more")
     settings["server"]["issuer"] = settings["server"]["issuer"].rstrip("/")
     return settings

@@ -7,6 +7,7 @@ from idp.core import audit as audit_models  # noqa: F401
 from idp.directory import models as directory_models  # noqa: F401
 from idp.extensions import db
 from idp.keys import models as key_models  # noqa: F401
+from idp.mfa import models as mfa_models  # noqa: F401
 from idp.oidc import models as oidc_models  # noqa: F401
 from idp.outbox import models as outbox_models  # noqa: F401
 from idp.store import sql_store  # noqa: F401

@@ -18,7 +18,7 @@ import requests
 from tests.support.oidc import ASSERTION_TYPE, Arrival, Browser, Page, Scene, register, scene
 from tests.test_oidc_errors import _code, _exchange, client_error, invalid_grant
 
-ESSENTIAL_EIDAS2 = {"id_token": {"acr": {"essential": True, "values": ["eidas2"]}}}
+ESSENTIAL_EIDAS3 = {"id_token": {"acr": {"essential": True, "values": ["eidas3"]}}}
 
 
 @pytest.fixture(autouse=True)
@@ -65,18 +65,19 @@ def test_prompt_none_without_a_usable_profile_is_an_error_not_a_page(strict: Sce
 
 def test_an_essential_acr_we_cannot_reach_fails_the_request(strict: Scene) -> None:
     rp = register(strict.op)
-    request = rp.begin(claims=json.dumps(ESSENTIAL_EIDAS2))
+    request = rp.begin(claims=json.dumps(ESSENTIAL_EIDAS3))
     # Refused before the login page: no one signs in for nothing.
     client_error(Browser(strict.op).open(request.url), rp,
                  "unmet_authentication_requirements", request.state)
-    single = {"userinfo": {"acr": {"essential": True, "value": "eidas2"}}}
+    single = {"userinfo": {"acr": {"essential": True, "value": "eidas3"}}}
     request = rp.begin(claims=json.dumps(single))
     client_error(Browser(strict.op).open(request.url), rp,
                  "unmet_authentication_requirements", request.state)
 
-    # Voluntary, or essential with a value we reach: the login goes on (acr eidas1).
+    # Voluntary, or essential with a value we reach: the login goes on (acr eidas1; the
+    # person has no second factor to step up with).
     for claims in ({"id_token": {"acr": {"values": ["eidas2"]}}},
-                   {"id_token": {"acr": {"essential": True, "values": ["eidas2", "eidas1"]}}}):
+                   {"id_token": {"acr": {"essential": True, "values": ["eidas3", "eidas1"]}}}):
         request = rp.begin(claims=json.dumps(claims))
         arrival = Browser(strict.op).authorize(request.url, strict.people.person,
                                                profile=strict.people.profile_x)

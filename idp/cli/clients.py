@@ -27,6 +27,7 @@ CLEARABLE = {
     "backchannel-logout-uri": "backchannel_logout_uri",
     "userinfo-alg": "userinfo_signed_response_alg",
     "jwks": "jwks",
+    "require-acr": "required_acr",
 }
 
 
@@ -49,6 +50,7 @@ def client_dict(client: Client) -> dict[str, Any]:
         "id_token_signed_response_alg": client.id_token_signed_response_alg,
         "userinfo_signed_response_alg": client.userinfo_signed_response_alg,
         "jwks": client.jwks,
+        "required_acr": client.required_acr,
         "created_at": client.created_at.isoformat() if client.created_at else None,
         "updated_at": client.updated_at.isoformat() if client.updated_at else None,
     }
@@ -128,6 +130,9 @@ def _settings_options(command: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--jwks", "jwks_path",
                      type=click.Path(exists=True, dir_okay=False, path_type=Path),
                      help="JSON file with the client's public keys (for private_key_jwt)."),
+        click.option("--require-acr", "required_acr",
+                     help=f"Level every login must reach ({' or '.join(service.ACR_VALUES)}"
+                          "; a lower session is stepped up)."),
     ]
     for option in reversed(options):
         command = option(command)

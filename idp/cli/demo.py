@@ -10,7 +10,14 @@ from flask.cli import with_appcontext
 
 from idp.cli import emit, json_option
 from idp.core.audit import Actor
+from idp.directory import services
 from idp.extensions import db
+from idp.mfa import service as second_factor
+
+# A demo person with a second factor, and its secret (published: a demo only). Add it to
+# an authenticator app, or print the current code with
+# `python -c "import pyotp; print(pyotp.TOTP('<secret>').now())"`.
+DEMO_SECOND_FACTOR = ("644880", "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP")
 
 
 @click.command("demo")
@@ -39,14 +46,18 @@ def demo_command(reset_passwords: bool, on_https: bool, as_json: bool) -> None:
 
     min_length = current_app.config["IDP"]["security"]["password_min_length"]
     result = load_demo(Actor.cli(), min_length, reset_passwords=reset_passwords)
+    identifier, secret = DEMO_SECOND_FACTOR
+    second_factor.enrol_demo(services.get_account(identifier), secret,
+                             current_app.config["IDP"]["keys"]["passphrase"], Actor.cli())
     db.session.commit()
     apps_config = register_demo_clients()
     apps = [{"name": c.name, "client_id": c.client_id, "url": c.base_url()}
             for c in DEMO_CLIENTS]
     people = [asdict(p) for p in result.people]
+    totp = {"identifier": identifier, "secret": secret}
     if as_json:
         emit({"changes": result.changes, "people": people, "applications": apps,
-              "applications_config": str(apps_config)}, True)
+              "applications_config": str(apps_config), "second_factor": totp}, True)
         return
     click.echo(f"Demo directory loaded ({result.changes} changes)." if result.changes
                else "Demo directory already loaded: nothing changed.")
@@ -67,6 +78,9 @@ def demo_command(reset_passwords: bool, on_https: bool, as_json: bool) -> None:
                "`python -m demo_apps`:")
     for app in apps:
         click.echo(f"  {app['name']}: {app['url']}/ (client {app['client_id']})")
+    click.echo(f"\n{identifier} signs in with a second factor (acr eidas2): add the key "
+               f"{secret} to an authenticator app (TOTP, 6 digits, 30 s). To make an "
+               "application require it: `idp clients update CLIENT_ID --require-acr eidas2`.")
 
 
 def register(cli: click.Group) -> None:

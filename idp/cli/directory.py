@@ -16,6 +16,7 @@ from idp.directory import services
 from idp.directory.enums import ProfileState
 from idp.directory.models import Domain, Profile
 from idp.extensions import db
+from idp.mfa import service as second_factor
 
 
 def account_dict(account) -> dict:  # type: ignore[no-untyped-def]
@@ -86,6 +87,21 @@ def accounts_show(identifier: str, as_json: bool) -> None:
     for p in data["profiles"]:
         click.echo(f"  profile {p['id']}: {p['label']} @ {p['entity']} [{p['state']}] "
                    f"{' '.join(p['roles']) or '(no role)'}")
+
+
+@accounts_group.command("reset-second-factor")
+@click.argument("identifier")
+@json_option
+@with_appcontext
+def accounts_reset_second_factor(identifier: str, as_json: bool) -> None:
+    """Remove an account's second factor (a lost phone): audited, the holder mailed."""
+    account = services.get_account(identifier)
+    removed = second_factor.remove(account, Actor.cli(), by_administrator=True)
+    db.session.commit()
+    emit({"identifier": account.identifier, "reset": removed}, as_json,
+         f"Second factor of {account.identifier} reset; the holder is told by mail "
+         "(`idp outbox deliver`)." if removed
+         else f"{account.identifier} has no second factor: nothing to reset.")
 
 
 # --- profiles -------------------------------------------------------------------------

@@ -53,6 +53,8 @@ class Client(db.Model, ClientMixin):
     # Public keys for private_key_jwt client authentication.
     jwks: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     disabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    # The assurance level every login to this client must reach (None: any, eidas1).
+    required_acr: Mapped[str | None] = mapped_column(String(16))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 

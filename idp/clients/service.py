@@ -29,6 +29,7 @@ from idp.core.errors import NotFound, RuleViolation
 from idp.directory.models import Domain
 from idp.extensions import db
 from idp.oidc.capabilities import (
+    ACR_VALUES,
     AUTHORIZATION_CODE,
     CLIENT_CREDENTIALS,
     CONFIDENTIAL_AUTH_METHODS,
@@ -77,6 +78,7 @@ class ClientSettings:
     id_token_signed_response_alg: str = DEFAULT_SIGNING_ALGORITHM
     userinfo_signed_response_alg: str | None = None
     jwks: dict[str, Any] | None = None
+    required_acr: str | None = None  # the level every login must reach (step-up)
 
 
 UPDATABLE_FIELDS = frozenset(f.name for f in dataclasses.fields(ClientSettings))
@@ -117,6 +119,7 @@ def create_client(
     userinfo_signed_response_alg: str | None = None,
     jwks: dict[str, Any] | None = None,
     client_id: str | None = None,
+    required_acr: str | None = None,
     *,
     actor: Actor,
 ) -> tuple[Client, str | None]:
@@ -136,6 +139,7 @@ def create_client(
         id_token_signed_response_alg=id_token_signed_response_alg,
         userinfo_signed_response_alg=userinfo_signed_response_alg,
         jwks=jwks,
+        required_acr=required_acr,
     ))
     client = Client(client_id=_new_client_id(settings.name, client_id), disabled=False)
     _apply(client, settings)
@@ -269,6 +273,7 @@ def validate(settings: ClientSettings) -> ClientSettings:
             if settings.userinfo_signed_response_alg else None
         ),
         jwks=_jwks(settings.jwks, method),
+        required_acr=_acr(settings.required_acr),
     )
 
 
@@ -289,6 +294,15 @@ def _domains(codes: Iterable[str]) -> tuple[str, ...]:
             f"Domaine(s) inconnu(s) : {', '.join(unknown)} (voir `idp catalogue list`)"
         )
     return domains
+
+
+def _acr(level: str | None) -> str | None:
+    if not level or not level.strip():
+        return None
+    if level.strip() not in ACR_VALUES:
+        raise InvalidClientSettings(
+            f"Niveau d'authentification inconnu : {level} (parmi {', '.join(ACR_VALUES)}).")
+    return level.strip()
 
 
 def _auth_method(method: str | None, public: bool) -> str:
@@ -473,6 +487,7 @@ def settings_of(client: Client) -> ClientSettings:
         id_token_signed_response_alg=client.id_token_signed_response_alg,
         userinfo_signed_response_alg=client.userinfo_signed_response_alg,
         jwks=client.jwks,
+        required_acr=client.required_acr,
     )
 
 

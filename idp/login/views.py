@@ -18,11 +18,13 @@ from idp.directory import services
 from idp.extensions import db
 from idp.login.forms import LoginForm
 from idp.mail import service as mail
+from idp.mfa import service as second_factor
 from idp.outbox import service as outbox
 from idp.web import interactions
 from idp.web.access import request_actor
-from idp.web.interactions import LOGIN, Prompt
+from idp.web.interactions import LOGIN, STEP_UP, Prompt
 from idp.web.redirects import public_url, safe_next
+from idp.web.second_factor import await_second_factor, is_remembered_device
 from idp.web.session import current_login, start_login
 from idp.web.throttle import Refusal, login_throttle
 
@@ -72,8 +74,13 @@ def login() -> Response | tuple[str, int] | str:
             request.args.get("next"))
         if prompt and prompt.details.get("login_hint"):
             form.identifier.data = prompt.details["login_hint"][:32]
+        signed_in = current_login()
+        if signed_in and prompt is not None and prompt.reasons == [STEP_UP]:
+            # The right person, at too low a level: only the second factor is asked.
+            await_second_factor(signed_in.account_id, form.next.data, step_up=True)
+            return redirect(url_for("mfa.challenge"))
         refused = prompt is not None and prompt.details.get("session_refused")
-        if current_login() and not refused:
+        if signed_in and not refused:
             return redirect(form.next.data or url_for("selfservice.home"))
     error, status = None, 200
     if form.validate_on_submit():
@@ -94,11 +101,17 @@ def login() -> Response | tuple[str, int] | str:
             outbox.send_after_commit()
         else:
             guard.succeeded(identifier, ip)
+            next_url = safe_next(form.next.data) or url_for("selfservice.home")
+            factor = second_factor.enrolled(account)
+            if factor and not is_remembered_device(account.id,
+                                                   second_factor.device_stamp(factor)):
+                await_second_factor(account.id, next_url)
+                return redirect(url_for("mfa.challenge"))
             start_login(account.id, amr=["pwd"])
             account.last_login_at = datetime.now(UTC)
             record(request_actor(account), "login.success", target=account)
             db.session.commit()
-            return redirect(safe_next(form.next.data) or url_for("selfservice.home"))
+            return redirect(next_url)
     elif request.method == "POST":
         status = 400
     return render_template("login/login.html", form=form, error=error,

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from idp.claims import SCOPE_CLAIMS
 from idp.keys.service import DEFAULT_ALGORITHM, SUPPORTED_ALGORITHMS
-from idp.web.session import ACR_BASIC
+from idp.web.session import ACR_LADDER
 
 # --- client authentication (token, introspection and revocation endpoints) ------------
 
@@ -32,7 +32,8 @@ RESPONSE_TYPES = ("code",)  # the code flow only: no token ever travels in a URL
 RESPONSE_MODES = ("query", "form_post")
 DEFAULT_RESPONSE_MODE = "query"
 PROMPTS = ("none", "login", "consent", "select_account")
-ACR_VALUES = (ACR_BASIC,)  # password authentication: the only level a login reaches today
+# eidas1: the password; eidas2: the password and a second factor (idp.web.session).
+ACR_VALUES = ACR_LADDER
 CODE_CHALLENGE_METHODS = ("S256",)  # "plain" protects nothing (RFC 9700 §2.1.1)
 
 # --- scopes and claims ----------------------------------------------------------------

@@ -16,6 +16,9 @@ the pipeline renders no page.
 | `no_valid_right`     | domains, entity_ids                        | (none: `abandon`)        |
 | `exclusive_conflict` | profile_ids, domains                       | (none: `abandon`)        |
 
+A `login` prompt whose only reason is `STEP_UP` finds the right person signed in at too
+low a level (`acr`): the login page then asks the second factor only.
+
 Any page may record `abandon` ({"error": "access_denied", "description": ...}): the
 person gave up, the client is told. An interaction lives in the short-lived store; its
 uid is written in the browser's session, so another browser cannot use it.
@@ -38,6 +41,7 @@ CONSENT = "consent"
 NO_VALID_RIGHT = "no_valid_right"
 EXCLUSIVE_CONFLICT = "exclusive_conflict"
 ABANDON = "abandon"
+STEP_UP = "acr_too_low"  # the login's reason when only the second factor is missing
 
 # The page that answers each prompt (the login page takes the uid as a query parameter).
 PAGES = {

@@ -174,7 +174,16 @@ def _index_login(store: ShortLivedStore, session: ServerSession, ttl: int) -> No
 
 # --- login state ----------------------------------------------------------------------
 
-ACR_BASIC = "eidas1"  # password authentication (the French federations' lowest level)
+# The assurance ladder, lowest first, in the words of the French federations (ProConnect,
+# FranceConnect+): what the `acr` of a login says was done.
+ACR_BASIC = "eidas1"  # the password
+ACR_SECOND_FACTOR = "eidas2"  # the password and a second factor (a TOTP or recovery code)
+ACR_LADDER = (ACR_BASIC, ACR_SECOND_FACTOR)
+
+
+def acr_reaches(acr: str, wanted: str) -> bool:
+    """Whether a login at level `acr` satisfies a requirement of level `wanted`."""
+    return acr in ACR_LADDER and ACR_LADDER.index(acr) >= ACR_LADDER.index(wanted)
 
 
 @dataclass

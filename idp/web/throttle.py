@@ -62,6 +62,8 @@ class LoginThrottle:
       behind one NAT) past `max_failures_per_ip` make each *failure* close the address
       for a growing delay; a real user is slowed, never locked.
     Made-up and real identifiers are treated alike, so answers reveal nothing.
+    The second factor's codes follow the same rules in a key space of their own
+    (`space`): a wrong code does not count against the password, nor the reverse.
     """
 
     store: ShortLivedStore
@@ -70,13 +72,15 @@ class LoginThrottle:
     lockout_seconds: int
     first_delay: int
     max_delay: int
+    space: str = "login"
 
     def _delay(self, excess: int) -> int:
         return min(self.max_delay, self.first_delay * 2 ** min(max(excess - 1, 0), 20))
 
     def _keys(self, identifier: str, ip: str) -> tuple[str, str, str]:
         identifier = identifier.strip()
-        return f"login:pair:{identifier}:{ip}", f"login:id:{identifier}", f"login:ip:{ip}"
+        return (f"{self.space}:pair:{identifier}:{ip}", f"{self.space}:id:{identifier}",
+                f"{self.space}:ip:{ip}")
 
     def admit(self, identifier: str, ip: str) -> Refusal | None:
         """Count this attempt; None if its password may be checked."""
@@ -111,7 +115,8 @@ class LoginThrottle:
             self.store.delete(key)
 
 
-def login_throttle() -> LoginThrottle:
+def login_throttle(space: str = "login") -> LoginThrottle:
+    """The brute-force rules of the password (`login`) or of the second factor (`otp`)."""
     security = current_app.config["IDP"]["security"]
     return LoginThrottle(
         store=current_app.extensions["idp.store"],
@@ -120,6 +125,7 @@ def login_throttle() -> LoginThrottle:
         lockout_seconds=security["login_lockout_seconds"],
         first_delay=security["login_first_delay_seconds"],
         max_delay=security["login_max_delay_seconds"],
+        space=space,
     )
 
 

@@ -183,8 +183,8 @@ class Browser:
         raise AssertionError("too many redirections")
 
     def _form_post(self, page: Page) -> Arrival | None:
-        """The form_post response mode: an auto-submitting form towards the client."""
-        if "document.forms[0].submit()" not in page.html:
+        """The form_post response mode: a form towards the client, posted by its script."""
+        if "/static/form_post.js" not in page.html:
             return None
         form = page.forms[0]
         assert form.method.lower() == "post" and not self._ours(form.action)

@@ -17,8 +17,9 @@ from werkzeug.wrappers import Response
 
 from idp.directory.models import Account
 from idp.extensions import db
+from idp.oidc.authorization import assurance
 from idp.oidc.authorization.flow import Flow, fail
-from idp.web.interactions import LOGIN
+from idp.web.interactions import LOGIN, STEP_UP
 from idp.web.session import LoginState, current_login
 
 REFUSED_SID = "refused_sid"  # notes: the login this request turned down
@@ -64,6 +65,7 @@ LOGIN_CHECKS: dict[str, Callable[[Flow, LoginState | None], bool]] = {
     "prompt_login": prompt_login,
     "max_age": max_age,
     "id_token_hint": id_token_hint,
+    STEP_UP: assurance.acr_too_low,  # signed in, but below the level asked: step up
 }
 
 
@@ -83,7 +85,8 @@ def require_login(flow: Flow) -> Response | None:
         return None
     if "none" in flow.prompts:
         raise fail(LoginRequiredError, "The end-user must sign in.")
-    if login is not None:
+    if login is not None and reasons != [STEP_UP]:
+        # (A login below the level asked is not refused: the step-up makes a new one.)
         flow.notes[REFUSED_SID] = login.sid
     flow.notes[LOGIN_ASKED] = True
     return flow.ask(LOGIN, reasons=reasons, details={

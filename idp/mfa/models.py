@@ -1,0 +1,40 @@
+"""What the provider keeps of a person's second factor."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import ForeignKey, Integer, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from idp.core.clock import utcnow
+from idp.extensions import UTCDateTime, db
+
+
+class SecondFactor(db.Model):
+    """An account's TOTP authenticator: at most one, confirmed by a first code."""
+
+    __tablename__ = "second_factors"
+
+    account_id: Mapped[int] = mapped_column(
+        ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True)
+    # The shared secret, sealed with keys.passphrase (idp.keys.sealing), never in clear.
+    secret_sealed: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # None while the enrolment is under way (the QR code shown, no code typed yet).
+    confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The time step of the last code accepted: a code counts once (no replay).
+    last_step: Mapped[int | None] = mapped_column(Integer)
+
+
+class RecoveryCode(db.Model):
+    """One of the single-use codes that stand in for a lost authenticator, hashed."""
+
+    __tablename__ = "recovery_codes"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    account_id: Mapped[int] = mapped_column(
+        ForeignKey("accounts.id", ondelete="CASCADE"), index=True)
+    salt: Mapped[str] = mapped_column(String(32))
+    digest: Mapped[str] = mapped_column(String(64))  # SHA-256 of salt + code, hex
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
