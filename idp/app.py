@@ -84,14 +84,17 @@ def create_app(overrides: dict[str, dict[str, Any]] | None = None) -> Flask:
 
     from idp.admin.views import bp as admin_bp
     from idp.consent.views import bp as consent_bp
+    from idp.directory import events as directory_events
     from idp.home.views import bp as home_bp
     from idp.login.views import bp as login_bp
     from idp.mail.service import MailChannel
     from idp.mfa.views import bp as mfa_bp
     from idp.oidc.backchannel import LogoutChannel
+    from idp.oidc.logout import end_profile_grants
     from idp.oidc.server import create_server
     from idp.oidc.views import bp as oidc_bp
     from idp.outbox import channels as outbox_channels
+    from idp.profiles.views import bp as profiles_bp
     from idp.requests.views import bp as requests_bp
     from idp.selfservice.views import bp as selfservice_bp
     from idp.web import navigation
@@ -101,9 +104,10 @@ def create_app(overrides: dict[str, dict[str, Any]] | None = None) -> Flask:
     web_session.install(app)
     navigation.install(app)
     outbox_channels.install(app, MailChannel, LogoutChannel, DeferredChannel)
+    directory_events.on_profile_ended(end_profile_grants)
     app.extensions["idp.oauth_server"] = create_server(app)
     for blueprint in (home_bp, login_bp, selfservice_bp, oidc_bp, consent_bp, admin_bp,
-                      requests_bp, mfa_bp):
+                      requests_bp, mfa_bp, profiles_bp):
         app.register_blueprint(blueprint)
     _register_error_pages(app)
     _add_security_headers(app)

@@ -197,6 +197,14 @@ def may_administer(admin_profiles: Iterable[ProfileLike], entity_id: int) -> boo
     )
 
 
+def may_hand_over_ape(admin_profiles: Iterable[ProfileLike], entity_id: int) -> bool:
+    """The entity's sitting APE hands his role over to another of its profiles (he stays
+    an Administrateur); otherwise the level above appoints the APE (principle 4) when it
+    accepts an APE request."""
+    return any(is_usable(p) and holds_ape(p) and p.entity_id == entity_id
+               for p in admin_profiles)
+
+
 def may_appoint_ape(
     admin_profiles: Iterable[ProfileLike], entity: EntityLike, lookup: AuthorityLookup
 ) -> bool:
@@ -208,6 +216,23 @@ def may_appoint_ape(
 
 
 # --- login ----------------------------------------------------------------------------
+
+# A domain held on at most this many entities lives on dedicated entities of its own.
+DEDICATED_ENTITIES_MAX = 3
+
+
+def entities_to_request(own_entity_ids: Iterable[int], holders: Iterable[EntityLike]
+                        ) -> list[EntityLike]:
+    """Where a person without a valid right asks for a profile when the application's
+    domain lives on a few dedicated entities (a SAGA Directeurs right lives on ET CNG
+    SAGA): those entities, if he belongs to none of them. `holders` are the entities
+    whose profiles hold the domain's roles; a domain held on many (ANCRE on every
+    establishment) is asked of the administrators of one's own entity instead."""
+    own, found = set(own_entity_ids), list(holders)
+    if len(found) > DEDICATED_ENTITIES_MAX or any(e.id in own for e in found):
+        return []
+    return found
+
 
 
 def roles_in_domains(profile: ProfileLike, domains: Iterable[str]) -> dict[str, list[str]]:

@@ -112,19 +112,34 @@ def administrators_of(entity: Entity) -> list[Profile]:
 @dataclass(frozen=True)
 class Contacts:
     """Whom a person of `entity` asks for a role: its administrators or, while it has
-    none, the administrators of the level that appoints its APE (principle 4)."""
+    none, the administrators of the level that appoints its APE (principle 4); never
+    the person asking, who is told instead that he administers it himself."""
 
     entity: Entity
     administrators: list[Profile]
     appointers: list[tuple[Entity, list[Profile]]]
+    asker_administers: bool = False
 
 
-def contacts_for(entity: Entity) -> Contacts:
+def contacts_for(entity: Entity, asker: Account | None = None) -> Contacts:
+    def others(profiles: list[Profile]) -> list[Profile]:
+        return [p for p in profiles if asker is None or p.account_id != asker.id]
+
     admins = administrators_of(entity)
     if admins:
-        return Contacts(entity, admins, [])
+        return Contacts(entity, others(admins), [],
+                        asker_administers=len(others(admins)) < len(admins))
     above = rules.appointing_entities(entity, authority_lookup())
-    return Contacts(entity, [], [(e, administrators_of(e)) for e in above])
+    return Contacts(entity, [], [(e, others(administrators_of(e))) for e in above])
+
+
+def entities_holding(domains: Iterable[str], limit: int) -> list[Entity]:
+    """Up to `limit` active entities whose active profiles hold a role in `domains`."""
+    ids = select(Profile.entity_id).join(Habilitation).join(Role).where(
+        Role.domain_code.in_(list(domains)), Profile.state == ProfileState.ACTIVE
+    ).distinct().limit(limit)
+    return list(db.session.scalars(
+        select(Entity).where(Entity.id.in_(ids), Entity.active).order_by(Entity.name)))
 
 
 # --- accounts -------------------------------------------------------------------------

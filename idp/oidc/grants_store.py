@@ -207,6 +207,12 @@ def revoke_client_grants(account_id: int, client_id: str, reason: str) -> list[G
     return _revoke_active(reason, Grant.account_id == account_id, Grant.client_id == client_id)
 
 
+def revoke_profile_grants(profile_id: int, reason: str) -> list[Grant]:
+    """Revoke every grant made with a profile, offline ones included (the rights they
+    carried are gone)."""
+    return _revoke_active(reason, Grant.profile_id == profile_id)
+
+
 def _revoke_active(reason: str, *conditions: ColumnElement[bool]) -> list[Grant]:
     grants = list(db.session.scalars(
         select(Grant).where(Grant.revoked_at.is_(None), *conditions)

@@ -32,7 +32,7 @@ from wtforms import HiddenField
 from idp.clients.models import Client
 from idp.consent import service as consent
 from idp.core.audit import Actor, record
-from idp.directory.models import Account
+from idp.directory.models import Account, Profile
 from idp.extensions import db
 from idp.oidc import backchannel, grants_store
 from idp.oidc.id_token_hint import hint_claims
@@ -194,6 +194,18 @@ def withdraw_consent(account: Account, client_id: str, actor: Actor) -> bool:
     for sid in sorted({grant.sid for grant in revoked if grant.sid}):
         backchannel.queue([client_id], sid, account.identifier)
     return True
+
+
+def end_profile_grants(profile: Profile, actor: Actor) -> None:
+    """A profile deactivated by an administrator (`idp.directory.events`): every grant
+    made with it is revoked, offline ones too, which ends its refresh and access
+    tokens, and each client is told by back-channel to end the sessions they came from.
+    Part of the caller's transaction: commit, then `outbox.send_after_commit()`."""
+    revoked = grants_store.revoke_profile_grants(profile.id, "profile_deactivated")
+    for client_id, sid in sorted({(g.client_id, g.sid) for g in revoked if g.sid}):
+        backchannel.queue([client_id], sid, profile.account.identifier)
+    record(actor, "profile.grants_revoked", target=profile, entity_id=profile.entity_id,
+           revoked_grants=len(revoked))
 
 
 # --- the endpoint ---------------------------------------------------------------------
