@@ -102,8 +102,7 @@ def merge_accounts(kept: Account, closed: Account, actor: Actor) -> list[Profile
     for profile in moved:
         profile.email = profile.email or (closed.email if closed.email != kept.email else None)
         profile.phone = profile.phone or (closed.phone if closed.phone != kept.phone else None)
-        closed.profiles.remove(profile)
-        kept.profiles.append(profile)
+        profile.account = kept  # moves it between the two lists (no orphan to delete)
     pending = db.session.scalars(select(ProfileRequest).where(
         ProfileRequest.account_id == closed.id,
         ProfileRequest.status == RequestStatus.PENDING)).all()
