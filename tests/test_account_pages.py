@@ -512,4 +512,5 @@ def test_the_history_shows_this_accounts_records_a_page_at_a_time(world: World) 
     assert total > 0
     outsider = text(signed_in(world, world.outsider).get("/compte/historique"))
     assert "Modification des informations personnelles" not in outsider
-    assert text(client.get("/compte/historique?page=abc")).count("<tr>") > 1
+    assert "Page 1 sur 2" in text(client.get("/compte/historique?page=abc"))
+    assert "Page 2 sur 2" in text(client.get(f"/compte/historique?page={10**30}"))

@@ -122,11 +122,13 @@ def merge_accounts(kept: Account, closed: Account, actor: Actor) -> list[Profile
 class HistoryPage:
     events: Sequence[AuditEvent]
     total: int
+    page: int  # the page shown: the one asked for, within 1..pages
+    pages: int
 
 
-def history_of(account: Account, offset: int, limit: int) -> HistoryPage:
+def history_of(account: Account, page: int, page_size: int) -> HistoryPage:
     """Mon historique: the audit records about the account, what it did and what was
-    done to its profiles, newest first."""
+    done to its profiles, newest first, `page_size` a page."""
     profile_ids = [str(p.id) for p in account.profiles]
     about = or_(
         and_(AuditEvent.target_type == "account", AuditEvent.target_id == account.identifier),
@@ -134,8 +136,10 @@ def history_of(account: Account, offset: int, limit: int) -> HistoryPage:
         and_(AuditEvent.target_type == "profile", AuditEvent.target_id.in_(profile_ids)),
     )
     total = db.session.scalar(select(func.count()).select_from(AuditEvent).where(about)) or 0
+    pages = max(1, -(-total // page_size))
+    page = min(max(1, page), pages)
     events = db.session.scalars(
         select(AuditEvent).where(about).order_by(AuditEvent.at.desc(), AuditEvent.id.desc())
-        .offset(offset).limit(limit)
+        .offset((page - 1) * page_size).limit(page_size)
     ).all()
-    return HistoryPage(events, total)
+    return HistoryPage(events, total, page, pages)

@@ -59,9 +59,6 @@ def identifier() -> str:
 @login_required
 def history() -> str:
     account = signed_in_account()
-    page = max(1, request.args.get("page", 1, type=int))
-    found = accounts.history_of(account, (page - 1) * PAGE_SIZE, PAGE_SIZE)
-    pages = max(1, -(-found.total // PAGE_SIZE))
-    return render_template("selfservice/history.html", account=account, events=found.events,
-                           total=found.total, page=page, pages=pages, actions=ACTIONS,
-                           paris=PARIS)
+    found = accounts.history_of(account, request.args.get("page", 1, type=int), PAGE_SIZE)
+    return render_template("selfservice/history.html", account=account, found=found,
+                           actions=ACTIONS, paris=PARIS)
