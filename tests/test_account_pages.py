@@ -450,7 +450,8 @@ def test_a_merge_is_refused_when_the_names_differ(world: World) -> None:
     assert itself.status_code == 409 and "Vous êtes déjà connecté avec ce compte" in text(itself)
 
 
-def test_wrong_passwords_on_the_merge_page_count_like_login_failures(world: World) -> None:
+def test_wrong_passwords_on_the_merge_page_count_like_login_failures(
+        world: World, smtp_sink: SmtpSink) -> None:
     client = signed_in(world, world.person)
     for _ in range(5):  # security.login_max_failures
         wrong = sign_in_second(client, world.second, "pas-le-bon")
@@ -458,6 +459,9 @@ def test_wrong_passwords_on_the_merge_page_count_like_login_failures(world: Worl
         assert 'id="password-error">Identifiant ou mot de passe incorrect.' in text(wrong)
         assert f'value="{world.second}"' in text(wrong)
 
+    outbox.wait_idle()
+    [warning] = smtp_sink.received()  # the second account's holder is told, as at login
+    assert warning["To"] == "e.martin@og.test"
     locked = sign_in_second(client, world.second, d.PASSWORD)
 
     assert locked.status_code == 429 and "Trop de tentatives" in text(locked)

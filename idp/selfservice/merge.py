@@ -27,7 +27,7 @@ from idp.selfservice.passwords import TOO_MANY
 from idp.selfservice.views import bp
 from idp.web.access import login_required, request_actor, signed_in_account
 from idp.web.forms import Form
-from idp.web.throttle import login_throttle
+from idp.web.throttle import login_throttle, warn_holder
 
 CANDIDATE = "merge_candidate"  # session key: {"kept": id, "closed": id, "at": epoch}
 CONFIRM_WITHIN = 600  # seconds between signing in to the second account and confirming
@@ -68,7 +68,10 @@ def merge() -> View:
         return _sign_in_page(account, form, 429, TOO_MANY)
     other = services.authenticate(identifier, form.password.data)
     if other is None:
-        guard.failed(identifier, ip)
+        if guard.failed(identifier, ip):
+            warn_holder(identifier)
+            db.session.commit()
+            outbox.send_after_commit()
         form.password.errors.append(BAD_CREDENTIALS)
         return _sign_in_page(account, form, 401)
     guard.succeeded(identifier, ip)
