@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import ColumnElement, and_, func, or_, select
 
 from idp.core.audit import Actor, AuditEvent, record
 from idp.core.errors import RuleViolation
@@ -127,19 +127,27 @@ class HistoryPage:
 
 
 def history_of(account: Account, page: int, page_size: int) -> HistoryPage:
-    """Mon historique: the audit records about the account, what it did and what was
-    done to its profiles, newest first, `page_size` a page."""
-    profile_ids = [str(p.id) for p in account.profiles]
-    about = or_(
-        and_(AuditEvent.target_type == "account", AuditEvent.target_id == account.identifier),
-        AuditEvent.actor_id == account.id,
-        and_(AuditEvent.target_type == "profile", AuditEvent.target_id.in_(profile_ids)),
+    """Mon historique: the audit records about the account, its profiles and its profile
+    requests (whoever acted), and what the person did with no one else concerned (his
+    consents, say: an administrator's acts on other people are not his account's
+    history), newest first, `page_size` a page."""
+    requests = select(ProfileRequest.id).where(ProfileRequest.account_id == account.id)
+
+    def about(kind: str, ids: list[str]) -> ColumnElement[bool]:
+        return and_(AuditEvent.target_type == kind, AuditEvent.target_id.in_(ids))
+
+    concerned = or_(
+        about("account", [account.identifier]),
+        about("profile", [str(p.id) for p in account.profiles]),
+        about("profilerequest", [str(r) for r in db.session.scalars(requests)]),
+        and_(AuditEvent.actor_id == account.id,
+             or_(AuditEvent.target_type.is_(None), AuditEvent.target_type == "consent")),
     )
-    total = db.session.scalar(select(func.count()).select_from(AuditEvent).where(about)) or 0
+    total = db.session.scalar(select(func.count()).select_from(AuditEvent).where(concerned)) or 0
     pages = max(1, -(-total // page_size))
     page = min(max(1, page), pages)
     events = db.session.scalars(
-        select(AuditEvent).where(about).order_by(AuditEvent.at.desc(), AuditEvent.id.desc())
+        select(AuditEvent).where(concerned).order_by(AuditEvent.at.desc(), AuditEvent.id.desc())
         .offset((page - 1) * page_size).limit(page_size)
     ).all()
     return HistoryPage(events, total, page, pages)
