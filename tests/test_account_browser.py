@@ -25,6 +25,7 @@ def test_a_person_changes_his_email_and_merges_his_second_account(
     sign_in(page, base, world.person, d.PASSWORD)
     page.goto(base + "/compte/")
     page.click("nav.tabs >> text=Mes informations personnelles")
+    page.fill("#current", d.PASSWORD)
     page.fill("#email", NEW_ADDRESS)
     page.fill("#confirm", NEW_ADDRESS)
     screenshot(page, "1-new-address")

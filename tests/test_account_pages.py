@@ -173,10 +173,12 @@ def test_bad_personal_information_is_answered_next_to_the_field_with_nothing_los
 # --- the email change (training case 6) ------------------------------------------------
 
 
-def ask_for(client: FlaskClient, address: str, confirm: str | None = None) -> Any:
+def ask_for(client: FlaskClient, address: str, confirm: str | None = None,
+            current: str = d.PASSWORD) -> Any:
     page = client.get("/compte/informations").get_data(as_text=True)
     response = client.post("/compte/informations/courriel", data={
-        "csrf_token": csrf_token(page), "email": address, "confirm": confirm or address})
+        "csrf_token": csrf_token(page), "current": current, "email": address,
+        "confirm": confirm or address})
     outbox.wait_idle()
     return response
 
@@ -236,11 +238,16 @@ def test_bad_new_addresses_are_answered_next_to_the_field(world: World,
                                                           smtp_sink: SmtpSink) -> None:
     client = signed_in(world, world.person)
 
+    wrong = ask_for(client, NEW_ADDRESS, current="pas-le-bon")
     mismatch = ask_for(client, NEW_ADDRESS, "autre@nouvel-og.test")
     same = ask_for(client, world.email.upper())
     invalid = ask_for(client, "pas-une-adresse")
 
-    assert mismatch.status_code == same.status_code == invalid.status_code == 400
+    assert wrong.status_code == mismatch.status_code == same.status_code == 400
+    assert invalid.status_code == 400
+    # The current password is asked (ASVS 7.5.1) and counted like a login attempt.
+    assert 'id="current-error">Le mot de passe actuel saisi est incorrect.' in text(wrong)
+    assert f'value="{NEW_ADDRESS}"' in text(wrong)
     assert ('id="confirm-error">Les deux adresses saisies sont différentes.'
             in text(mismatch))
     assert f'value="{NEW_ADDRESS}"' in text(mismatch)  # what was typed stays

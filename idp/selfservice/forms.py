@@ -38,13 +38,17 @@ class ForgotPasswordForm(Form):
     email = _email_field()
 
 
-class ChangePasswordForm(NewPasswordForm):
-    current = PasswordField(
+def _current_password_field() -> PasswordField:
+    return PasswordField(
         "Mot de passe actuel",
         validators=[DataRequired("Veuillez saisir votre mot de passe actuel."),
                     Length(max=256)],
         render_kw={"autocomplete": "current-password"},
     )
+
+
+class ChangePasswordForm(NewPasswordForm):
+    current = _current_password_field()
 
 
 def _phone_field(label: str) -> StringField:
@@ -76,6 +80,10 @@ class PersonalInformationForm(Form):
 
 
 class EmailChangeForm(Form):
+    """A new address, asked with the current password (ASVS 7.5.1: whoever finds the
+    session open must not redirect the account's mail, then its password reset)."""
+
+    current = _current_password_field()
     email = _email_field("Nouvelle adresse électronique")
     confirm = EmailField(
         "Resaisie du courriel",

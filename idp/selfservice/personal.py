@@ -21,6 +21,7 @@ from idp.extensions import db
 from idp.mail import service as mail
 from idp.outbox import service as outbox
 from idp.selfservice.forms import EmailChangeForm, PersonalInformationForm
+from idp.selfservice.passwords import current_password_refused
 from idp.selfservice.views import bp
 from idp.web.access import login_required, request_actor, signed_in_account
 from idp.web.links import MailLinks
@@ -85,6 +86,9 @@ def request_email_change() -> View:
     form = EmailChangeForm()
     if not form.validate_on_submit():
         return _page(account, 400, email=form)
+    refused = current_password_refused(account, form.current)
+    if refused is not None:
+        return _page(account, refused, email=form)
     address = form.email.data
     if address.lower() == account.email.lower():
         form.email.errors.append(SAME_ADDRESS)
