@@ -27,7 +27,8 @@ from tests.support import directory as d
 from tests.support.apps import AppFactory
 from tests.support.html import csrf_token
 from tests.support.services import SmtpSink, body_of
-from tests.test_selfservice_recovery import log_in, submit, text
+from tests.support.web import sign_in
+from tests.test_selfservice_recovery import submit, text
 
 CONFIRM = "/compte/courriel/confirmer"
 LINK = re.compile(r"http://idp\.test/compte/courriel/confirmer#([A-Za-z0-9_-]+)")
@@ -75,7 +76,7 @@ def world(make_app: AppFactory, sqlite_url: str, smtp_sink: SmtpSink) -> Iterato
 
 def signed_in(w: World, identifier: str) -> FlaskClient:
     client = w.app.test_client()
-    assert log_in(client, identifier, d.PASSWORD) == 302
+    assert sign_in(client, identifier).status_code == 302
     return client
 
 
@@ -473,7 +474,7 @@ def test_wrong_passwords_on_the_merge_page_count_like_login_failures(
 
     assert locked.status_code == 429 and "Trop de tentatives" in text(locked)
     # The login page counts the same attempts: the pair is locked there too.
-    assert log_in(world.app.test_client(), world.second, d.PASSWORD) == 429
+    assert sign_in(world.app.test_client(), world.second).status_code == 429
     with world.app.app_context():
         assert account_of(world, world.second).state == AccountState.ACTIVE
 

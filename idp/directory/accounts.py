@@ -97,6 +97,8 @@ def merge_accounts(kept: Account, closed: Account, actor: Actor) -> list[Profile
     `closed` move to `kept`, each keeping the address and phone it had, and `closed`
     is closed. The caller proved that the person holds both (their passwords), ends
     the closed account's sessions and grants, and commits everything at once."""
+    # Locked (PostgreSQL) and read again: of two confirmations at once, one merges.
+    db.session.refresh(closed, with_for_update=True)
     rules.check_mergeable(kept, closed)
     moved = list(closed.profiles)
     for profile in moved:
