@@ -94,6 +94,7 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "password_reset_ttl": 3600,
         "activation_link_ttl": 7 * 24 * 3600,
         "remembered_device_days": 30,
+        "email_change_ttl": 24 * 3600,
     },
 }
 

@@ -33,6 +33,10 @@ class ApeAlreadyAppointed(RuleViolation):
     pass
 
 
+class NotTheSamePerson(RuleViolation):
+    pass
+
+
 class RoleLike(Protocol):
     domain_code: str
     code: str
@@ -50,6 +54,12 @@ class EntityLike(Protocol):
 
 class AccountLike(Protocol):
     state: AccountState
+
+
+class MergeableAccount(Protocol):
+    id: int
+    state: AccountState
+    name_key: str
 
 
 class HabilitationLike(Protocol):
@@ -289,3 +299,32 @@ def is_national_admin(profiles: Iterable[ProfileLike], entity_types: dict[int, E
         is_usable(p) and is_admin_profile(p) and entity_types.get(p.entity_id) == EntityType.NAT
         for p in profiles
     )
+
+
+# --- accounts -------------------------------------------------------------------------
+
+
+def check_email_address(email: str) -> None:
+    """One address, with something on both sides of a single '@' and no blank."""
+    local, at, domain = email.partition("@")
+    if not at or not local or not domain or "@" in domain or any(c.isspace() for c in email):
+        raise RuleViolation(f"Adresse électronique invalide : {email}")
+
+
+def check_mergeable(kept: MergeableAccount, closed: MergeableAccount) -> None:
+    """Regroupement de compte (principle 1, one account per person): the profiles of
+    `closed` may move to `kept` only if both accounts are the same person's, which the
+    directory knows by their names (`name_key`, the duplicate check of « Créer un
+    compte »)."""
+    if kept.id == closed.id:
+        raise RuleViolation("Vous êtes déjà connecté avec ce compte : saisissez "
+                            "l'identifiant et le mot de passe de votre second compte.")
+    if closed.state != AccountState.ACTIVE or kept.state != AccountState.ACTIVE:
+        raise RuleViolation("Seuls deux comptes actifs peuvent être regroupés.")
+    if kept.name_key != closed.name_key:
+        raise NotTheSamePerson(
+            "Ces deux comptes ne portent pas les mêmes nom et prénom : seuls les comptes "
+            "d'une même personne peuvent être regroupés. Si vous avez changé de nom, "
+            "mettez d'abord à jour vos informations personnelles sur l'un des deux "
+            "comptes."
+        )

@@ -167,8 +167,7 @@ def create_account(
     given_name, family_name, email = given_name.strip(), family_name.strip(), email.strip()
     if not given_name or not family_name:
         raise RuleViolation("Le nom et le prénom sont obligatoires.")
-    if "@" not in email or email.startswith("@") or email.endswith("@"):
-        raise RuleViolation(f"Adresse électronique invalide : {email}")
+    rules.check_email_address(email)
     if password is not None:
         check_password_policy(password, password_min_length)
 

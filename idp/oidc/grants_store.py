@@ -213,6 +213,11 @@ def revoke_profile_grants(profile_id: int, reason: str) -> list[Grant]:
     return _revoke_active(reason, Grant.profile_id == profile_id)
 
 
+def revoke_account_grants(account_id: int, reason: str) -> list[Grant]:
+    """Revoke every grant of a person, offline ones included (his account closes)."""
+    return _revoke_active(reason, Grant.account_id == account_id)
+
+
 def _revoke_active(reason: str, *conditions: ColumnElement[bool]) -> list[Grant]:
     grants = list(db.session.scalars(
         select(Grant).where(Grant.revoked_at.is_(None), *conditions)

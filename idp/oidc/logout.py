@@ -180,6 +180,16 @@ def end_account_sessions(account: Account, actor: Actor, reason: str,
         end_provider_session(sid, account, [], actor, reason=reason)
 
 
+def end_closed_account(account: Account, actor: Actor, reason: str) -> None:
+    """An account closes (merged into another): its browsers are signed out and every
+    grant made to it ends, offline ones too, its applications told by back-channel.
+    Part of the caller's transaction: commit, then `outbox.send_after_commit()`."""
+    end_account_sessions(account, actor, reason)
+    offline = grants_store.revoke_account_grants(account.id, reason)
+    for sid, client_id in sorted({(g.sid, g.client_id) for g in offline if g.sid}):
+        backchannel.queue([client_id], sid, account.identifier)
+
+
 def withdraw_consent(account: Account, client_id: str, actor: Actor) -> bool:
     """Withdraw a person's consent to a client, and with it the client's access.
 
