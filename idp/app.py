@@ -17,6 +17,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from idp.config import load_settings
 from idp.core import redaction
 from idp.core.errors import NotFound
+from idp.directory import passwords
 from idp.extensions import database_unavailable, db, private_sqlite_file
 from idp.ops import views as ops
 from idp.store import StoreUnavailable, create_store
@@ -68,6 +69,10 @@ def create_app(overrides: dict[str, dict[str, Any]] | None = None) -> Flask:
         hops = settings["server"]["proxy_hops"]
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
 
+    security = settings["security"]
+    passwords.configure(security["password_hash_time_cost"],
+                        security["password_hash_memory_kib"],
+                        security["password_hash_parallelism"])
     database_url = settings["database"]["url"]
     if database_url.startswith("sqlite:///") and ":memory:" not in database_url:
         private_sqlite_file(Path(database_url.removeprefix("sqlite:///")))
@@ -81,14 +86,17 @@ def create_app(overrides: dict[str, dict[str, Any]] | None = None) -> Flask:
 
     from idp.admin.views import bp as admin_bp
     from idp.consent.views import bp as consent_bp
+    from idp.directory import events as directory_events
     from idp.home.views import bp as home_bp
     from idp.login.views import bp as login_bp
     from idp.mail.service import MailChannel
     from idp.mfa.views import bp as mfa_bp
     from idp.oidc.backchannel import LogoutChannel
+    from idp.oidc.logout import end_profile_grants
     from idp.oidc.server import create_server
     from idp.oidc.views import bp as oidc_bp
     from idp.outbox import channels as outbox_channels
+    from idp.profiles.views import bp as profiles_bp
     from idp.requests.views import bp as requests_bp
     from idp.selfservice.views import bp as selfservice_bp
     from idp.web import navigation
@@ -98,9 +106,10 @@ def create_app(overrides: dict[str, dict[str, Any]] | None = None) -> Flask:
     web_session.install(app)
     navigation.install(app)
     outbox_channels.install(app, MailChannel, LogoutChannel, DeferredChannel)
+    directory_events.on_profile_ended(end_profile_grants)
     app.extensions["idp.oauth_server"] = create_server(app)
     for blueprint in (home_bp, login_bp, selfservice_bp, oidc_bp, consent_bp, admin_bp,
-                      requests_bp, mfa_bp):
+                      requests_bp, mfa_bp, profiles_bp):
         app.register_blueprint(blueprint)
     _register_error_pages(app)
     _add_security_headers(app)

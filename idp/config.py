@@ -79,6 +79,11 @@ DEFAULTS: dict[str, dict[str, Any]] = {
     },
     "security": {
         "password_min_length": 12,
+        # argon2id, RFC 9106's second recommended option; OWASP's minimum is
+        # m = 19 MiB, t = 2, p = 1.
+        "password_hash_memory_kib": 65536,
+        "password_hash_time_cost": 3,
+        "password_hash_parallelism": 4,
         "login_max_failures": 5,
         "login_max_failures_per_ip": 50,
         "login_lockout_seconds": 900,
@@ -90,6 +95,7 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "password_reset_ttl": 3600,
         "activation_link_ttl": 7 * 24 * 3600,
         "remembered_device_days": 30,
+        "email_change_ttl": 24 * 3600,
     },
     "metrics": {
         "enabled": False,
@@ -232,6 +238,17 @@ def _check_operations(settings: dict[str, dict[str, Any]]) -> None:
         raise ConfigError("logging.level must be DEBUG, INFO, WARNING, ERROR or CRITICAL")
 
 
+def _check_password_hashing(security: dict[str, Any]) -> None:
+    for key in ("password_hash_memory_kib", "password_hash_time_cost",
+                "password_hash_parallelism"):
+        if security[key] < 1:
+            raise ConfigError(f"security.{key} must be positive")
+    if security["password_hash_memory_kib"] < 8 * security["password_hash_parallelism"]:
+        # argon2's own rule: at least 8 KiB per lane.
+        raise ConfigError("security.password_hash_memory_kib must be at least 8 times "
+                          "security.password_hash_parallelism")
+
+
 def load_settings(
     overrides: dict[str, dict[str, Any]] | None = None,
     environ: dict[str, str] | None = None,
@@ -262,6 +279,7 @@ def load_settings(
     _check_outbox(settings["outbox"])
     _check_operations(settings)
     security = settings["security"]
+    _check_password_hashing(security)
     if security["password_min_length"] < 8:
         # ASVS 6.2.1: 8 at the very least (15 recommended).
         raise ConfigError("security.password_min_length must be at least 8")

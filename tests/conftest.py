@@ -161,13 +161,23 @@ def live_server() -> Iterator[Callable[[Flask], str]]:
 
 
 @pytest.fixture(autouse=True)
-def _cheap_password_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
+def _cheap_password_hashing(request: pytest.FixtureRequest,
+                            monkeypatch: pytest.MonkeyPatch) -> None:
     """Real argon2id, with test-sized costs: production costs (about 0.2 s a hash here)
-    would make every login and account creation of the suite slow."""
+    would make every login and account creation of the suite slow. Every app made in
+    the test applies them (they replace the configuration's defaults); a test marked
+    `production_hashing` keeps the real ones."""
+    if request.node.get_closest_marker("production_hashing"):
+        return
     from argon2 import PasswordHasher
 
+    from idp.config import DEFAULTS
     from idp.directory import passwords
 
+    cheap = {"password_hash_time_cost": 1, "password_hash_memory_kib": 1024,
+             "password_hash_parallelism": 1}
+    for key, value in cheap.items():
+        monkeypatch.setitem(DEFAULTS["security"], key, value)
     monkeypatch.setattr(passwords, "_hasher",
                         PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
 

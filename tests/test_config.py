@@ -177,6 +177,7 @@ def test_an_unknown_mail_backend_is_refused(workdir: Path) -> None:
         load_settings(environ={"IDP_MAIL__BACKEND": "pigeon"})
 
 
+@pytest.mark.production_hashing
 def test_the_example_file_documents_every_key_with_its_default() -> None:
     example = Path(__file__).resolve().parents[1] / "config.example.toml"
     with example.open("rb") as file:
@@ -295,3 +296,39 @@ def test_a_mistyped_environment_variable_is_refused(tmp_path) -> None:  # type: 
     with pytest.raises(ConfigError, match="IDP_DATABASE__URI"):
         load_settings({"server": {"instance_path": str(tmp_path)}},
                       environ={"IDP_DATABASE__URI": "postgresql://typo"})
+
+
+@pytest.mark.production_hashing
+def test_password_hashing_defaults_to_at_least_owasp_minimum() -> None:
+    security = DEFAULTS["security"]
+    assert security["password_hash_memory_kib"] >= 19 * 1024
+    assert security["password_hash_time_cost"] >= 2
+    assert security["password_hash_parallelism"] >= 1
+
+
+@pytest.mark.production_hashing
+def test_the_app_hashes_passwords_with_the_configured_parameters(make_app, sqlite_url) -> None:  # type: ignore[no-untyped-def]
+    from idp.directory import passwords
+
+    make_app(sqlite_url, security={"password_hash_memory_kib": 19456,
+                                   "password_hash_time_cost": 2,
+                                   "password_hash_parallelism": 1})
+    hashed = passwords.hash_password("Un-mot-de-passe-2026")
+    assert "$m=19456,t=2,p=1$" in hashed
+    assert passwords.verify_password(hashed, "Un-mot-de-passe-2026")
+    make_app(sqlite_url, security={"password_hash_memory_kib": 20480,
+                                   "password_hash_time_cost": 2,
+                                   "password_hash_parallelism": 1})
+    assert passwords.needs_rehash(hashed)  # re-hashed at the next login
+
+
+@pytest.mark.parametrize(("key", "value", "message"), [
+    ("PASSWORD_HASH_TIME_COST", "0", "security.password_hash_time_cost must be positive"),
+    ("PASSWORD_HASH_MEMORY_KIB", "4",
+     "security.password_hash_memory_kib must be at least 8 times"),
+])
+def test_password_hashing_settings_are_checked(tmp_path: Path, key: str, value: str,
+                                               message: str) -> None:
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        load_settings({"server": {"instance_path": str(tmp_path)}},
+                      environ={f"IDP_SECURITY__{key}": value})

@@ -474,11 +474,42 @@ def test_with_the_mail_server_down_the_page_answers_and_the_mail_waits(
 # --- Vérifier mon courriel ------------------------------------------------------------
 
 
-def test_the_check_mail_page_needs_a_signed_in_person(people: Any) -> None:
-    app, _ = people
-    response = app.test_client().get("/compte/verifier-mon-courriel")
-    assert response.status_code == 302
-    assert response.headers["Location"].startswith("/connexion?next=")
+def test_the_check_mail_page_mails_any_address_to_a_visitor(people: Any,
+                                                            smtp_sink: SmtpSink) -> None:
+    """Training case 7: someone who receives nothing from PLAGE checks an address without
+    signing in; the page names the sender to let through and says the same whatever the
+    address, which gets three test mails an hour at most."""
+    app, person = people
+    client = app.test_client()
+    login = text(client.get("/connexion"))
+    assert 'href="/compte/verifier-mon-courriel"' in login
+    page = text(client.get("/compte/verifier-mon-courriel"))
+    assert '<label for="email">Adresse électronique' in page
+    assert "ne-pas-repondre@plage.invalid" in page
+
+    known = submit(client, "/compte/verifier-mon-courriel", email=person["email"])
+    unknown = submit(client, "/compte/verifier-mon-courriel", email="quelquun@ailleurs.test")
+
+    assert known.status_code == unknown.status_code == 200
+    assert known.get_data() == unknown.get_data()
+    assert "laisser passer les courriels de ne-pas-repondre@plage.invalid" in text(known)
+    assert {m["To"] for m in smtp_sink.received()} == {person["email"],
+                                                        "quelquun@ailleurs.test"}
+    assert all(m["Subject"] == "PLAGE – Courriel de test" for m in smtp_sink.received())
+
+    for _ in range(3):
+        again = submit(client, "/compte/verifier-mon-courriel", email="quelquun@ailleurs.test")
+        assert again.get_data() == unknown.get_data()
+    assert len(smtp_sink.received()) == 4  # past three a window, the address gets nothing
+
+    bad = submit(client, "/compte/verifier-mon-courriel", email="pas-une-adresse")
+    assert bad.status_code == 400
+    assert 'id="email-error"' in bad.get_data(as_text=True)
+    assert 'value="pas-une-adresse"' in bad.get_data(as_text=True)
+    forged = client.post("/compte/verifier-mon-courriel", data={"email": person["email"]})
+    assert forged.status_code == 400
+    outbox.wait_idle()
+    assert len(smtp_sink.received()) == 4
 
 
 def test_the_check_mail_page_sends_a_test_mail(people: Any, smtp_sink: SmtpSink) -> None:

@@ -3,20 +3,13 @@ from wtforms import (
     RadioField,
     SelectChoice,
     SelectField,
-    SelectMultipleField,
     StringField,
     TextAreaField,
 )
 from wtforms.validators import DataRequired, Length, Optional
-from wtforms.widgets import CheckboxInput, ListWidget
 
 from idp.oidc.capabilities import SIGNING_ALGORITHMS
-from idp.web.forms import Form
-
-
-class MultiCheckboxField(SelectMultipleField):
-    widget = ListWidget(prefix_label=False)
-    option_widget = CheckboxInput()
+from idp.web.forms import Form, MultiCheckboxField
 
 
 class ClientForm(Form):

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, Integer, String, event
+from sqlalchemy import JSON, ForeignKey, Index, Integer, String, event
 from sqlalchemy.orm import Mapped, ORMExecuteState, Session, mapped_column
 
 from idp.core.clock import utcnow
@@ -20,6 +20,8 @@ class AuditEvent(db.Model):
     """Append-only: who did what to whom, when, from which address."""
 
     __tablename__ = "audit_events"
+    # "What happened to this account, this profile": Mon historique reads it by target.
+    __table_args__ = (Index("ix_audit_events_target", "target_type", "target_id"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)

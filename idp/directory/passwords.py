@@ -1,4 +1,9 @@
-"""Password hashing (argon2id) and the password policy."""
+"""Password hashing (argon2id) and the password policy.
+
+The hashing parameters come from the configuration (`security.password_hash_*`,
+applied by `configure` when the app is made); a hash made with other parameters is
+made again at the next successful login (`needs_rehash`).
+"""
 
 from __future__ import annotations
 
@@ -9,8 +14,25 @@ from idp.core.errors import RuleViolation
 from idp.ops import metrics
 
 _hasher = PasswordHasher()
-# Verified when the identifier is unknown, so that the answer takes as long either way.
-_DUMMY_HASH = _hasher.hash("not a password")
+# Verified when the identifier is unknown, so that the answer takes as long either way;
+# made with the current parameters on first use.
+_dummy_hash: str | None = None
+
+
+def configure(time_cost: int, memory_kib: int, parallelism: int) -> None:
+    global _hasher, _dummy_hash
+    if (_hasher.time_cost, _hasher.memory_cost, _hasher.parallelism) != (
+            time_cost, memory_kib, parallelism):
+        _hasher = PasswordHasher(time_cost=time_cost, memory_cost=memory_kib,
+                                 parallelism=parallelism)
+        _dummy_hash = None
+
+
+def _dummy() -> str:
+    global _dummy_hash
+    if _dummy_hash is None:
+        _dummy_hash = _hasher.hash("not a password")
+    return _dummy_hash
 
 
 class WeakPassword(RuleViolation):
@@ -25,7 +47,7 @@ def hash_password(password: str) -> str:
 def verify_password(password_hash: str | None, password: str) -> bool:
     try:
         with metrics.password_hashing("verify"):
-            return _hasher.verify(password_hash or _DUMMY_HASH, password) and bool(password_hash)
+            return _hasher.verify(password_hash or _dummy(), password) and bool(password_hash)
     except (VerificationError, InvalidHashError):
         return False
 

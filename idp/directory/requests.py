@@ -279,11 +279,11 @@ def queue_query(entity_ids: Collection[int], wanted: QueueFilter) -> Select:
     if wanted.until is not None:
         query = query.where(ProfileRequest.created_at < wanted.until)
     if wanted.name.strip():
-        pattern = f"%{_escape_like(wanted.name.strip().lower())}%"
+        pattern = f"%{escape_like(wanted.name.strip().lower())}%"
         query = query.where(or_(func.lower(ProfileRequest.family_name).like(pattern, "\\"),
                                 func.lower(ProfileRequest.given_name).like(pattern, "\\")))
     if wanted.entity.strip():
-        pattern = f"%{_escape_like(wanted.entity.strip().lower())}%"
+        pattern = f"%{escape_like(wanted.entity.strip().lower())}%"
         query = query.join(Entity, Entity.id == ProfileRequest.entity_id).where(or_(
             func.lower(Entity.name).like(pattern, "\\"), Entity.finess.like(pattern, "\\"),
             func.lower(Entity.code).like(pattern, "\\")))
@@ -312,8 +312,8 @@ def search_entities(text: str, limit: int = 20) -> list[Entity]:
     text = " ".join(text.split())
     if len(text) < ENTITY_SEARCH_MIN:
         return []
-    prefix = f"{_escape_like(text.upper())}%"
-    pattern = f"%{_escape_like(text.lower())}%"
+    prefix = f"{escape_like(text.upper())}%"
+    pattern = f"%{escape_like(text.lower())}%"
     return list(db.session.scalars(
         select(Entity).where(Entity.active, or_(
             Entity.finess.like(prefix, "\\"), Entity.code.like(prefix, "\\"),
@@ -322,5 +322,6 @@ def search_entities(text: str, limit: int = 20) -> list[Entity]:
         .order_by(Entity.name, Entity.id).limit(limit)))
 
 
-def _escape_like(text: str) -> str:
+def escape_like(text: str) -> str:
+    """`text` for a LIKE pattern with "\\" as the escape character."""
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")

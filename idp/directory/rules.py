@@ -33,6 +33,10 @@ class ApeAlreadyAppointed(RuleViolation):
     pass
 
 
+class NotTheSamePerson(RuleViolation):
+    pass
+
+
 class RoleLike(Protocol):
     domain_code: str
     code: str
@@ -50,6 +54,12 @@ class EntityLike(Protocol):
 
 class AccountLike(Protocol):
     state: AccountState
+
+
+class MergeableAccount(Protocol):
+    id: int
+    state: AccountState
+    name_key: str
 
 
 class HabilitationLike(Protocol):
@@ -197,6 +207,14 @@ def may_administer(admin_profiles: Iterable[ProfileLike], entity_id: int) -> boo
     )
 
 
+def may_hand_over_ape(admin_profiles: Iterable[ProfileLike], entity_id: int) -> bool:
+    """The entity's sitting APE hands his role over to another of its profiles (he stays
+    an Administrateur); otherwise the level above appoints the APE (principle 4) when it
+    accepts an APE request."""
+    return any(is_usable(p) and holds_ape(p) and p.entity_id == entity_id
+               for p in admin_profiles)
+
+
 def may_appoint_ape(
     admin_profiles: Iterable[ProfileLike], entity: EntityLike, lookup: AuthorityLookup
 ) -> bool:
@@ -208,6 +226,23 @@ def may_appoint_ape(
 
 
 # --- login ----------------------------------------------------------------------------
+
+# A domain held on at most this many entities lives on dedicated entities of its own.
+DEDICATED_ENTITIES_MAX = 3
+
+
+def entities_to_request(own_entity_ids: Iterable[int], holders: Iterable[EntityLike]
+                        ) -> list[EntityLike]:
+    """Where a person without a valid right asks for a profile when the application's
+    domain lives on a few dedicated entities (a SAGA Directeurs right lives on ET CNG
+    SAGA): those entities, if he belongs to none of them. `holders` are the entities
+    whose profiles hold the domain's roles; a domain held on many (ANCRE on every
+    establishment) is asked of the administrators of one's own entity instead."""
+    own, found = set(own_entity_ids), list(holders)
+    if len(found) > DEDICATED_ENTITIES_MAX or any(e.id in own for e in found):
+        return []
+    return found
+
 
 
 def roles_in_domains(profile: ProfileLike, domains: Iterable[str]) -> dict[str, list[str]]:
@@ -264,3 +299,32 @@ def is_national_admin(profiles: Iterable[ProfileLike], entity_types: dict[int, E
         is_usable(p) and is_admin_profile(p) and entity_types.get(p.entity_id) == EntityType.NAT
         for p in profiles
     )
+
+
+# --- accounts -------------------------------------------------------------------------
+
+
+def check_email_address(email: str) -> None:
+    """One address, with something on both sides of a single '@' and no blank."""
+    local, at, domain = email.partition("@")
+    if not at or not local or not domain or "@" in domain or any(c.isspace() for c in email):
+        raise RuleViolation(f"Adresse électronique invalide : {email}")
+
+
+def check_mergeable(kept: MergeableAccount, closed: MergeableAccount) -> None:
+    """Regroupement de compte (principle 1, one account per person): the profiles of
+    `closed` may move to `kept` only if both accounts are the same person's, which the
+    directory knows by their names (`name_key`, the duplicate check of « Créer un
+    compte »)."""
+    if kept.id == closed.id:
+        raise RuleViolation("Vous êtes déjà connecté avec ce compte : saisissez "
+                            "l'identifiant et le mot de passe de votre second compte.")
+    if closed.state != AccountState.ACTIVE or kept.state != AccountState.ACTIVE:
+        raise RuleViolation("Seuls deux comptes actifs peuvent être regroupés.")
+    if kept.name_key != closed.name_key:
+        raise NotTheSamePerson(
+            "Ces deux comptes ne portent pas les mêmes nom et prénom : seuls les comptes "
+            "d'une même personne peuvent être regroupés. Si vous avez changé de nom, "
+            "mettez d'abord à jour vos informations personnelles sur l'un des deux "
+            "comptes."
+        )

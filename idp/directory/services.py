@@ -13,7 +13,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import func, or_, select
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import joinedload, selectinload
 
 from idp.core.audit import Actor, record
 from idp.core.errors import NotFound, RuleViolation
@@ -112,19 +112,34 @@ def administrators_of(entity: Entity) -> list[Profile]:
 @dataclass(frozen=True)
 class Contacts:
     """Whom a person of `entity` asks for a role: its administrators or, while it has
-    none, the administrators of the level that appoints its APE (principle 4)."""
+    none, the administrators of the level that appoints its APE (principle 4); never
+    the person asking, who is told instead that he administers it himself."""
 
     entity: Entity
     administrators: list[Profile]
     appointers: list[tuple[Entity, list[Profile]]]
+    asker_administers: bool = False
 
 
-def contacts_for(entity: Entity) -> Contacts:
+def contacts_for(entity: Entity, asker: Account | None = None) -> Contacts:
+    def others(profiles: list[Profile]) -> list[Profile]:
+        return [p for p in profiles if asker is None or p.account_id != asker.id]
+
     admins = administrators_of(entity)
     if admins:
-        return Contacts(entity, admins, [])
+        return Contacts(entity, others(admins), [],
+                        asker_administers=len(others(admins)) < len(admins))
     above = rules.appointing_entities(entity, authority_lookup())
-    return Contacts(entity, [], [(e, administrators_of(e)) for e in above])
+    return Contacts(entity, [], [(e, others(administrators_of(e))) for e in above])
+
+
+def entities_holding(domains: Iterable[str], limit: int) -> list[Entity]:
+    """Up to `limit` active entities whose active profiles hold a role in `domains`."""
+    ids = select(Profile.entity_id).join(Habilitation).join(Role).where(
+        Role.domain_code.in_(list(domains)), Profile.state == ProfileState.ACTIVE
+    ).distinct().limit(limit)
+    return list(db.session.scalars(
+        select(Entity).where(Entity.id.in_(ids), Entity.active).order_by(Entity.name)))
 
 
 # --- accounts -------------------------------------------------------------------------
@@ -152,8 +167,7 @@ def create_account(
     given_name, family_name, email = given_name.strip(), family_name.strip(), email.strip()
     if not given_name or not family_name:
         raise RuleViolation("Le nom et le prénom sont obligatoires.")
-    if "@" not in email or email.startswith("@") or email.endswith("@"):
-        raise RuleViolation(f"Adresse électronique invalide : {email}")
+    rules.check_email_address(email)
     if password is not None:
         check_password_policy(password, password_min_length)
 
@@ -290,14 +304,14 @@ def revoke(profile: Profile, role: Role, actor: Actor) -> None:
 
 
 def profiles_for_client(account: Account, domains: Iterable[str]) -> rules.ProfilesForClient:
-    """The account's profiles, loaded with their roles and entities, sorted by the rule
-    (`rules.profiles_for_client`) for a client registered for `domains`."""
+    """The account's profiles, loaded with their roles and entities in one query, sorted
+    by the rule (`rules.profiles_for_client`) for a client registered for `domains`."""
     profiles = db.session.scalars(
         select(Profile).where(Profile.account_id == account.id)
-        .options(selectinload(Profile.habilitations).selectinload(Habilitation.role),
-                 selectinload(Profile.entity))
+        .options(joinedload(Profile.habilitations).joinedload(Habilitation.role),
+                 joinedload(Profile.entity))
         .order_by(Profile.id)
-    ).all()
+    ).unique().all()
     return rules.profiles_for_client(profiles, domains)
 
 

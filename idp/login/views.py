@@ -9,25 +9,23 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from flask import Blueprint, current_app, redirect, render_template, request, url_for
+from flask import Blueprint, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response
 
 from idp.core.audit import record
-from idp.core.errors import NotFound
 from idp.directory import services
 from idp.extensions import db
 from idp.login.forms import LoginForm
-from idp.mail import service as mail
 from idp.mfa import service as second_factor
 from idp.ops import metrics
 from idp.outbox import service as outbox
 from idp.web import interactions
 from idp.web.access import request_actor
 from idp.web.interactions import LOGIN, STEP_UP, Prompt
-from idp.web.redirects import public_url, safe_next
+from idp.web.redirects import safe_next
 from idp.web.second_factor import await_second_factor, is_remembered_device
 from idp.web.session import current_login, start_login
-from idp.web.throttle import Refusal, login_throttle
+from idp.web.throttle import Refusal, login_throttle, warn_holder
 
 bp = Blueprint("login", __name__)
 
@@ -42,19 +40,6 @@ def _refusal_message(refusal: Refusal) -> str:
     if refusal.reason == "locked":
         return LOCKED_OUT.format(minutes=max(1, refusal.seconds // 60))
     return SLOWED.format(seconds=refusal.seconds)
-
-
-def _warn_holder(identifier: str) -> None:
-    """Tell an account holder that someone keeps failing to sign in as him (queued with
-    the audit event; nothing is said on screen, whether the account exists or not)."""
-    try:
-        account = services.get_account(identifier)
-    except NotFound:
-        return
-    if account.email:
-        mail.queue_template(account.email, "login_failures", name=account.full_name,
-                            attempts=current_app.config["IDP"]["security"]["login_max_failures"],
-                            reset_url=public_url("selfservice.forgot_password"))
 
 
 def _login_prompt(uid: str | None) -> Prompt | None:
@@ -94,7 +79,7 @@ def login() -> Response | tuple[str, int] | str:
                 error, status = _refusal_message(refusal), 429
             else:
                 if guard.failed(identifier, ip):
-                    _warn_holder(identifier)
+                    warn_holder(identifier)
                 error, status = BAD_CREDENTIALS, 401
             record(request_actor(None, anonymous=f"anonymous:{identifier[:32]}"),
                    "login.failure", reason=refusal.reason if refusal else "bad_credentials")

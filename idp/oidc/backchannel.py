@@ -24,7 +24,8 @@ from sqlalchemy import select
 from idp.clients.models import Client
 from idp.extensions import db
 from idp.oidc.capabilities import DEFAULT_SIGNING_ALGORITHM
-from idp.oidc.server import issuer, signing_keyset
+from idp.oidc.server import issuer
+from idp.oidc.signing import signing_keyset
 from idp.outbox import service as outbox
 from idp.outbox.channels import Channel, Item, RetryLater
 

@@ -7,6 +7,7 @@ from typing import Any
 from flask import current_app
 
 from idp.oidc import capabilities
+from idp.oidc.documents import Document
 
 
 def metadata() -> dict[str, Any]:
@@ -54,3 +55,11 @@ def metadata() -> dict[str, Any]:
             "backchannel_logout_session_supported": True,
         })
     return data
+
+
+def document() -> Document:
+    """The metadata, serialized once per app (it changes only with the configuration)."""
+    extensions = current_app.extensions
+    if "idp.discovery" not in extensions:
+        extensions["idp.discovery"] = Document.of(metadata())
+    return extensions["idp.discovery"]

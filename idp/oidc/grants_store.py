@@ -21,11 +21,12 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import ColumnElement, select, update
+from sqlalchemy import ColumnElement, bindparam, select, update
+from sqlalchemy.orm import joinedload
 
 from idp.directory import rules
 from idp.directory.enums import AccountState
-from idp.directory.models import Account, Profile
+from idp.directory.models import Account, Habilitation, Profile
 from idp.extensions import db
 from idp.oidc.models import Grant, RefreshToken
 from idp.ops import metrics
@@ -162,9 +163,32 @@ def subject_for(grant: Grant, domains: Iterable[str]) -> Subject | None:
     return Subject(account=account, profile=profile, grant=grant)
 
 
-def active_grant(grant_id: str) -> Grant | None:
-    grant = db.session.get(Grant, grant_id)
-    return grant if grant is not None and grant.active else None
+# The statements of the token paths, built once (SQLAlchemy still caches their SQL, but
+# building them anew costs as much as running them).
+_profile = joinedload(Grant.profile)
+_ACTIVE_GRANT = select(Grant).where(Grant.id == bindparam("grant_id"),
+                                    Grant.revoked_at.is_(None))
+# With everything a token's claims and the rights check read, in the grant's one SELECT:
+# the person, the profile, its entity, its habilitations and their roles.
+_ACTIVE_GRANT_WITH_SUBJECT = _ACTIVE_GRANT.options(
+    joinedload(Grant.account), _profile.joinedload(Profile.entity),
+    _profile.joinedload(Profile.habilitations).joinedload(Habilitation.role))
+_tokens = RefreshToken.__table__.c
+_CLAIM = (
+    update(RefreshToken.__table__)
+    .where(_tokens.token_hash == bindparam("hash"), _tokens.used_at.is_(None),
+           _tokens.expires_at > bindparam("claimed_at"),
+           _tokens.grant_id.in_(select(Grant.id).where(Grant.client_id == bindparam("client_id"),
+                                                      Grant.revoked_at.is_(None))))
+    .values(used_at=bindparam("claimed_at"))
+    .returning(_tokens.grant_id)
+)
+
+
+def active_grant(grant_id: str, with_subject: bool = False) -> Grant | None:
+    """The grant if it is active; `with_subject` loads its subject in the same query."""
+    query = _ACTIVE_GRANT_WITH_SUBJECT if with_subject else _ACTIVE_GRANT
+    return db.session.scalars(query, {"grant_id": grant_id}).unique().one_or_none()
 
 
 def revoke_grant(grant_id: str, reason: str) -> None:
@@ -182,6 +206,17 @@ def revoke_session_grants(sid: str, reason: str = "logout") -> list[Grant]:
 def revoke_client_grants(account_id: int, client_id: str, reason: str) -> list[Grant]:
     """Revoke every grant of a person to a client, offline ones included."""
     return _revoke_active(reason, Grant.account_id == account_id, Grant.client_id == client_id)
+
+
+def revoke_profile_grants(profile_id: int, reason: str) -> list[Grant]:
+    """Revoke every grant made with a profile, offline ones included (the rights they
+    carried are gone)."""
+    return _revoke_active(reason, Grant.profile_id == profile_id)
+
+
+def revoke_account_grants(account_id: int, reason: str) -> list[Grant]:
+    """Revoke every grant of a person, offline ones included (his account closes)."""
+    return _revoke_active(reason, Grant.account_id == account_id)
 
 
 def _revoke_active(reason: str, *conditions: ColumnElement[bool]) -> list[Grant]:
@@ -233,30 +268,38 @@ def _refusal(grant: Grant) -> str | None:
     return None
 
 
-def claim_refresh_token(token: str, client_id: str) -> RefreshToken | None:
-    """Take `client_id`'s refresh token for rotation, atomically; None if it cannot be used.
+def claim_refresh_token(token: str, client_id: str) -> Grant | None:
+    """Take `client_id`'s refresh token for rotation, atomically; its grant, with the
+    subject loaded, or None if the token cannot be used.
 
-    Another client's token is refused without being spent. A token already exchanged is
-    a reuse (a leaked token, RFC 9700 §4.14): the whole family is revoked, so neither the
-    thief nor the client can go on with it. So is a family past its end (`_refusal`).
+    One `UPDATE … RETURNING` claims a live, unused token of an active grant of this
+    client. When it claims nothing, the token is read to tell why: another client's token
+    is refused without being spent; a token already exchanged is a reuse (a leaked
+    token, RFC 9700 §4.14): the whole family is revoked, so neither the thief nor the
+    client can go on with it. So is a family past its end (`_refusal`).
     """
-    row = db.session.get(RefreshToken, digest(token))
-    if (row is None or row.grant.client_id != client_id
-            or row.expires_at <= datetime.now(UTC) or not row.grant.active):
+    now = datetime.now(UTC)
+    token_hash = digest(token)
+    grant_id = db.session.execute(_CLAIM, {"hash": token_hash, "claimed_at": now,
+                                           "client_id": client_id}).scalar_one_or_none()
+    if grant_id is None:
+        _detect_reuse(token_hash, client_id, now)
         return None
-    claimed = db.session.execute(
-        update(RefreshToken)
-        .where(RefreshToken.token_hash == row.token_hash, RefreshToken.used_at.is_(None))
-        .values(used_at=datetime.now(UTC))
-    ).rowcount
-    if not claimed:
+    grant = active_grant(grant_id, with_subject=True)
+    if grant is None:
+        return None  # revoked in the meantime
+    refusal = _refusal(grant)
+    if refusal is not None:
+        revoke_grant(grant_id, refusal)
+        db.session.commit()
+        return None
+    return grant
+
+
+def _detect_reuse(token_hash: str, client_id: str, now: datetime) -> None:
+    row = db.session.get(RefreshToken, token_hash)
+    if (row is not None and row.used_at is not None and row.expires_at > now
+            and row.grant.client_id == client_id and row.grant.active):
         metrics.refresh_token_reused()
         revoke_grant(row.grant_id, "refresh_token_reuse")
         db.session.commit()
-        return None
-    refusal = _refusal(row.grant)
-    if refusal is not None:
-        revoke_grant(row.grant_id, refusal)
-        db.session.commit()
-        return None
-    return row

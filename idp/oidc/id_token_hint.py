@@ -14,8 +14,8 @@ from flask import current_app
 from joserfc import jwt
 from joserfc.errors import JoseError
 
-from idp.keys import service as keys
 from idp.oidc.capabilities import SIGNING_ALGORITHMS
+from idp.oidc.signing import public_keyset
 
 ID_TOKEN_TIMES = ("iat", "exp", "auth_time")  # in every ID token we sign
 
@@ -23,7 +23,7 @@ ID_TOKEN_TIMES = ("iat", "exp", "auth_time")  # in every ID token we sign
 def hint_claims(token: str, client_id: str | None) -> dict[str, Any] | None:
     """The claims of an ID token we signed for `client_id` (for any client when None)."""
     try:
-        decoded = jwt.decode(token, keys.public_keyset(), algorithms=list(SIGNING_ALGORITHMS))
+        decoded = jwt.decode(token, public_keyset(), algorithms=list(SIGNING_ALGORITHMS))
     except (JoseError, ValueError, TypeError):
         return None
     claims = decoded.claims

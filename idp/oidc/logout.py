@@ -32,7 +32,7 @@ from wtforms import HiddenField
 from idp.clients.models import Client
 from idp.consent import service as consent
 from idp.core.audit import Actor, record
-from idp.directory.models import Account
+from idp.directory.models import Account, Profile
 from idp.extensions import db
 from idp.oidc import backchannel, grants_store
 from idp.oidc.id_token_hint import hint_claims
@@ -180,6 +180,16 @@ def end_account_sessions(account: Account, actor: Actor, reason: str,
         end_provider_session(sid, account, [], actor, reason=reason)
 
 
+def end_closed_account(account: Account, actor: Actor, reason: str) -> None:
+    """An account closes (merged into another): its browsers are signed out and every
+    grant made to it ends, offline ones too, its applications told by back-channel.
+    Part of the caller's transaction: commit, then `outbox.send_after_commit()`."""
+    end_account_sessions(account, actor, reason)
+    offline = grants_store.revoke_account_grants(account.id, reason)
+    for sid, client_id in sorted({(g.sid, g.client_id) for g in offline if g.sid}):
+        backchannel.queue([client_id], sid, account.identifier)
+
+
 def withdraw_consent(account: Account, client_id: str, actor: Actor) -> bool:
     """Withdraw a person's consent to a client, and with it the client's access.
 
@@ -194,6 +204,18 @@ def withdraw_consent(account: Account, client_id: str, actor: Actor) -> bool:
     for sid in sorted({grant.sid for grant in revoked if grant.sid}):
         backchannel.queue([client_id], sid, account.identifier)
     return True
+
+
+def end_profile_grants(profile: Profile, actor: Actor) -> None:
+    """A profile deactivated by an administrator (`idp.directory.events`): every grant
+    made with it is revoked, offline ones too, which ends its refresh and access
+    tokens, and each client is told by back-channel to end the sessions they came from.
+    Part of the caller's transaction: commit, then `outbox.send_after_commit()`."""
+    revoked = grants_store.revoke_profile_grants(profile.id, "profile_deactivated")
+    for client_id, sid in sorted({(g.client_id, g.sid) for g in revoked if g.sid}):
+        backchannel.queue([client_id], sid, profile.account.identifier)
+    record(actor, "profile.grants_revoked", target=profile, entity_id=profile.entity_id,
+           revoked_grants=len(revoked))
 
 
 # --- the endpoint ---------------------------------------------------------------------

@@ -19,15 +19,14 @@ from authlib.oidc.core.grants import OpenIDCode, OpenIDToken
 from authlib.oidc.core.grants.util import is_openid_scope, validate_nonce
 from flask import Flask, current_app
 from joserfc.jwk import KeySet
-from sqlalchemy import select
+from sqlalchemy import inspect, select
 
 from idp.claims import release_claims, requested_claim_names
 from idp.clients.models import Client
 from idp.extensions import db
-from idp.keys import service as keys
-from idp.oidc import capabilities, client_auth, errors, grants_store
+from idp.oidc import capabilities, client_auth, errors, grants_store, registry
 from idp.oidc.grants_store import Approval, AuthorizationCode, Subject
-from idp.oidc.models import RefreshToken
+from idp.oidc.signing import signing_keyset
 from idp.oidc.token_endpoints import Introspection, Revocation
 from idp.ops import metrics
 
@@ -40,9 +39,15 @@ def issuer() -> str:
     return settings()["server"]["issuer"]
 
 
-def signing_keyset(alg: str) -> KeySet:
-    """The active private key for `alg`, in a KeySet so that joserfc writes its `kid`."""
-    return KeySet([keys.signing_key(alg, settings()["keys"]["passphrase"])])
+def _load_client(client_id: str) -> Client | None:
+    """An enabled client, as a copy bound to no session (the registry keeps it)."""
+    row = db.session.scalar(
+        select(Client).where(Client.client_id == client_id, Client.disabled.is_(False))
+    )
+    if row is None:
+        return None
+    return Client(**{column.key: getattr(row, column.key)
+                     for column in inspect(Client).column_attrs})
 
 
 def query_client(client_id: str | None) -> Client | None:
@@ -50,9 +55,7 @@ def query_client(client_id: str | None) -> Client | None:
     # decoded from Basic credentials or an assertion's `sub` escape the request screening.
     if not client_id or not isinstance(client_id, str) or "\x00" in client_id:
         return None
-    return db.session.scalar(
-        select(Client).where(Client.client_id == client_id, Client.disabled.is_(False))
-    )
+    return registry.registry().cached(f"client:{client_id}", lambda: _load_client(client_id))
 
 
 def subject_claims(subject: Subject, client: Client, scope: str, target: str) -> dict[str, Any]:
@@ -134,28 +137,30 @@ class CodeGrant(grants.AuthorizationCodeGrant):
         """Already gone: `take_code` popped it atomically."""
 
     def authenticate_user(self, authorization_code: AuthorizationCode) -> Subject | None:
-        grant = grants_store.create_grant(authorization_code)
-        grants_store.remember_code_use(authorization_code.code, grant.id)
-        return grants_store.subject_for(grant, self.request.client.domains)
+        made = grants_store.create_grant(authorization_code)
+        grants_store.remember_code_use(authorization_code.code, made.id)
+        grant = grants_store.active_grant(made.id, with_subject=True)  # one joined SELECT
+        return grants_store.subject_for(grant, self.request.client.domains) if grant else None
 
 
 class RefreshCredential:
-    """Adapts a refresh-token row to what Authlib's RefreshTokenGrant calls."""
+    """A claimed refresh token as Authlib's RefreshTokenGrant sees it: the subject of
+    its grant, whose rights were checked when it was claimed."""
 
-    def __init__(self, row: RefreshToken) -> None:
-        self.row = row
+    def __init__(self, subject: Subject) -> None:
+        self.subject = subject
 
     def check_client(self, client: Client) -> bool:
-        return self.row.grant.client_id == client.client_id
+        return self.subject.grant.client_id == client.client_id
 
     def get_scope(self) -> str:
-        return self.row.grant.scope
+        return self.subject.grant.scope
 
     def is_expired(self) -> bool:
         return False  # checked by claim_refresh_token
 
     def is_revoked(self) -> bool:
-        return not self.row.grant.active
+        return not self.subject.grant.active
 
 
 class RefreshGrant(grants.RefreshTokenGrant):
@@ -164,17 +169,18 @@ class RefreshGrant(grants.RefreshTokenGrant):
 
     def authenticate_refresh_token(self, refresh_token: str) -> RefreshCredential | None:
         client = self.request.client
-        row = grants_store.claim_refresh_token(refresh_token, client.client_id)
-        if row is None:
+        grant = grants_store.claim_refresh_token(refresh_token, client.client_id)
+        if grant is None:
             return None  # Authlib answers invalid_grant
-        if grants_store.subject_for(row.grant, client.domains) is None:
-            grants_store.revoke_grant(row.grant_id, "rights_withdrawn")
+        subject = grants_store.subject_for(grant, client.domains)
+        if subject is None:
+            grants_store.revoke_grant(grant.id, "rights_withdrawn")
             db.session.commit()
             return None
-        return RefreshCredential(row)
+        return RefreshCredential(subject)
 
     def authenticate_user(self, credential: RefreshCredential) -> Subject | None:
-        return grants_store.subject_for(credential.row.grant, self.request.client.domains)
+        return credential.subject
 
     def revoke_old_credential(self, credential: RefreshCredential) -> None:
         """Done when the token was claimed (atomically, before issuing the new one)."""
@@ -183,6 +189,15 @@ class RefreshGrant(grants.RefreshTokenGrant):
 class MachineGrant(grants.ClientCredentialsGrant):
     TOKEN_ENDPOINT_AUTH_METHODS: ClassVar[list[str]] = list(
         capabilities.CONFIDENTIAL_AUTH_METHODS)
+
+    def create_token_response(self) -> tuple[int, dict[str, Any], list[tuple[str, str]]]:
+        """The answer names the granted scope whenever it differs from the one asked
+        (RFC 6749 §5.1), an empty one included (every scope asked was refused)."""
+        status, token, headers = super().create_token_response()
+        asked = self.request.payload.scope
+        if asked is not None and set(asked.split()) != set(token.get("scope", "").split()):
+            token["scope"] = token.get("scope", "")
+        return status, token, headers
 
 
 class IdTokenMixin:
@@ -264,13 +279,21 @@ class Server(AuthorizationServer):
 
 
 def save_token(token: dict[str, Any], request: Any) -> None:
-    """Refresh tokens were stored when generated; commit the grant and tokens together."""
-    db.session.commit()
+    """Refresh tokens were stored when generated; commit the grant and tokens together.
+    The ID token is made next from the same objects, as checked for this request: the
+    commit leaves them loaded instead of reading them all again."""
+    session = db.session()
+    expire, session.expire_on_commit = session.expire_on_commit, False
+    try:
+        session.commit()
+    finally:
+        session.expire_on_commit = expire
     metrics.token_issued(request.payload.grant_type)
 
 
 def create_server(app: Flask) -> AuthorizationServer:
     errors.install()
+    registry.install(app)
     server = Server(app, query_client=query_client, save_token=save_token)
     generator = AccessTokenGenerator(
         issuer=app.config["IDP"]["server"]["issuer"],

@@ -10,9 +10,10 @@ from flask import current_app
 from joserfc import jwt
 from joserfc.errors import JoseError
 
-from idp.keys import service as keys
 from idp.oidc import grants_store
 from idp.oidc.capabilities import ACCESS_TOKEN_ALGORITHM
+from idp.oidc.models import Grant
+from idp.oidc.signing import public_keyset
 from idp.store import ShortLivedStore
 
 # Access tokens issued without a grant (client_credentials) and revoked, by jti.
@@ -21,8 +22,16 @@ REVOKED_PREFIX = "revoked-access-token:"
 
 def verify_access_token(token: str) -> dict[str, Any] | None:
     """The claims of a valid, unexpired, unrevoked access token we signed; else None."""
+    verified = verify_with_grant(token)
+    return verified[0] if verified else None
+
+
+def verify_with_grant(token: str, with_subject: bool = False
+                      ) -> tuple[dict[str, Any], Grant | None] | None:
+    """`verify_access_token`'s claims with the active grant behind them (None for a
+    client_credentials token), its subject loaded in the same query if `with_subject`."""
     try:
-        decoded = jwt.decode(token, keys.public_keyset(), algorithms=[ACCESS_TOKEN_ALGORITHM])
+        decoded = jwt.decode(token, public_keyset(), algorithms=[ACCESS_TOKEN_ALGORITHM])
     except (JoseError, ValueError, TypeError):
         return None
     if decoded.header.get("typ") != "at+jwt":
@@ -34,11 +43,11 @@ def verify_access_token(token: str) -> dict[str, Any] | None:
     if not isinstance(claims.get("exp"), int) or claims["exp"] <= now:
         return None
     grant_id = claims.get("grant_id")
-    if grant_id is not None and grants_store.active_grant(grant_id) is None:
-        return None
-    if grant_id is None and _store().get(REVOKED_PREFIX + str(claims.get("jti"))):
-        return None
-    return dict(claims)
+    if grant_id is None:
+        revoked = _store().get(REVOKED_PREFIX + str(claims.get("jti")))
+        return None if revoked else (dict(claims), None)
+    grant = grants_store.active_grant(str(grant_id), with_subject)
+    return None if grant is None else (dict(claims), grant)
 
 
 def revoke_grantless_token(claims: dict[str, Any]) -> None:

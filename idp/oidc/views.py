@@ -12,13 +12,11 @@ from flask import Blueprint, current_app, jsonify, render_template, request
 from joserfc import jwt
 from werkzeug.wrappers import Response
 
-from idp.extensions import db
-from idp.keys import service as keys
 from idp.oidc import discovery, grants_store
 from idp.oidc.authorization import pipeline
-from idp.oidc.models import Grant
-from idp.oidc.server import query_client, signing_keyset, subject_claims
-from idp.oidc.tokens import verify_access_token
+from idp.oidc.server import query_client, subject_claims
+from idp.oidc.signing import jwks_document, signing_keyset
+from idp.oidc.tokens import verify_with_grant
 from idp.web.csrf import csrf
 
 bp = Blueprint("oidc", __name__)
@@ -41,17 +39,13 @@ def oauth_error(error: OAuth2Error) -> Response | tuple[str, int]:
 
 @bp.get("/.well-known/openid-configuration")
 def configuration() -> Response:
-    response = jsonify(discovery.metadata())
-    response.headers["Cache-Control"] = "public, max-age=3600"
-    return response
+    return discovery.document().response(max_age=3600)
 
 
 @bp.get("/jwks")
 def jwks() -> Response:
-    response = jsonify(keys.jwks())
     # Short: a rotation must reach relying applications well before the old key retires.
-    response.headers["Cache-Control"] = "public, max-age=300"
-    return response
+    return jwks_document().response(max_age=300)
 
 
 @bp.route("/authorize", methods=["GET", "POST"])
@@ -138,14 +132,14 @@ def userinfo() -> Response:
         response.status_code = 401
         response.headers["WWW-Authenticate"] = 'Bearer realm="userinfo"'
         return response
-    claims = verify_access_token(token)
-    if claims is None:
+    verified = verify_with_grant(token, with_subject=True)
+    if verified is None:
         return _bearer_error("The access token is invalid, expired or revoked.")
-    if "openid" not in str(claims.get("scope", "")).split() or not claims.get("grant_id"):
+    claims, grant = verified
+    if "openid" not in str(claims.get("scope", "")).split() or grant is None:
         return _bearer_error("The access token was not issued for OpenID Connect.", 403)
-    grant = db.session.get(Grant, claims["grant_id"])
     client = query_client(claims.get("client_id"))
-    subject = grants_store.subject_for(grant, client.domains) if grant and client else None
+    subject = grants_store.subject_for(grant, client.domains) if client else None
     if subject is None or client is None:
         return _bearer_error("The access token is no longer valid.")
     info = subject_claims(subject, client, claims["scope"], "userinfo")

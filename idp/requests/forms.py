@@ -13,18 +13,16 @@ from wtforms import (
     HiddenField,
     RadioField,
     SelectField,
-    SelectMultipleField,
     StringField,
     TextAreaField,
 )
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, EqualTo, Length, Optional, Regexp, ValidationError
-from wtforms.widgets import CheckboxInput, ListWidget
 
 from idp.directory.enums import RequestStatus
 from idp.directory.models import Entity
 from idp.extensions import db
-from idp.web.forms import Form
+from idp.web.forms import Form, MultiCheckboxField
 
 NAME_MAX, LABEL_MAX, EMAIL_MAX, PHONE_MAX, TEXT_MAX = 120, 255, 255, 32, 2000
 ENTITY_FROM_LIST = ("Choisissez l'entité dans la liste proposée (après la saisie d'au moins "
@@ -54,11 +52,6 @@ class NameForm(Form):
 
     given_name = _name("Prénom", "votre prénom")
     family_name = _name("Nom", "votre nom")
-
-
-class MultiCheckboxField(SelectMultipleField):
-    widget = ListWidget(prefix_label=False)
-    option_widget = CheckboxInput()
 
 
 class ProfileRequestForm(Form):

@@ -163,6 +163,9 @@ def new_profile_request() -> View:
     Confirmer (the confirmation page posts the same fields again)."""
     account = signed_in_account()
     form = _with_choices(ProfileRequestForm())
+    if request.method == "GET":  # offered by an access-denied page: entity, applications
+        form.entity.data = request.args.get("entite", "")[:32]
+        form.applications.data = request.args.getlist("applications")[:20]
     if not form.validate_on_submit():
         status = 400 if request.method == "POST" else 200
         return _request_page("requests/profile_request.html", form, status)

@@ -14,10 +14,12 @@ that is down costs the person nothing but a delay.
 
 from __future__ import annotations
 
+from email.utils import parseaddr
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from flask import (
+    current_app,
     flash,
     redirect,
     render_template,
@@ -35,11 +37,11 @@ from idp.mail import service as mail
 from idp.outbox import service as outbox
 from idp.outbox.models import OutboxItem
 from idp.selfservice import recovery
-from idp.selfservice.forms import ForgotPasswordForm, LostIdentifierForm
+from idp.selfservice.forms import CheckMailForm, ForgotPasswordForm, LostIdentifierForm
 from idp.selfservice.passwords import set_new_password
 from idp.selfservice.views import bp
 from idp.web import deferred
-from idp.web.access import current_account, login_required, request_actor
+from idp.web.access import current_account, request_actor
 from idp.web.forms import Form
 from idp.web.password_links import PasswordLink
 from idp.web.redirects import public_url
@@ -53,6 +55,10 @@ from idp.web.throttle import (
 IDENTIFIER_SENT = "Si un compte correspond à cette adresse, un courriel vient de vous être envoyé."
 RESET_SENT = ("Si ces informations correspondent à un compte, un courriel vient de vous "
               "être envoyé. Il contient un lien pour choisir un nouveau mot de passe.")
+CHECK_SENT = ("Un courriel de test vient d'être envoyé à l'adresse indiquée. S'il ne vous "
+              "parvient pas d'ici quelques minutes, vérifiez votre dossier de courriers "
+              "indésirables, puis demandez à votre service informatique de laisser passer "
+              "les courriels de {sender}.")
 PARIS = ZoneInfo("Europe/Paris")
 View = Response | str | tuple[str, int]
 
@@ -161,16 +167,28 @@ def _check_status(account: Account) -> dict[str, str] | None:
                                         "Actualisez la page dans quelques instants."}
 
 
+def _sender() -> str:
+    """The address PLAGE's mails come from, which a mail filter must let through."""
+    return parseaddr(current_app.config["IDP"]["mail"]["sender"])[1]
+
+
+def _check_page(code: int, **context: Any) -> tuple[str, int]:
+    return render_template("selfservice/check_mail.html", sender=_sender(), **context), code
+
+
 @bp.route("/verifier-mon-courriel", methods=["GET", "POST"])
-@login_required
 def check_mail() -> View:
+    """Vérifier mon courriel (training case 7): a test mail to the account's address for
+    the person signed in, to the address typed for anyone else (who cannot sign in
+    because mails do not reach him, say)."""
     account = current_account()
-    assert account is not None
+    if account is None:
+        return _check_address()
     form = Form()
     if form.validate_on_submit():
         if not anonymous_requests("check").allow(str(account.id)):
             return _too_many("selfservice/check_mail.html", form=form, account=account,
-                             status=_check_status(account))
+                             status=_check_status(account), sender=_sender())
         message = mail.queue_template(account.email, "check",
                                       name=account.full_name, address=account.email)
         record(request_actor(account),
@@ -182,6 +200,23 @@ def check_mail() -> View:
               "parvient pas d'ici quelques minutes, vérifiez votre dossier de courriers "
               "indésirables.", "success")
         return redirect(url_for("selfservice.check_mail"))
-    status = 400 if request.method == "POST" else 200
-    return render_template("selfservice/check_mail.html", form=form, account=account,
-                           status=_check_status(account)), status
+    return _check_page(400 if request.method == "POST" else 200, form=form, account=account,
+                       status=_check_status(account))
+
+
+def _check_address() -> View:
+    """The visitor's form: the same answer, after the same work, whatever the address
+    (nothing is looked up: the mail goes to the address typed), which gets at most
+    `recovery_max_requests` test mails a window (past that, nothing is sent)."""
+    form = CheckMailForm()
+    if not form.validate_on_submit():
+        return _check_page(400 if request.method == "POST" else 200, form=form)
+    if not address_allowed():
+        return _too_many("selfservice/check_mail.html", form=form, sender=_sender())
+    address = form.email.data
+    if anonymous_requests("check-address").allow(address.lower()):
+        mail.queue_template(address, "check", name=None, address=address)
+        record(request_actor(None), "mail_check", email=address)
+        db.session.commit()
+        outbox.send_after_commit()
+    return _sent_page("Vérifier mon courriel", CHECK_SENT.format(sender=_sender()))

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from flask import flash, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response
+from wtforms import Field
 
 from idp.core.audit import Actor
 from idp.directory import services
@@ -53,6 +54,22 @@ def set_new_password(account: Account, password: str, actor: Actor, *, reason: s
         end_login()
 
 
+def current_password_refused(account: Account, field: Field) -> int | None:
+    """Check the current password typed in `field`, counted like a login attempt
+    (someone at an unlocked screen must not guess it freely): None if it is right,
+    else the status to answer, the reason written next to the field."""
+    guard, ip = login_throttle(), request.remote_addr or "unknown"
+    if guard.admit(account.identifier, ip) is not None:
+        field.errors.append(TOO_MANY)
+        return 429
+    if not verify_password(account.password_hash, field.data):
+        guard.failed(account.identifier, ip)
+        field.errors.append(WRONG_CURRENT)
+        return 400
+    guard.succeeded(account.identifier, ip)
+    return None
+
+
 @bp.route("/mot-de-passe", methods=["GET", "POST"])
 @login_required
 def change_password() -> Response | tuple[str, int]:
@@ -60,17 +77,12 @@ def change_password() -> Response | tuple[str, int]:
     attempt (someone at an unlocked screen must not guess it freely)."""
     account = signed_in_account()
     form = ChangePasswordForm()
-    error, status = None, 400 if request.method == "POST" else 200
+    status = 400 if request.method == "POST" else 200
     if form.validate_on_submit():
-        guard, ip = login_throttle(), request.remote_addr or "unknown"
-        refusal = guard.admit(account.identifier, ip)
-        if refusal is not None:
-            error, status = TOO_MANY, 429
-        elif not verify_password(account.password_hash, form.current.data):
-            guard.failed(account.identifier, ip)
-            form.current.errors.append(WRONG_CURRENT)
+        refused = current_password_refused(account, form.current)
+        if refused is not None:
+            status = refused
         else:
-            guard.succeeded(account.identifier, ip)
             try:
                 check_password_policy(form.password.data, min_length())
             except WeakPassword as exc:
@@ -82,5 +94,5 @@ def change_password() -> Response | tuple[str, int]:
                 outbox.send_after_commit()
                 flash(CHANGED, "success")
                 return redirect(url_for("selfservice.home"))
-    return render_template("selfservice/change_password.html", form=form, error=error,
+    return render_template("selfservice/change_password.html", form=form,
                            account=account, min_length=min_length()), status

@@ -29,14 +29,6 @@ from idp.web.session import renew_session_id
 bp = Blueprint("selfservice", __name__, url_prefix="/compte")
 
 
-@bp.get("/")
-@login_required
-def home() -> str:
-    account = current_account()
-    assert account is not None
-    return render_template("selfservice/home.html", account=account, rules=rules)
-
-
 @bp.get("/applications")
 @login_required
 def applications() -> str:
@@ -86,6 +78,14 @@ def switch_profile() -> Any:
     return redirect(safe_next(request.form.get("next")) or url_for("selfservice.home"))
 
 
-# The pages that work by mail (lost identifier, forgotten password, mail check) and the
+# The tabs of Mon compte (profiles, personal information, identifier, merge, history),
+# the pages that work by mail (lost identifier, forgotten password, mail check) and the
 # password change are in their own modules, on this blueprint.
-from idp.selfservice import by_mail, passwords  # noqa: E402, F401
+from idp.selfservice import (  # noqa: E402, F401
+    by_mail,
+    history,
+    merge,
+    passwords,
+    personal,
+    profiles,
+)

@@ -1,8 +1,10 @@
-"""The base of every page's form: WTForms' own messages in French."""
+"""The base of every page's form: WTForms' own messages in French; shared fields."""
 
 from __future__ import annotations
 
 from flask_wtf import FlaskForm
+from wtforms import SelectMultipleField
+from wtforms.widgets import CheckboxInput, ListWidget
 
 
 class Form(FlaskForm):
@@ -12,3 +14,10 @@ class Form(FlaskForm):
 
     class Meta:
         locales = ("fr_FR", "fr")
+
+
+class MultiCheckboxField(SelectMultipleField):
+    """A list of checkboxes (« Applications », « Rôles attribuables »…)."""
+
+    widget = ListWidget(prefix_label=False)
+    option_widget = CheckboxInput()

@@ -8,8 +8,12 @@ from dataclasses import dataclass
 
 from flask import current_app, request
 
+from idp.core.errors import NotFound
+from idp.directory import services
+from idp.mail import service as mail
 from idp.ops import metrics
 from idp.store import ShortLivedStore
+from idp.web.redirects import public_url
 
 
 @dataclass(frozen=True)
@@ -156,3 +160,17 @@ def too_many_requests() -> str:
     minutes = max(1, current_app.config["IDP"]["security"]["recovery_window_seconds"] // 60)
     return (f"Trop de demandes en peu de temps. Pour votre sécurité, réessayez dans "
             f"{minutes} minutes.")
+
+
+def warn_holder(identifier: str) -> None:
+    """Tell an account holder that someone keeps failing to sign in as him, when
+    `LoginThrottle.failed` says it is time (queued in the caller's transaction; nothing
+    is said on screen, whether the account exists or not)."""
+    try:
+        account = services.get_account(identifier)
+    except NotFound:
+        return
+    if account.email:
+        mail.queue_template(account.email, "login_failures", name=account.full_name,
+                            attempts=current_app.config["IDP"]["security"]["login_max_failures"],
+                            reset_url=public_url("selfservice.forgot_password"))

@@ -183,7 +183,8 @@ class Browser:
         raise AssertionError("too many redirections")
 
     def _form_post(self, page: Page) -> Arrival | None:
-        """The form_post response mode: a form towards the client, posted by its script."""
+        """The form_post response mode: a form towards the client that the page's script
+        (`static/form_post.js`) submits at once."""
         if "/static/form_post.js" not in page.html:
             return None
         form = page.forms[0]

@@ -1,0 +1,148 @@
+"""The benchmark suite: the provider in its production shape, measured against the
+Flask floor in the same run.
+
+    .venv/bin/python -m bench [--rounds 3] [--seconds 5] [--connections 8,32]
+                              [--scenarios client_credentials,refresh,...] [--alg RS256]
+                              [--label NAME] [--compare bench/results/OTHER.json]
+                              [--profile]
+
+PostgreSQL and Redis are started from the Debian binaries, the provider and a trivial
+Flask `jsonify` endpoint each under gunicorn (2 sync workers), and wrk drives every
+scenario at each connection count, round after round (interleaved, so that the noise of
+a shared machine falls on all of them alike). Printed and written to
+bench/results/NAME.{json,md}: median units/s, p50/p95/p99 latency, errors, units per
+CPU-second of the server's process tree (read from /proc), that figure with PostgreSQL
+and Redis counted in, the ratio to the floor's, and the RSS of each worker.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import secrets
+import signal
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from bench import profile, report, world, wrk
+from bench.servers import Gunicorn, backends, gunicorn
+from tests.support.services import free_port
+
+# scenario -> (Lua script, fixed data); "floor" is served by the Flask floor.
+SCENARIOS: dict[str, tuple[str, dict[str, str]]] = {
+    "floor": ("get", {"path": "/"}),
+    "client_credentials": ("client_credentials", {}),
+    "refresh": ("refresh", {}),
+    "silent_login": ("silent_login", {}),
+    "password_login": ("password_login", {}),
+    "userinfo": ("userinfo", {}),
+    "introspection": ("introspection", {}),
+    "jwks": ("get", {"path": "/jwks"}),
+    "discovery": ("get", {"path": "/.well-known/openid-configuration"}),
+}
+WORKERS = 2
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def _arguments() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m bench",
+                                     description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--seconds", type=float, default=5.0, help="per wrk run")
+    parser.add_argument("--connections", default="8,32")
+    parser.add_argument("--scenarios", default=",".join(s for s in SCENARIOS if s != "floor"))
+    parser.add_argument("--alg", default="RS256", help="the relying application's ID tokens")
+    parser.add_argument("--label", default="latest", help="name of the result files")
+    parser.add_argument("--compare", type=Path, help="an earlier result file (JSON)")
+    parser.add_argument("--profile", action="store_true",
+                        help="py-spy the workers during each scenario's first run; the "
+                             "stacks go to bench/results/NAME-profile-SCENARIO.txt")
+    args = parser.parse_args()
+    if args.compare and not args.compare.exists():
+        parser.error(f"{args.compare} not found")
+    unknown = set(args.scenarios.split(",")) - set(SCENARIOS)
+    if unknown:
+        parser.error(f"unknown scenarios: {', '.join(sorted(unknown))}")
+    return args
+
+
+def _environment(settings: dict[str, dict[str, Any]]) -> dict[str, str]:
+    return {f"IDP_{section.upper()}__{key.upper()}": str(value)
+            for section, values in settings.items() for key, value in values.items()}
+
+
+def measure(args: argparse.Namespace, idp: Gunicorn, floor: Gunicorn,
+            browser: world.Browser, backend_cpu: Any) -> list[dict[str, Any]]:
+    runs = []
+    scenarios = ["floor", *args.scenarios.split(",")]
+    first = int(args.connections.split(",")[0])
+    for round_ in range(1, args.rounds + 1):
+        for connections in (int(c) for c in args.connections.split(",")):
+            for name in scenarios:
+                lua, fixed = SCENARIOS[name]
+                server = floor if name == "floor" else idp
+                data = {**fixed, **({} if name == "floor" or lua == "get" else
+                                    world.scenario_data(name, browser, connections))}
+                spy = None
+                if args.profile and round_ == 1 and connections == first and name != "floor":
+                    stacks = RESULTS / f"{args.label}-profile-{name}.txt"
+                    spy = profile.start(server.process.pid, args.seconds, stacks)
+                app_before, backends_before = server.cpu(), backend_cpu()
+                result = wrk.run(server.base, lua, data, connections, args.seconds)
+                if spy is not None:
+                    spy.wait()
+                    _print_profile(name, stacks)
+                app_cpu = server.cpu() - app_before
+                backends_cpu = backend_cpu() - backends_before if server is idp else 0.0
+                runs.append({"scenario": name, "connections": connections, "round": round_,
+                             **vars(result), "app_cpu": app_cpu, "backends_cpu": backends_cpu})
+                print(f"round {round_} c={connections:<3} {name:<20} "
+                      f"{result.completed / result.seconds:8.1f}/s  "
+                      f"{result.completed / max(app_cpu, 1e-9):8.1f}/CPU-s  "
+                      f"errors {result.errors}", flush=True)
+    return runs
+
+
+def _print_profile(scenario: str, stacks: Path) -> None:
+    print(f"profile of {scenario}: share of the samples in which each function is")
+    for frame, share in profile.top(stacks):
+        print(f"  {share:6.1%}  {frame}")
+
+
+def main() -> None:
+    args = _arguments()
+    # Stopped from outside: still stop the servers it started (the `with` blocks).
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    with tempfile.TemporaryDirectory(prefix="idp-bench-") as tmp, backends() as servers:
+        servers.postgres.create_database("bench")
+        port = free_port()
+        settings: dict[str, dict[str, Any]] = {
+            "server": {"issuer": f"http://127.0.0.1:{port}", "instance_path": tmp,
+                       "secret_key": secrets.token_urlsafe(32)},
+            "database": {"url": servers.postgres.url("bench")},
+            "redis": {"url": servers.redis.url},
+            "keys": {"passphrase": secrets.token_urlsafe(16)},
+        }
+        data = world.build(settings, args.alg.upper())
+        hash_cpu = world.hash_cpu_seconds()
+        with gunicorn("idp:create_app()", _environment(settings), WORKERS, "/jwks",
+                      port) as idp, \
+             gunicorn("bench.floor:create_app()", {}, WORKERS, "/", free_port()) as floor:
+            browser = world.Browser(idp.base, data)
+            runs = measure(args, idp, floor, browser, servers.cpu)
+            rss = {"provider": idp.worker_rss(), "floor": floor.worker_rss()}
+    results = report.summarize(runs, rss=rss, hash_cpu_seconds=hash_cpu, settings={
+        "rounds": args.rounds, "seconds": args.seconds, "workers": WORKERS,
+        "alg": args.alg.upper(), "connections": args.connections})
+    earlier = json.loads(args.compare.read_text()) if args.compare else None
+    markdown = report.markdown(results, earlier)
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / f"{args.label}.json").write_text(json.dumps(results, indent=1) + "\n")
+    (RESULTS / f"{args.label}.md").write_text(markdown)
+    print(markdown)
+
+
+if __name__ == "__main__":
+    main()
