@@ -18,9 +18,11 @@ from typing import Any
 import pytest
 from flask import Flask
 
+from idp.outbox import service as outbox
 from tests.support import services as support
 from tests.support.apps import AppFactory, app_factory
-from tests.support.oidc import Scene, scene
+from tests.support.oidc import Scene, Serve, scene, serving
+from tests.support.receivers import Receiver, Receivers
 
 pytest_plugins = ["tests.support.browser"]
 
@@ -156,6 +158,28 @@ def live_server() -> Iterator[Callable[[Flask], str]]:
         server.shutdown()
         thread.join(5)
         server.server_close()
+
+
+@pytest.fixture
+def serve(make_app: AppFactory) -> Iterator[Serve]:
+    """`serve(database_url, redis_url="", **sections)`: a provider of its own for the test,
+    served over HTTP, its issuer its base URL. At the end, its deliveries must have
+    settled (a back-channel call left running would outlive the test)."""
+    with serving(make_app) as start:
+        yield start
+        assert outbox.wait_idle(20), "deliveries still running"
+
+
+@pytest.fixture
+def receiver(live_server: Callable[[Flask], str]) -> Receivers:
+    """`receiver(failures=0, delay=0.0)` serves a back-channel logout receiver; returns it
+    and its base URL."""
+
+    def start(failures: int = 0, delay: float = 0.0) -> tuple[Receiver, str]:
+        rec = Receiver(failures=failures, delay=delay)
+        return rec, live_server(rec.app)
+
+    return start
 
 
 @pytest.fixture(autouse=True)
