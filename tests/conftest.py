@@ -9,18 +9,19 @@ from __future__ import annotations
 
 import os
 import shutil
-import threading
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 from flask import Flask
 
+from idp.core.audit import Actor
+from idp.directory.catalogue import load_catalogue
+from idp.extensions import db
 from idp.outbox import service as outbox
 from tests.support import services as support
-from tests.support.apps import AppFactory, app_factory
+from tests.support.apps import AppFactory, app_factory, app_server
 from tests.support.oidc import Scene, Serve, scene, serving
 from tests.support.receivers import Receiver, Receivers
 
@@ -140,24 +141,25 @@ def sqlite_app(make_app: AppFactory, sqlite_url: str) -> Iterator[Flask]:
 
 
 @pytest.fixture
+def catalogue(app: Flask) -> Flask:
+    """The provider (SQLite and PostgreSQL) with the catalogue of domains and roles."""
+    load_catalogue(Actor.system())
+    db.session.commit()
+    return app
+
+
+@pytest.fixture
+def sqlite_catalogue(sqlite_app: Flask) -> Flask:
+    load_catalogue(Actor.system())
+    db.session.commit()
+    return sqlite_app
+
+
+@pytest.fixture
 def live_server() -> Iterator[Callable[[Flask], str]]:
     """Serve apps over real HTTP on 127.0.0.1 (random port); returns their base URLs."""
-    servers: list[Any] = []
-
-    def serve(application: Flask) -> str:
-        from werkzeug.serving import make_server
-
-        server = make_server("127.0.0.1", 0, application, threaded=True)
-        thread = threading.Thread(target=server.serve_forever, daemon=True)
-        thread.start()
-        servers.append((server, thread))
-        return f"http://127.0.0.1:{server.server_port}"
-
-    yield serve
-    for server, thread in servers:
-        server.shutdown()
-        thread.join(5)
-        server.server_close()
+    with app_server() as serve_app:
+        yield lambda application: serve_app(lambda _base: application)[1]
 
 
 @pytest.fixture
