@@ -126,6 +126,10 @@ class Page:
         return " ".join(html.unescape(re.sub(r"<[^>]+>", " ", self.html)).split())
 
     @property
+    def is_redirect(self) -> bool:
+        return self.status in (301, 302, 303, 307, 308) and "Location" in self.headers
+
+    @property
     def location(self) -> tuple[str, dict[str, str]]:
         """Where a redirection goes: the URI without its query, and the query's parameters."""
         parts = urlsplit(self.headers["Location"])
@@ -193,7 +197,7 @@ class Browser:
                 return Arrival(url=url.split("?")[0], mode="query",
                                params=_single(parse_qs(parts.query)))
             page = self._request(method, url, data)
-            if 300 <= page.status < 400 and "Location" in page.headers:
+            if page.is_redirect:
                 url = urljoin(url, page.headers["Location"])
                 method, data = "GET", None
                 continue
