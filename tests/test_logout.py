@@ -288,6 +288,7 @@ def test_with_no_session_left_a_valid_hint_still_ends_the_session_it_names(
     tdb = apps.tdb.login(browser)
     regional = apps.regional.login(browser)
     pass_time(2.2)  # the provider session ended (idle) while the applications' lived on
+    assert not browser.signed_in(apps.tdb)
 
     answer = browser.end_session(id_token_hint=tdb.id_token, state="s",
                                  post_logout_redirect_uri=apps.tdb.post_logout_redirect_uri or "")
