@@ -50,7 +50,6 @@ LOGGED_OUT = "Vous êtes déconnecté de PLAGE"
 OFFLINE = "openid profile offline_access"
 
 
-
 @pytest.fixture
 def op(serve: Serve, sqlite_url: str) -> Provider:
     return serve(sqlite_url)
