@@ -44,6 +44,7 @@ T = TypeVar("T")
 ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 SCOPE = "openid profile email habilitations"
 LOGOUT_EVENT = "http://schemas.openid.net/event/backchannel-logout"
+AUTO_SUBMIT = "document.forms[0].submit()"  # what the form_post page's script does
 
 
 # --- the provider, served over HTTP ---------------------------------------------------
@@ -242,11 +243,18 @@ class Browser:
         return "code" in answer
 
     def _form_post(self, page: Page) -> Arrival | None:
-        """The form_post response mode: an auto-submitting form towards the client."""
-        if "document.forms[0].submit()" not in page.html:
+        """The form_post response mode: a form towards the client that the page's script
+        (inline, or loaded from the provider as a browser would) submits at once."""
+        forms = page.forms
+        if not forms or self._ours(urljoin(page.url, forms[0].action)):
             return None
-        form = page.forms[0]
-        assert form.method.lower() == "post" and not self._ours(form.action)
+        scripts = [page.html] + [
+            self.http.get(urljoin(page.url, src), timeout=10).text
+            for src in re.findall(r'<script[^>]*\bsrc="([^"]+)"', page.html)]
+        if not any(AUTO_SUBMIT in script for script in scripts):
+            return None
+        form = forms[0]
+        assert form.method.lower() == "post"
         return Arrival(url=form.action, params=dict(form.fields), mode="form_post")
 
     def submit(self, page: Page, button: tuple[str, str] | None = None,
