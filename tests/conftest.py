@@ -10,19 +10,22 @@ from __future__ import annotations
 import logging
 import os
 import shutil
-import threading
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 from flask import Flask
 
+from idp.core.audit import Actor
+from idp.directory.catalogue import load_catalogue
+from idp.extensions import db
 from idp.ops.logs import RequestLogHandler
+from idp.outbox import service as outbox
 from tests.support import services as support
-from tests.support.apps import AppFactory, app_factory
-from tests.support.oidc import Scene, scene
+from tests.support.apps import AppFactory, app_factory, app_server
+from tests.support.oidc import Scene, Serve, scene, serving
+from tests.support.receivers import Receiver, Receivers
 
 pytest_plugins = ["tests.support.browser"]
 
@@ -140,24 +143,47 @@ def sqlite_app(make_app: AppFactory, sqlite_url: str) -> Iterator[Flask]:
 
 
 @pytest.fixture
+def catalogue(app: Flask) -> Flask:
+    """The provider (SQLite and PostgreSQL) with the catalogue of domains and roles."""
+    load_catalogue(Actor.system())
+    db.session.commit()
+    return app
+
+
+@pytest.fixture
+def sqlite_catalogue(sqlite_app: Flask) -> Flask:
+    load_catalogue(Actor.system())
+    db.session.commit()
+    return sqlite_app
+
+
+@pytest.fixture
 def live_server() -> Iterator[Callable[[Flask], str]]:
     """Serve apps over real HTTP on 127.0.0.1 (random port); returns their base URLs."""
-    servers: list[Any] = []
+    with app_server() as serve_app:
+        yield lambda application: serve_app(lambda _base: application)[1]
 
-    def serve(application: Flask) -> str:
-        from werkzeug.serving import make_server
 
-        server = make_server("127.0.0.1", 0, application, threaded=True)
-        thread = threading.Thread(target=server.serve_forever, daemon=True)
-        thread.start()
-        servers.append((server, thread))
-        return f"http://127.0.0.1:{server.server_port}"
+@pytest.fixture
+def serve(make_app: AppFactory) -> Iterator[Serve]:
+    """`serve(database_url, redis_url="", **sections)`: a provider of its own for the test,
+    served over HTTP, its issuer its base URL. At the end, its deliveries must have
+    settled (a back-channel call left running would outlive the test)."""
+    with serving(make_app) as start:
+        yield start
+        assert outbox.wait_idle(20), "deliveries still running"
 
-    yield serve
-    for server, thread in servers:
-        server.shutdown()
-        thread.join(5)
-        server.server_close()
+
+@pytest.fixture
+def receiver(live_server: Callable[[Flask], str]) -> Receivers:
+    """`receiver(failures=0, delay=0.0)` serves a back-channel logout receiver; returns it
+    and its base URL."""
+
+    def start(failures: int = 0, delay: float = 0.0) -> tuple[Receiver, str]:
+        rec = Receiver(failures=failures, delay=delay)
+        return rec, live_server(rec.app)
+
+    return start
 
 
 @pytest.fixture(autouse=True)

@@ -20,26 +20,11 @@ from idp.clients import service
 from idp.clients.models import Client, hash_client_secret
 from idp.core.audit import Actor, AuditEvent
 from idp.core.errors import NotFound
-from idp.directory.catalogue import load_catalogue
 from idp.extensions import db
 
 ADMIN = Actor(label="national-admin")
 TDB = {"name": "Tableau de bord ESMS", "domains": ["TDBESMS"],
        "redirect_uris": ["https://tdb.example.fr/oidc/callback"]}
-
-
-@pytest.fixture
-def catalogue(app: Flask) -> Flask:
-    load_catalogue(Actor.system())
-    db.session.commit()
-    return app
-
-
-@pytest.fixture
-def sqlite_catalogue(sqlite_app: Flask) -> Flask:
-    load_catalogue(Actor.system())
-    db.session.commit()
-    return sqlite_app
 
 
 def public_jwks() -> dict[str, Any]:

@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import json
 import secrets
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
@@ -26,22 +24,20 @@ from tests.support.oidc import (
     Page,
     Provider,
     RelyingParty,
-    app_factory,
-    serving,
+    Serve,
 )
 
 CAMILLE = "463471"  # demo.toml: two ANCRE profiles, as in the ANCRE guide's example
 
 
 @pytest.fixture
-def provider(tmp_path: Path, sqlite_url: str) -> Iterator[Provider]:
-    with app_factory(tmp_path) as make_app, serving(make_app) as serve:
-        op = serve(sqlite_url)
-        runner = op.app.test_cli_runner()
-        for command in (["init"], ["demo"]):
-            result = runner.invoke(cli, command)
-            assert result.exit_code == 0, result.output
-        yield op
+def provider(serve: Serve, sqlite_url: str) -> Provider:
+    op = serve(sqlite_url)
+    runner = op.app.test_cli_runner()
+    for command in (["init"], ["demo"]):
+        result = runner.invoke(cli, command)
+        assert result.exit_code == 0, result.output
+    return op
 
 
 def register_with_cli(op: Provider, domain: str) -> RelyingParty:

@@ -7,7 +7,6 @@ in. Time moves by a clock given to the store, not by sleeping.
 
 from __future__ import annotations
 
-import time
 from concurrent.futures import ThreadPoolExecutor
 from html import unescape
 from typing import Any
@@ -18,19 +17,11 @@ from flask import Flask
 
 from idp.extensions import db
 from idp.outbox import service as outbox
-from idp.store.sql_store import SQLStore
 from tests.support import directory as d
+from tests.support.clock import Clock, store_clock
 from tests.support.html import csrf_token
 
 WRONG = "Pas-le-bon-mot-de-passe-1"
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = time.time()
-
-    def __call__(self) -> float:
-        return self.now
 
 
 @pytest.fixture
@@ -38,9 +29,7 @@ def world(make_app: Any, sqlite_url: str, smtp_sink: Any) -> tuple[Flask, str, C
     app = make_app(sqlite_url, security={"login_max_failures_per_ip": 10},
                    mail={"backend": "smtp", "smtp_host": smtp_sink.host,
                          "smtp_port": smtp_sink.port})
-    clock = Clock()
-    app.extensions["idp.store"] = SQLStore(app.extensions["idp.store"]._session_factory,
-                                           clock=clock)
+    clock = store_clock(app)
     with app.app_context():
         identifier = d.account("Élodie", "Martin", "elodie.martin@example.org").identifier
         db.session.commit()

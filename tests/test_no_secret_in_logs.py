@@ -21,10 +21,9 @@ from idp.core.redaction import MASK, redact
 from idp.directory import services
 from idp.outbox import service as outbox
 from tests.support.directory import PASSWORD
-from tests.support.html import csrf_token, form_with
-from tests.support.logout import Browser, Provider, userinfo
+from tests.support.html import csrf_token
+from tests.support.oidc import Browser, Provider, Serve, tdbesms_applications
 from tests.support.services import SmtpSink, body_of
-from tests.test_logout import build_world
 
 LOGGERS = ("idp", "werkzeug", "sqlalchemy", "authlib")
 NEW_PASSWORD = "Nouveau-secret-2027!"
@@ -46,12 +45,9 @@ def debug_logs(caplog: pytest.LogCaptureFixture) -> Iterator[Callable[[], list[s
 
 
 @pytest.fixture
-def op(make_app: Callable[..., Any], live_server: Callable[[Any], str], sqlite_url: str,
-       smtp_sink: SmtpSink) -> Iterator[Provider]:
-    app = make_app(sqlite_url, mail={"backend": "smtp", "smtp_host": smtp_sink.host,
-                                     "smtp_port": smtp_sink.port})
-    yield Provider(app, live_server(app))
-    assert outbox.wait_idle(20)
+def op(serve: Serve, sqlite_url: str, smtp_sink: SmtpSink) -> Provider:
+    return serve(sqlite_url, mail={"backend": "smtp", "smtp_host": smtp_sink.host,
+                                   "smtp_port": smtp_sink.port})
 
 
 def reset_link(sink: SmtpSink) -> tuple[str, str]:
@@ -63,44 +59,44 @@ def reset_link(sink: SmtpSink) -> tuple[str, str]:
 
 def test_a_whole_flow_leaves_no_secret_in_the_debug_logs(
         op: Provider, smtp_sink: SmtpSink, debug_logs: Callable[[], list[str]]) -> None:
-    world = build_world(op, first_party=False)  # a consent page on the way
-    email = op.run(lambda: services.get_account(world.identifier).email)
+    apps = tdbesms_applications(op, first_party=False)  # a consent page on the way
+    rp = apps.tdb
+    email = op.run(lambda: services.get_account(apps.identifier).email)
     browser = Browser(op)
-    secrets = {PASSWORD, NEW_PASSWORD, world.tdb.secret}
+    secrets = {PASSWORD, NEW_PASSWORD, rp.client_secret or ""}
     cookies: set[str] = set()
 
     def keep_cookie() -> None:
         cookies.update(c.value for c in browser.http.cookies if c.value)
 
-    browser.login(world.identifier)
+    browser.sign_in(apps.identifier)
     keep_cookie()
-    answer = browser.authorize(world.tdb, scope="openid profile email")
-    secrets.add(answer["code"])
-    tokens = world.tdb.tokens(op, answer["code"])
-    refreshed = world.tdb.refresh(op, tokens["refresh_token"]).json()
-    assert userinfo(op, refreshed["access_token"]).status_code == 200
+    request = rp.begin(scope="openid profile email")
+    code = rp.code_from(request, browser.authorize(request.url))
+    secrets |= {code, request.code_verifier or ""}
+    tokens = rp.exchange(request, code)
+    refreshed = rp.refresh(tokens.refresh_token or "")
+    assert rp.userinfo(refreshed.access_token).status_code == 200
     for issued in (tokens, refreshed):
-        secrets.update(issued[name] for name in ("access_token", "refresh_token", "id_token"))
+        secrets.update(issued.raw[name] for name in ("access_token", "refresh_token", "id_token"))
     keep_cookie()
     # The way most applications do it: the ID token in the address of a GET.
-    logout = browser.get("/logout", id_token_hint=refreshed["id_token"],
-                         post_logout_redirect_uri=world.tdb.post_logout_uri or "")
-    assert logout.status_code == 303
+    logout = browser.end_session(id_token_hint=refreshed.id_token,
+                                 post_logout_redirect_uri=rp.post_logout_redirect_uri or "")
+    assert logout.status == 303
     keep_cookie()
 
     form = browser.get("/compte/mot-de-passe-oublie")
-    browser.post("/compte/mot-de-passe-oublie", {"csrf_token": csrf_token(form.text),
-                                                "identifier": world.identifier,
+    browser.post("/compte/mot-de-passe-oublie", {"csrf_token": csrf_token(form.html),
+                                                "identifier": apps.identifier,
                                                 "email": email})
     assert outbox.wait_idle(10)
-    _address, code = reset_link(smtp_sink)
-    secrets.add(code)
+    _address, reset_code = reset_link(smtp_sink)
+    secrets.add(reset_code)
     page = browser.get(RESET)
-    chosen = browser.post(RESET, {"csrf_token": csrf_token(page.text), "code": code})
-    new_password = form_with(chosen.text, "password")
-    done = browser.post(RESET, {**new_password.fields, "password": NEW_PASSWORD,
-                                "confirm": NEW_PASSWORD})
-    assert done.status_code == 302
+    chosen = browser.post(RESET, {"csrf_token": csrf_token(page.html), "code": reset_code})
+    done = browser.post_form(chosen, "password", password=NEW_PASSWORD, confirm=NEW_PASSWORD)
+    assert done.status == 302
     keep_cookie()
     secrets |= cookies
 
@@ -111,7 +107,7 @@ def test_a_whole_flow_leaves_no_secret_in_the_debug_logs(
     leaked = sorted(name for name, value in _named(secrets).items() if value in logs)
     assert leaked == []
     # Not even the claims of an ID token (its middle part).
-    assert refreshed["id_token"].split(".")[1] not in logs
+    assert refreshed.id_token.split(".")[1] not in logs
 
 
 def _named(secrets: set[str]) -> dict[str, str]:
@@ -123,19 +119,20 @@ def test_the_reset_code_never_reaches_the_server_in_an_address(
         page: Any, screenshot: Any) -> None:
     """A real browser opens the link: the page's script takes the code from after "#",
     posts it and clears it from the address bar; the person chooses a password."""
-    world = build_world(op)
-    email = op.run(lambda: services.get_account(world.identifier).email)
+    apps = tdbesms_applications(op)
+    email = op.run(lambda: services.get_account(apps.identifier).email)
     browser = Browser(op)
     form = browser.get("/compte/mot-de-passe-oublie")
-    browser.post("/compte/mot-de-passe-oublie", {"csrf_token": csrf_token(form.text),
-                                                "identifier": world.identifier,
+    browser.post("/compte/mot-de-passe-oublie", {"csrf_token": csrf_token(form.html),
+                                                "identifier": apps.identifier,
                                                 "email": email})
     assert outbox.wait_idle(10)
     address, code = reset_link(smtp_sink)
 
-    page.goto(f"{address.replace('http://idp.test', op.base)}#{code}")
+    assert address.startswith(op.issuer + "/")  # the served provider's own address
+    page.goto(f"{address}#{code}")
     page.get_by_label("Nouveau mot de passe", exact=False).first.wait_for()
-    assert world.identifier in page.inner_text("main")
+    assert apps.identifier in page.inner_text("main")
     assert code not in page.url
     screenshot(page, "reset-password")
     page.get_by_label("Nouveau mot de passe *", exact=True).fill(NEW_PASSWORD)
@@ -145,15 +142,15 @@ def test_the_reset_code_never_reaches_the_server_in_an_address(
 
     requested = [line for line in debug_logs() if "mot-de-passe-oublie" in line]
     assert requested and not any(code in line for line in requested)
-    assert op.run(lambda: services.authenticate(world.identifier, NEW_PASSWORD)) is not None
+    assert op.run(lambda: services.authenticate(apps.identifier, NEW_PASSWORD)) is not None
 
 
 def test_without_scripts_the_code_is_pasted(op: Provider, smtp_sink: SmtpSink) -> None:
     page = Browser(op).get(RESET)
-    assert page.status_code == 200
-    assert '<label for="code">Code reçu par courriel' in page.text
-    assert "Collez ci-dessous le code indiqué dans le courriel" in page.text
-    assert 'autocomplete="one-time-code"' in page.text
+    assert page.status == 200
+    assert '<label for="code">Code reçu par courriel' in page.html
+    assert "Collez ci-dessous le code indiqué dans le courriel" in page.html
+    assert 'autocomplete="one-time-code"' in page.html
 
 
 @pytest.mark.parametrize(("line", "kept"), [

@@ -22,6 +22,7 @@ import requests
 from idp.clients.models import Client
 from idp.extensions import db
 from tests.support import directory
+from tests.support.clock import eventually, store_clock
 from tests.support.oidc import (
     Arrival,
     Browser,
@@ -438,12 +439,16 @@ def test_time_passes_expired_code_expired_access_token_and_max_age(
         request = rp.begin(prompt="none")
         code = rp.code_from(request, browser.open(request.url))
 
-        time.sleep(2.2)
-
+        store_clock(short.op.app).advance(2.2)  # codes live in the short-lived store
         invalid_grant(_exchange(rp, code, request.code_verifier))
+        # A token's exp and a login's age are read from the wall clock (no clock to give):
+        # wait for the access token's second to pass, then for the login's.
+        eventually(lambda: rp.introspect(tokens.access_token).json() == {"active": False},
+                   what="the access token's expiry")
         invalid_token(rp.userinfo(tokens.access_token))
-        assert rp.introspect(tokens.access_token).json() == {"active": False}
-        # The login is over two seconds old: max_age=1 asks for the password again.
+        login_time = tokens.id_claims["auth_time"]
+        eventually(lambda: int(time.time()) - login_time > 1, what="a login over 1 s old")
+        # The login is now over a second old: max_age=1 asks for the password again.
         page = browser.open(rp.begin(max_age="1").url)
         assert isinstance(page, Page) and page.kind == "login"
 

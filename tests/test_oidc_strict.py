@@ -7,31 +7,14 @@ Driven from outside like tests/test_oidc_errors.py (requests, oauthlib, PyJWT).
 from __future__ import annotations
 
 import json
-import shutil
-from collections.abc import Iterator
-from pathlib import Path
 from urllib.parse import urlencode
 
-import pytest
 import requests
 
-from tests.support.oidc import ASSERTION_TYPE, Arrival, Browser, Page, Scene, register, scene
+from tests.support.oidc import ASSERTION_TYPE, Arrival, Browser, Page, Scene, register
 from tests.test_oidc_errors import _code, _exchange, client_error, invalid_grant
 
 ESSENTIAL_EIDAS3 = {"id_token": {"acr": {"essential": True, "values": ["eidas3"]}}}
-
-
-@pytest.fixture(autouse=True)
-def _plain_http_for_oauthlib(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("OAUTHLIB_INSECURE_TRANSPORT", "1")
-
-
-@pytest.fixture(scope="session")
-def strict(tmp_path_factory: pytest.TempPathFactory, sqlite_template: Path) -> Iterator[Scene]:
-    root = tmp_path_factory.mktemp("oidc-strict")
-    shutil.copyfile(sqlite_template, root / "idp.sqlite3")
-    with scene(root, f"sqlite:///{root / 'idp.sqlite3'}") as built:
-        yield built
 
 
 def invalid_request(response: requests.Response) -> None:
@@ -42,16 +25,16 @@ def invalid_request(response: requests.Response) -> None:
 # --- prompt=none never answers with a page (OIDC Core 3.1.2.1) ------------------------
 
 
-def test_prompt_none_without_a_usable_profile_is_an_error_not_a_page(strict: Scene) -> None:
-    people = strict.people
-    no_right = register(strict.op, ("SCANSANTE",), name="Scan Santé")
-    browser = Browser(strict.op)
+def test_prompt_none_without_a_usable_profile_is_an_error_not_a_page(sqlite: Scene) -> None:
+    people = sqlite.people
+    no_right = register(sqlite.op, ("SCANSANTE",), name="Scan Santé")
+    browser = Browser(sqlite.op)
     browser.sign_in(people.person)  # no SCANSANTE role
     request = no_right.begin(prompt="none")
     client_error(browser.open(request.url), no_right, "interaction_required", request.state)
 
-    ancre = register(strict.op)
-    conflicted = Browser(strict.op)
+    ancre = register(sqlite.op)
+    conflicted = Browser(sqlite.op)
     conflicted.sign_in(people.conflicted)  # both exclusive ANCRE roles
     request = ancre.begin(prompt="none")
     client_error(conflicted.open(request.url), ancre, "interaction_required", request.state)
@@ -63,15 +46,15 @@ def test_prompt_none_without_a_usable_profile_is_an_error_not_a_page(strict: Sce
 # --- an essential acr that cannot be met (OIDC Core 5.5.1.1) --------------------------
 
 
-def test_an_essential_acr_we_cannot_reach_fails_the_request(strict: Scene) -> None:
-    rp = register(strict.op)
+def test_an_essential_acr_we_cannot_reach_fails_the_request(sqlite: Scene) -> None:
+    rp = register(sqlite.op)
     request = rp.begin(claims=json.dumps(ESSENTIAL_EIDAS3))
     # Refused before the login page: no one signs in for nothing.
-    client_error(Browser(strict.op).open(request.url), rp,
+    client_error(Browser(sqlite.op).open(request.url), rp,
                  "unmet_authentication_requirements", request.state)
     single = {"userinfo": {"acr": {"essential": True, "value": "eidas3"}}}
     request = rp.begin(claims=json.dumps(single))
-    client_error(Browser(strict.op).open(request.url), rp,
+    client_error(Browser(sqlite.op).open(request.url), rp,
                  "unmet_authentication_requirements", request.state)
 
     # Voluntary, or essential with a value we reach: the login goes on (acr eidas1; the
@@ -79,74 +62,74 @@ def test_an_essential_acr_we_cannot_reach_fails_the_request(strict: Scene) -> No
     for claims in ({"id_token": {"acr": {"values": ["eidas2"]}}},
                    {"id_token": {"acr": {"essential": True, "values": ["eidas3", "eidas1"]}}}):
         request = rp.begin(claims=json.dumps(claims))
-        arrival = Browser(strict.op).authorize(request.url, strict.people.person,
-                                               profile=strict.people.profile_x)
+        arrival = Browser(sqlite.op).authorize(request.url, sqlite.people.person,
+                                               profile=sqlite.people.profile_x)
         assert rp.exchange(request, rp.code_from(request, arrival)).id_claims["acr"] == "eidas1"
 
 
 # --- client authentication (RFC 6749 §2.3) --------------------------------------------
 
 
-def test_one_client_authentication_method_per_request(strict: Scene) -> None:
-    rp = register(strict.op)
-    request, code = _code(rp, strict)
+def test_one_client_authentication_method_per_request(sqlite: Scene) -> None:
+    rp = register(sqlite.op)
+    request, code = _code(rp, sqlite)
     # HTTP Basic and the secret in the body as well.
     invalid_request(_exchange(rp, code, request.code_verifier,
                               client_secret=rp.client_secret or ""))
     # A body client_id naming another client than the Basic user.
-    other = register(strict.op, name="Autre application")
+    other = register(sqlite.op, name="Autre application")
     invalid_request(_exchange(rp, code, request.code_verifier, client_id=other.client_id))
     # Neither attempt spent the code.
-    assert rp.exchange(request, code).id_claims["sub"] == strict.people.person
+    assert rp.exchange(request, code).id_claims["sub"] == sqlite.people.person
 
-    signed = register(strict.op, auth_method="private_key_jwt")
-    tokens = signed.login(Browser(strict.op), strict.people.person,
-                          profile=strict.people.profile_x)
+    signed = register(sqlite.op, auth_method="private_key_jwt")
+    tokens = signed.login(Browser(sqlite.op), sqlite.people.person,
+                          profile=sqlite.people.profile_x)
     refresh = {"grant_type": "refresh_token", "refresh_token": tokens.refresh_token or ""}
     # HTTP Basic and a client assertion.
-    both = requests.post(strict.op.endpoint("token"), auth=(signed.client_id, "x"), timeout=10,
+    both = requests.post(sqlite.op.endpoint("token"), auth=(signed.client_id, "x"), timeout=10,
                          data={**refresh, "client_assertion_type": ASSERTION_TYPE,
                                "client_assertion": signed.assertion()})
     invalid_request(both)
     # A body client_id that is not the assertion's sub.
-    mismatch = requests.post(strict.op.endpoint("token"), timeout=10, data={
+    mismatch = requests.post(sqlite.op.endpoint("token"), timeout=10, data={
         **refresh, "client_id": other.client_id, "client_assertion_type": ASSERTION_TYPE,
         "client_assertion": signed.assertion()})
     invalid_request(mismatch)
     assert signed.refresh(tokens.refresh_token or "").refresh_token
 
 
-def test_a_code_presented_by_another_client_is_not_spent(strict: Scene) -> None:
-    rp = register(strict.op)
-    thief = register(strict.op, name="Autre application")
-    request, code = _code(rp, strict)
+def test_a_code_presented_by_another_client_is_not_spent(sqlite: Scene) -> None:
+    rp = register(sqlite.op)
+    thief = register(sqlite.op, name="Autre application")
+    request, code = _code(rp, sqlite)
     invalid_grant(thief.token_request({
         "grant_type": "authorization_code", "code": code, "redirect_uri": rp.redirect_uri,
         "code_verifier": request.code_verifier or ""}))
-    assert rp.exchange(request, code).id_claims["sub"] == strict.people.person
+    assert rp.exchange(request, code).id_claims["sub"] == sqlite.people.person
 
 
 # --- missing parameters ---------------------------------------------------------------
 
 
-def test_a_missing_grant_type_or_response_type_is_invalid_request(strict: Scene) -> None:
-    rp = register(strict.op)
-    request, code = _code(rp, strict)
+def test_a_missing_grant_type_or_response_type_is_invalid_request(sqlite: Scene) -> None:
+    rp = register(sqlite.op)
+    request, code = _code(rp, sqlite)
     invalid_request(rp.token_request({"code": code, "redirect_uri": rp.redirect_uri,
                                       "code_verifier": request.code_verifier or ""}))
 
-    url = strict.op.endpoint("authorization") + "?" + urlencode({
+    url = sqlite.op.endpoint("authorization") + "?" + urlencode({
         "client_id": rp.client_id, "redirect_uri": rp.redirect_uri, "scope": "openid",
         "state": "sans-type"})
-    params = client_error(Browser(strict.op).open(url), rp, "invalid_request", "sans-type")
+    params = client_error(Browser(sqlite.op).open(url), rp, "invalid_request", "sans-type")
     assert "response_type" in params["error_description"]
 
 
 # --- revocation and introspection agree -----------------------------------------------
 
 
-def test_a_revoked_client_credentials_token_is_no_longer_active(strict: Scene) -> None:
-    rp = register(strict.op, name="Batch ANCRE", grant_types=["client_credentials"],
+def test_a_revoked_client_credentials_token_is_no_longer_active(sqlite: Scene) -> None:
+    rp = register(sqlite.op, name="Batch ANCRE", grant_types=["client_credentials"],
                   redirect_uri="https://batch.rp.test/unused")
     token = rp.client_credentials()["access_token"]
     other = rp.client_credentials()["access_token"]
@@ -160,10 +143,10 @@ def test_a_revoked_client_credentials_token_is_no_longer_active(strict: Scene) -
 
 
 def test_a_client_coming_back_in_the_same_session_keeps_its_profile_without_a_page(
-        strict: Scene) -> None:
-    people = strict.people
-    rp = register(strict.op)
-    browser = Browser(strict.op)
+        sqlite: Scene) -> None:
+    people = sqlite.people
+    rp = register(sqlite.op)
+    browser = Browser(sqlite.op)
     first = rp.login(browser, people.person, profile=people.profile_y)
     assert first.id_claims["profile"]["id"] == str(people.profile_y)
 
@@ -177,7 +160,7 @@ def test_a_client_coming_back_in_the_same_session_keeps_its_profile_without_a_pa
     # prompt=select_account asks again; so does another client, and a new login.
     asked = browser.open(rp.begin(prompt="select_account").url)
     assert isinstance(asked, Page) and asked.kind == "profile_choice"
-    other = register(strict.op, name="ANCRE bis")
+    other = register(sqlite.op, name="ANCRE bis")
     asked = browser.open(other.begin().url)
     assert isinstance(asked, Page) and asked.kind == "profile_choice"
     relogin = browser.authorize(rp.begin(prompt="login").url, people.person,

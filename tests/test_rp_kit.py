@@ -55,7 +55,7 @@ from idp.rp.provider import Provider, cache_lifetime
 from idp.rp.sessions import end_sessions
 from idp.rp.state import kit
 from tests.support import directory as d
-from tests.support.oidc import Page, serving
+from tests.support.oidc import Page, Serve
 from tests.support.oidc import Provider as ServedProvider
 from tests.support.rp import AppBrowser, app_server, kit_app
 
@@ -122,9 +122,9 @@ def _world() -> dict[str, str]:
 
 
 @pytest.fixture
-def kit_world(make_app: Callable[..., Flask], sqlite_url: str,
+def kit_world(serve: Serve, sqlite_url: str,
               tmp_path: Path) -> Iterator[Kit]:
-    with serving(make_app) as serve, app_server() as serve_app:
+    with app_server() as serve_app:
         op = serve(sqlite_url)
         people = op.run(_world)
 

@@ -23,7 +23,7 @@ from idp.directory.enums import EntityType
 from idp.extensions import db
 from idp.outbox import service as outbox
 from tests.support import directory as d
-from tests.support.oidc import Provider, serving
+from tests.support.oidc import Provider, Serve
 from tests.support.rp import app_server, serve_demo
 
 pytestmark = pytest.mark.browser
@@ -56,9 +56,9 @@ def _people() -> dict[str, str]:
 
 
 @pytest.fixture
-def saga_world(make_app: Callable[..., Flask], sqlite_url: str,
+def saga_world(serve: Serve, sqlite_url: str,
                tmp_path: Path) -> Iterator[Callable[..., Saga]]:
-    with serving(make_app) as serve, app_server() as serve_app:
+    with app_server() as serve_app:
         op = serve(sqlite_url)
         people = op.run(_people)
 

@@ -26,6 +26,7 @@ from idp.outbox import delivery
 from idp.outbox import service as outbox
 from idp.outbox.models import OutboxItem
 from tests.support import directory as d
+from tests.support.clock import store_clock
 from tests.support.html import csrf_token, form_with
 from tests.support.services import SmtpSink, body_of, free_port
 from tests.support.sql import statements_of
@@ -341,10 +342,11 @@ def test_an_expired_link_is_refused(make_app: AppFactory, sqlite_url: str,
         person = d.account("Élodie", "Martin")
         db.session.commit()
         identifier, address = person.identifier, person.email
+    clock = store_clock(app)  # mail links live in the short-lived store
     client = app.test_client()
     submit(client, "/compte/mot-de-passe-oublie", identifier=identifier, email=address)
     code = reset_code(smtp_sink)
-    time.sleep(1.2)
+    clock.advance(1.2)
 
     response = open_link(client, code)
 

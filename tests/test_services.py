@@ -62,12 +62,6 @@ def role(domain: str, code: str) -> Role:
 
 
 @pytest.fixture
-def catalogue(app: Flask) -> None:
-    load_catalogue(Actor.system())
-    db.session.commit()
-
-
-@pytest.fixture
 def nievre(app: Flask) -> dict[str, Entity]:
     """Bourgogne-Franche-Comté: an ARS, two CD, an OG with two ESMS, an independent hospital."""
     ents = {
@@ -270,7 +264,7 @@ def test_a_profile_needs_a_label(app: Flask, nievre: dict[str, Entity]) -> None:
 
 
 def test_the_ape_grants_and_withdraws_a_role_with_an_audit_trail(
-    app: Flask, catalogue: None, nievre: dict[str, Entity]
+    app: Flask, catalogue: Flask, nievre: dict[str, Entity]
 ) -> None:
     ape = Actor(label="Marie Martin", account_id=person("Marie", "Martin").id, ip="192.0.2.7")
     profile = services.create_profile(person("Jean", "Valjean"), nievre["ch"], label="DAF",
@@ -304,7 +298,7 @@ def test_the_ape_grants_and_withdraws_a_role_with_an_audit_trail(
 
 
 def test_granting_a_role_twice_or_withdrawing_one_not_held_is_refused(
-    app: Flask, catalogue: None, nievre: dict[str, Entity]
+    app: Flask, catalogue: Flask, nievre: dict[str, Entity]
 ) -> None:
     profile = services.create_profile(person("Jean", "Valjean"), nievre["ch"], label="DAF",
                                       actor=OPERATOR)
@@ -317,7 +311,7 @@ def test_granting_a_role_twice_or_withdrawing_one_not_held_is_refused(
 
 
 def test_making_an_ancre_gestionnaire_also_lecteur_is_refused_and_nothing_is_written(
-    app: Flask, catalogue: None, nievre: dict[str, Entity]
+    app: Flask, catalogue: Flask, nievre: dict[str, Entity]
 ) -> None:
     profile = services.create_profile(person("Jean", "Valjean"), nievre["ch"], label="DAF",
                                       actor=OPERATOR)
@@ -337,7 +331,7 @@ def test_making_an_ancre_gestionnaire_also_lecteur_is_refused_and_nothing_is_wri
 
 
 def test_an_entity_has_one_ape_and_another_entity_its_own(
-    app: Flask, catalogue: None, nievre: dict[str, Entity]
+    app: Flask, catalogue: Flask, nievre: dict[str, Entity]
 ) -> None:
     ape_role = role("ADMINISTRATION", "APE")
     first = services.create_profile(person("Marie", "Martin"), nievre["ch"], label="APE",
@@ -362,7 +356,7 @@ def test_an_entity_has_one_ape_and_another_entity_its_own(
 
 
 def test_the_ape_is_replaced_by_withdrawing_the_role_first(
-    app: Flask, catalogue: None, nievre: dict[str, Entity]
+    app: Flask, catalogue: Flask, nievre: dict[str, Entity]
 ) -> None:
     ape_role = role("ADMINISTRATION", "APE")
     leaving = services.create_profile(person("Marie", "Martin"), nievre["ch"], label="APE",
@@ -377,7 +371,7 @@ def test_the_ape_is_replaced_by_withdrawing_the_role_first(
 
 
 def test_a_deactivated_ape_profile_leaves_the_place_free(
-    app: Flask, catalogue: None, nievre: dict[str, Entity]
+    app: Flask, catalogue: Flask, nievre: dict[str, Entity]
 ) -> None:
     ape_role = role("ADMINISTRATION", "APE")
     former = services.create_profile(person("Marie", "Martin"), nievre["ch"], label="APE",
@@ -392,7 +386,7 @@ def test_a_deactivated_ape_profile_leaves_the_place_free(
 
 
 def test_the_administrators_of_an_entity_are_listed_ape_first(
-    app: Flask, catalogue: None, nievre: dict[str, Entity]
+    app: Flask, catalogue: Flask, nievre: dict[str, Entity]
 ) -> None:
     helper = services.create_profile(person("Paul", "Durand"), nievre["og"], label="Adjoint",
                                      actor=OPERATOR)
@@ -423,7 +417,7 @@ def test_the_administrators_of_an_entity_are_listed_ape_first(
 
 
 def test_login_offers_the_profiles_holding_a_role_of_the_clients_domains(
-    app: Flask, catalogue: None, nievre: dict[str, Entity]
+    app: Flask, catalogue: Flask, nievre: dict[str, Entity]
 ) -> None:
     account = person("Jean", "Valjean")
     nevers = services.create_profile(account, nievre["580000016"], label="Nevers",
@@ -492,7 +486,7 @@ def test_the_level_above_is_found_in_the_directory(
 
 
 def test_an_og_administrator_appoints_the_ape_of_one_of_its_esms(
-    app: Flask, catalogue: None, nievre: dict[str, Entity]
+    app: Flask, catalogue: Flask, nievre: dict[str, Entity]
 ) -> None:
     og_admin = services.create_profile(person("Marie", "Martin"), nievre["og"], label="APE",
                                        actor=OPERATOR)

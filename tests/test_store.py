@@ -3,24 +3,36 @@ set-if-absent, counters, sets whose members expire — also under concurrent use
 
 from __future__ import annotations
 
-import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+from flask import Flask
 
 from idp.cli import cli
 from idp.store import ShortLivedStore, StoreUnavailable
+from tests.support.apps import AppFactory
+from tests.support.clock import PassTime, store_clock, time_passer
 
 
 @pytest.fixture(params=["sql-sqlite", "sql-postgresql", "redis"])
-def store(request, make_app) -> ShortLivedStore:  # type: ignore[no-untyped-def]
+def store_app(request: pytest.FixtureRequest, make_app: AppFactory) -> Flask:
     if request.param == "redis":
-        app = make_app(request.getfixturevalue("sqlite_url"),
-                       redis_url=request.getfixturevalue("redis_url"))
-    else:
-        backend = request.param.split("-")[1]
-        app = make_app(request.getfixturevalue(f"{backend}_url"))
-    return app.extensions["idp.store"]
+        return make_app(request.getfixturevalue("sqlite_url"),
+                        redis_url=request.getfixturevalue("redis_url"))
+    backend = request.param.split("-")[1]
+    return make_app(request.getfixturevalue(f"{backend}_url"))
+
+
+@pytest.fixture
+def pass_time(store_app: Flask) -> PassTime:
+    """Let seconds pass for the store: the SQL store's clock moves; Redis, whose own
+    expiry is then what is tested, is waited for."""
+    return time_passer(store_app)
+
+
+@pytest.fixture
+def store(store_app: Flask, pass_time: PassTime) -> ShortLivedStore:
+    return store_app.extensions["idp.store"]  # on its clock (pass_time comes first)
 
 
 def test_put_get_and_replace(store: ShortLivedStore) -> None:
@@ -31,10 +43,10 @@ def test_put_get_and_replace(store: ShortLivedStore) -> None:
     assert store.get("session:missing") is None
 
 
-def test_values_expire(store: ShortLivedStore) -> None:
+def test_values_expire(store: ShortLivedStore, pass_time: PassTime) -> None:
     store.put("code:x", "v", ttl=1)
     assert store.get("code:x") == "v"
-    time.sleep(1.2)
+    pass_time(1.2)
     assert store.get("code:x") is None
     assert store.pop("code:x") is None
 
@@ -54,11 +66,11 @@ def test_concurrent_pops_give_the_value_to_exactly_one(store: ShortLivedStore) -
     assert results.count(None) == 15
 
 
-def test_add_only_sets_absent_or_expired_keys(store: ShortLivedStore) -> None:
+def test_add_only_sets_absent_or_expired_keys(store: ShortLivedStore, pass_time: PassTime) -> None:
     assert store.add("nonce:n1", 1, ttl=1) is True
     assert store.add("nonce:n1", 2, ttl=60) is False
     assert store.get("nonce:n1") == 1
-    time.sleep(1.2)
+    pass_time(1.2)
     assert store.add("nonce:n1", 3, ttl=60) is True
     assert store.get("nonce:n1") == 3
 
@@ -69,9 +81,9 @@ def test_concurrent_adds_succeed_once(store: ShortLivedStore) -> None:
     assert results.count(True) == 1
 
 
-def test_counters_count_and_expire(store: ShortLivedStore) -> None:
+def test_counters_count_and_expire(store: ShortLivedStore, pass_time: PassTime) -> None:
     assert [store.incr("rate:ip", ttl=1) for _ in range(3)] == [1, 2, 3]
-    time.sleep(1.2)
+    pass_time(1.2)
     assert store.incr("rate:ip", ttl=60) == 1
 
 
@@ -81,50 +93,51 @@ def test_concurrent_increments_are_not_lost(store: ShortLivedStore) -> None:
     assert store.incr("rate:burst", ttl=60) == 41
 
 
-def test_delete_and_purge(store: ShortLivedStore) -> None:
+def test_delete_and_purge(store: ShortLivedStore, pass_time: PassTime) -> None:
     store.put("k1", 1, ttl=60)
     store.delete("k1")
     assert store.get("k1") is None
     store.put("k2", 2, ttl=1)
-    time.sleep(1.2)
+    pass_time(1.2)
     store.purge_expired()
     assert store.get("k2") is None
 
 
-def test_replace_and_touch_only_act_on_live_keys(store: ShortLivedStore) -> None:
+def test_replace_and_touch_only_act_on_live_keys(store: ShortLivedStore,
+                                                 pass_time: PassTime) -> None:
     assert store.replace("session:gone", {"a": 1}, ttl=60) is False
     assert store.touch("session:gone", ttl=60) is False
     assert store.get("session:gone") is None  # nothing brought back to life
     store.put("session:s", {"a": 1}, ttl=1)
     assert store.replace("session:s", {"a": 2}, ttl=1) is True
     assert store.touch("session:s", ttl=3) is True
-    time.sleep(1.2)
+    pass_time(1.2)
     assert store.get("session:s") == {"a": 2}  # the touch postponed its expiry
     store.delete("session:s")
     assert store.touch("session:s", ttl=60) is False
     store.put("session:short", 1, ttl=1)
-    time.sleep(1.2)
+    pass_time(1.2)
     assert store.replace("session:short", 2, ttl=60) is False
     assert store.get("session:short") is None
 
 
-def test_set_members_expire_one_by_one(store: ShortLivedStore) -> None:
+def test_set_members_expire_one_by_one(store: ShortLivedStore, pass_time: PassTime) -> None:
     assert store.members("account-sessions:1") == []
     store.add_member("account-sessions:1", "a", ttl=1)
     store.add_member("account-sessions:1", "b", ttl=60)
     store.add_member("account-sessions:12", "c", ttl=60)
     assert sorted(store.members("account-sessions:1")) == ["a", "b"]
-    time.sleep(1.2)
+    pass_time(1.2)
     assert store.members("account-sessions:1") == ["b"]
     store.add_member("account-sessions:1", "b", ttl=1)  # keeps its later expiry
-    time.sleep(1.2)
+    pass_time(1.2)
     assert store.members("account-sessions:1") == ["b"]
     assert store.members("account-sessions:12") == ["c"]
 
 
-def test_the_set_ends_with_its_last_member(store: ShortLivedStore) -> None:
+def test_the_set_ends_with_its_last_member(store: ShortLivedStore, pass_time: PassTime) -> None:
     store.add_member("account-sessions:2", "a", ttl=1)
-    time.sleep(1.2)
+    pass_time(1.2)
     assert store.members("account-sessions:2") == []
     store.add_member("account-sessions:2", "b", ttl=60)
     assert store.members("account-sessions:2") == ["b"]
@@ -151,14 +164,6 @@ def test_redis_down_is_reported_as_unavailable(make_app, sqlite_url) -> None:  #
 # --- the embedded store stays bounded ---------------------------------------------------
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = time.time()
-
-    def __call__(self) -> float:
-        return self.now
-
-
 def _rows(store: ShortLivedStore) -> int:
     from sqlalchemy import func, select
 
@@ -170,16 +175,16 @@ def _rows(store: ShortLivedStore) -> int:
 @pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
 def test_anonymous_traffic_does_not_grow_the_embedded_store_for_ever(
         backend: str, make_app, request) -> None:  # type: ignore[no-untyped-def]
-    from idp.store.sql_store import PURGE_EVERY, SQLStore
+    from idp.store.sql_store import PURGE_EVERY
 
     app = make_app(request.getfixturevalue(f"{backend}_url"))
-    clock = Clock()
-    store = SQLStore(app.extensions["idp.store"]._session_factory, clock=clock)
+    clock = store_clock(app)
+    store = app.extensions["idp.store"]
     for visitor in range(200):  # sessions and counters of visitors who never come back
         store.put(f"session:{visitor}", {"csrf": "x"}, ttl=60)
         store.incr(f"rate:{visitor}", ttl=60)
     assert _rows(store) == 400
-    clock.now += PURGE_EVERY + 61  # all of them expired, and a purge is due
+    clock.advance(PURGE_EVERY + 61)  # all of them expired, and a purge is due
     store.put("session:new", {}, ttl=60)
     assert _rows(store) == 1
     assert store.get("session:new") == {}

@@ -15,12 +15,11 @@ written from the guide, not from the application's table:
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from flask import Flask
 
 from demo_apps import tdb
 from demo_apps.registration import TDB
@@ -28,7 +27,7 @@ from idp.directory import services
 from idp.directory.enums import EntityType
 from idp.extensions import db
 from tests.support import directory as d
-from tests.support.oidc import Page, Provider, serving
+from tests.support.oidc import Page, Provider, Serve
 from tests.support.rp import AppBrowser, app_server, serve_demo
 
 OG, OWN_ESMS, SIBLING_ESMS, FOREIGN_ESMS = "580003010", "580003028", "580003036", "440005023"
@@ -127,9 +126,9 @@ def _referential() -> None:
 
 
 @pytest.fixture
-def tdb_world(make_app: Callable[..., Flask], sqlite_url: str,
+def tdb_world(serve: Serve, sqlite_url: str,
               tmp_path: Path) -> Iterator[Tdb]:
-    with serving(make_app) as serve, app_server() as serve_app:
+    with app_server() as serve_app:
         op = serve(sqlite_url)
         op.run(_referential)
         _app, base = serve_demo(op, serve_app, tdb.create_app, TDB, str(tmp_path / "tdb"))

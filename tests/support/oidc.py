@@ -1,4 +1,6 @@
-"""A relying application and a person's browser, for testing the provider from outside.
+"""The one harness for testing the provider from outside: the provider served over HTTP,
+a person's browser, relying applications (code flow, tokens, logout), and the people and
+applications of a scenario.
 
 Everything here talks to the provider over real HTTP with libraries that share no code
 with it (Authlib is the server's): `requests` for the browser, `requests-oauthlib`
@@ -12,32 +14,37 @@ from __future__ import annotations
 import base64
 import hashlib
 import html
+import re
 import secrets
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
-from urllib.parse import parse_qs, urljoin, urlsplit
+from urllib.parse import parse_qs, parse_qsl, urlencode, urljoin, urlsplit
 
 import jwt
 import requests
 from flask import Flask
 from oauthlib.oauth2 import BackendApplicationClient, WebApplicationClient
 from requests_oauthlib import OAuth2Session
+from sqlalchemy import select
 
+from idp.core.audit import AuditEvent
 from idp.directory import services
 from idp.directory.models import Habilitation
 from idp.extensions import db
 from tests.support import directory
-from tests.support.apps import app_factory, app_server
+from tests.support.apps import AppFactory, app_factory, app_server
 from tests.support.directory import PASSWORD
 from tests.support.html import Form, form_with, forms_of
 
 T = TypeVar("T")
 ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 SCOPE = "openid profile email habilitations"
+LOGOUT_EVENT = "http://schemas.openid.net/event/backchannel-logout"
+AUTO_SUBMIT = "document.forms[0].submit()"  # what the form_post page's script does
 
 
 # --- the provider, served over HTTP ---------------------------------------------------
@@ -72,8 +79,11 @@ class Provider:
         return requests.get(self.metadata["jwks_uri"], timeout=10).json()
 
 
+Serve = Callable[..., Provider]  # serve(database_url, redis_url="", **sections)
+
+
 @contextmanager
-def serving(make_app: Callable[..., Flask]) -> Iterator[Callable[..., Provider]]:
+def serving(make_app: AppFactory) -> Iterator[Serve]:
     """`serve(database_url, redis_url="", **sections)` starts a provider on a free port,
     built knowing its issuer (the base URL)."""
     with app_server() as serve_app:
@@ -102,12 +112,29 @@ class Page:
     url: str
     status: int
     html: str
+    headers: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def text(self) -> str:
         """The HTML with entities decoded and white space collapsed (to look for the
         French sentences of the guides)."""
         return " ".join(html.unescape(self.html).split())
+
+    @property
+    def visible_text(self) -> str:
+        """What a person reads: the text without its tags (nor their attributes),
+        entities decoded, white space collapsed."""
+        return " ".join(html.unescape(re.sub(r"<[^>]+>", " ", self.html)).split())
+
+    @property
+    def is_redirect(self) -> bool:
+        return self.status in (301, 302, 303, 307, 308) and "Location" in self.headers
+
+    @property
+    def location(self) -> tuple[str, dict[str, str]]:
+        """Where a redirection goes: the URI without its query, and the query's parameters."""
+        parts = urlsplit(self.headers["Location"])
+        return parts._replace(query="").geturl(), dict(parse_qsl(parts.query))
 
     @property
     def forms(self) -> list[Form]:
@@ -170,25 +197,64 @@ class Browser:
                 parts = urlsplit(url)
                 return Arrival(url=url.split("?")[0], mode="query",
                                params=_single(parse_qs(parts.query)))
-            self.history.append(url)
-            response = self.http.request(method, url, data=data, allow_redirects=False,
-                                         timeout=10)
-            if response.is_redirect:
-                url = urljoin(url, response.headers["Location"])
+            page = self._request(method, url, data)
+            if page.is_redirect:
+                url = urljoin(url, page.headers["Location"])
                 method, data = "GET", None
                 continue
-            page = Page(url=response.url, status=response.status_code, html=response.text)
-            posted = self._form_post(page)
-            return posted or page
+            return self._form_post(page) or page
         raise AssertionError("too many redirections")
+
+    def _request(self, method: str, url: str, data: dict[str, str] | None) -> Page:
+        self.history.append(url)
+        response = self.http.request(method, url, data=data, allow_redirects=False,
+                                     timeout=10)
+        return Page(url=response.url, status=response.status_code, html=response.text,
+                    headers=response.headers)
+
+    def get(self, path: str, **params: str) -> Page:
+        """One GET at the provider (`path` relative to its issuer), its answer as it is:
+        a redirection is not followed."""
+        url = urljoin(self.provider.issuer + "/", path.lstrip("/"))
+        return self._request("GET", f"{url}?{urlencode(params)}" if params else url, None)
+
+    def post(self, path: str, data: dict[str, str]) -> Page:
+        """One form POST at the provider, its answer as it is (not followed)."""
+        return self._request("POST", urljoin(self.provider.issuer + "/", path.lstrip("/")),
+                             data)
+
+    def post_form(self, page: Page, name: str, **values: str) -> Page:
+        """Post the form of `page` with a field or button `name` (its hidden fields, the
+        CSRF token among them, and `values`); the answer as it is (not followed)."""
+        form = page.forms[page.form_with(name)]
+        action = urljoin(page.url, form.action) if form.action else page.url
+        return self._request("POST", action, {**form.fields, **values})
+
+    def end_session(self, **params: str) -> Page:
+        """RP-initiated logout as most applications send it: the browser brought to the
+        discovery's end_session_endpoint with the parameters in the query (not followed)."""
+        return self.get(self.provider.metadata["end_session_endpoint"], **params)
+
+    def signed_in(self, rp: RelyingParty) -> bool:
+        """Whether the provider still knows this browser: `rp` asks with prompt=none and
+        gets a code (or login_required)."""
+        answer = rp.ask(self, prompt="none")
+        assert "code" in answer or answer.get("error") == "login_required", answer
+        return "code" in answer
 
     def _form_post(self, page: Page) -> Arrival | None:
         """The form_post response mode: a form towards the client that the page's script
-        (`static/form_post.js`) submits at once."""
-        if "/static/form_post.js" not in page.html:
+        (inline, or loaded from the provider as a browser would) submits at once."""
+        forms = page.forms
+        if not forms or self._ours(urljoin(page.url, forms[0].action)):
             return None
-        form = page.forms[0]
-        assert form.method.lower() == "post" and not self._ours(form.action)
+        scripts = [page.html] + [
+            self.http.get(urljoin(page.url, src), timeout=10).text
+            for src in re.findall(r'<script[^>]*\bsrc="([^"]+)"', page.html)]
+        if not any(AUTO_SUBMIT in script for script in scripts):
+            return None
+        form = forms[0]
+        assert form.method.lower() == "post"
         return Arrival(url=form.action, params=dict(form.fields), mode="form_post")
 
     def submit(self, page: Page, button: tuple[str, str] | None = None,
@@ -254,6 +320,7 @@ class AuthRequest:
     state: str
     nonce: str | None
     code_verifier: str | None
+    scope: str
 
 
 @dataclass
@@ -308,6 +375,7 @@ class RelyingParty:
     private_key: Any = None  # for private_key_jwt: a `cryptography` private key
     key_id: str | None = None
     assertion_alg: str = "RS256"
+    post_logout_redirect_uri: str | None = None
 
     def __post_init__(self) -> None:
         # No JWKS cache: every check sees the keys published at that moment (rotation).
@@ -328,27 +396,39 @@ class RelyingParty:
             params["code_challenge_method"] = pkce
         if with_nonce:
             params.setdefault("nonce", nonce)
+        scope = scope or self.scope
         url = oauth.prepare_request_uri(
             self.provider.endpoint("authorization"), redirect_uri=self.redirect_uri,
-            scope=scope or self.scope, state=state, **params)
+            scope=scope, state=state, **params)
         return AuthRequest(url=url, state=state, nonce=params.get("nonce"),
-                           code_verifier=verifier)
+                           code_verifier=verifier, scope=scope)
 
-    def code_from(self, request: AuthRequest, arrival: Arrival | Any) -> str:
-        """Check the authorization response (state, RFC 9207 iss) and return the code."""
+    def response_to(self, request: AuthRequest, arrival: Arrival | Any) -> dict[str, str]:
+        """The authorization response's parameters, a code or an error, once its state
+        and RFC 9207 iss are checked."""
         assert isinstance(arrival, Arrival), f"the client got no answer: {arrival}"
         assert arrival.url == self.redirect_uri
         params = arrival.params
-        if "error" in params:
-            raise ProviderError(f"authorization error {params}")
-        assert params.get("state") == request.state
-        assert params.get("iss") == self.provider.issuer
-        return params["code"]
+        assert params.get("state") == request.state, params
+        assert params.get("iss") == self.provider.issuer, params
+        return params
+
+    def code_from(self, request: AuthRequest, arrival: Arrival | Any) -> str:
+        """Check the authorization response (state, RFC 9207 iss) and return the code."""
+        if isinstance(arrival, Arrival) and "error" in arrival.params:
+            raise ProviderError(f"authorization error {arrival.params}")
+        return self.response_to(request, arrival)["code"]
+
+    def ask(self, browser: Browser, **params: str) -> dict[str, str]:
+        """An authorization request in `browser` as it stands (signed in or not); what
+        comes back to the redirect URI, a code or an error."""
+        request = self.begin(**params)
+        return self.response_to(request, browser.authorize(request.url))
 
     # token endpoint
 
-    def _session(self) -> OAuth2Session:
-        return OAuth2Session(self.client_id, redirect_uri=self.redirect_uri, scope=self.scope)
+    def _session(self, scope: str) -> OAuth2Session:
+        return OAuth2Session(self.client_id, redirect_uri=self.redirect_uri, scope=scope)
 
     def client_auth(self, audience: str | None = None) -> tuple[dict[str, str], Any]:
         """The body parameters and the `auth` of a request authenticated as this client."""
@@ -376,7 +456,7 @@ class RelyingParty:
         extra = {k: v for k, v in body.items() if k != "client_id"}
         if request.code_verifier:
             extra["code_verifier"] = request.code_verifier
-        raw = self._session().fetch_token(
+        raw = self._session(request.scope).fetch_token(
             self.provider.endpoint("token"), code=code, auth=auth,
             include_client_id="client_id" in body, **extra)
         return self.tokens(dict(raw), nonce=request.nonce)
@@ -387,11 +467,16 @@ class RelyingParty:
         return requests.post(self.provider.endpoint("token"), data={**body, **data},
                              auth=auth, timeout=10)
 
+    def refresh_request(self, refresh_token: str | None) -> requests.Response:
+        """A refresh as sent on the wire, the provider's answer as it is."""
+        assert refresh_token, "no refresh token was issued"
+        return self.token_request({"grant_type": "refresh_token",
+                                   "refresh_token": refresh_token})
+
     def refresh(self, refresh_token: str) -> Tokens:
         """Refresh, as sent on the wire (oauthlib's session would silently keep the old
         refresh token when none comes back, hiding a missing rotation)."""
-        response = self.token_request({"grant_type": "refresh_token",
-                                       "refresh_token": refresh_token})
+        response = self.refresh_request(refresh_token)
         if response.status_code != 200:
             raise ProviderError(f"refresh refused: {response.status_code} {response.text}")
         return self.tokens(response.json(), nonce=None)
@@ -404,9 +489,10 @@ class RelyingParty:
                                         scope=scope, include_client_id="client_id" in body,
                                         **extra))
 
-    def login(self, browser: Browser, identifier: str, profile: int | None = None,
-              **params: str) -> Tokens:
-        """The whole code flow: authorize in `browser`, exchange, verify."""
+    def login(self, browser: Browser, identifier: str | None = None,
+              profile: int | None = None, **params: str) -> Tokens:
+        """The whole code flow: authorize in `browser` (signing in as `identifier` if the
+        login page comes; none for a browser already signed in), exchange, verify."""
         request = self.begin(**params)
         arrival = browser.authorize(request.url, identifier, profile=profile)
         return self.exchange(request, self.code_from(request, arrival))
@@ -456,6 +542,20 @@ class RelyingParty:
                             options={"require": ["iss", "sub", "aud", "exp", "iat", "jti",
                                                  "client_id"]})
         assert claims["client_id"] == self.client_id
+        return claims
+
+    def verify_logout_token(self, token: str) -> dict[str, Any]:
+        """OpenID Connect Back-Channel Logout 1.0, 2.6: typ logout+jwt, signed by a key of
+        /jwks, for us, from our issuer, the logout event, no nonce; and short-lived."""
+        header = jwt.get_unverified_header(token)
+        assert header["typ"] == "logout+jwt"
+        assert header["alg"] == "RS256"
+        claims = jwt.decode(token, self._key(token), algorithms=["RS256"],
+                            audience=self.client_id, issuer=self.provider.issuer,
+                            options={"require": ["iss", "aud", "iat", "exp", "jti", "events"]})
+        assert claims["events"] == {LOGOUT_EVENT: {}}
+        assert "nonce" not in claims
+        assert 0 < claims["exp"] - claims["iat"] <= 300
         return claims
 
     # resource endpoints
@@ -544,11 +644,15 @@ def client_key() -> tuple[Any, dict[str, Any]]:
 def register(provider: Provider, domains: tuple[str, ...] = ("ANCRE",), *,
              name: str = "ANCRE", auth_method: str = "client_secret_basic",
              redirect_uri: str | None = None, scope: str = SCOPE,
+             post_logout_redirect_uri: str | None = None,
              **settings: Any) -> RelyingParty:
     """Register a client (as an administrator would, through the model) and return the
-    relying application that uses it."""
+    relying application that uses it. `settings` are the client's other columns
+    (first_party, backchannel_logout_uri...)."""
     redirect_uri = redirect_uri or f"https://{secrets.token_hex(4)}.rp.test/callback"
     private_key, public_jwk = client_key() if auth_method == "private_key_jwt" else (None, None)
+    if post_logout_redirect_uri is not None:
+        settings["post_logout_redirect_uris"] = [post_logout_redirect_uri]
 
     def work() -> tuple[str, str | None]:
         row, secret = directory.client(name, list(domains), [redirect_uri],
@@ -563,7 +667,49 @@ def register(provider: Provider, domains: tuple[str, ...] = ("ANCRE",), *,
     client_id, secret = provider.run(work)
     return RelyingParty(provider, client_id, secret, redirect_uri, auth_method=auth_method,
                         scope=scope, private_key=private_key,
-                        key_id=public_jwk["kid"] if public_jwk else None)
+                        key_id=public_jwk["kid"] if public_jwk else None,
+                        post_logout_redirect_uri=post_logout_redirect_uri)
+
+
+@dataclass
+class Applications:
+    """Élodie Martin (the ANCRE guide's person) and three applications of the TDBESMS
+    domain, each with a return address after logout, for the logout and session tests."""
+
+    identifier: str
+    tdb: RelyingParty  # back-channel logout at <backchannel base>/tdb
+    regional: RelyingParty  # back-channel logout at <backchannel base>/regional
+    stats: RelyingParty  # no back-channel logout URI
+
+
+def tdbesms_applications(op: Provider, backchannel_base: str | None = None,
+                         first_party: bool = True, scope: str = "openid profile"
+                         ) -> Applications:
+    """Build the directory and register the three applications; with `backchannel_base`
+    (a receiver's URL), tdb and regional are told of logouts there."""
+    person = op.run(lambda: directory.ancre_world().person.identifier)
+    parties = []
+    for name, path in (("Tableau de bord ESMS", "tdb"), ("Portail ARS", "regional"),
+                       ("Statistiques", None)):
+        site = f"https://{name.split()[0].lower()}.example.fr"
+        parties.append(register(
+            op, ("TDBESMS",), name=name, scope=scope, first_party=first_party,
+            redirect_uri=f"{site}/oidc/callback",
+            post_logout_redirect_uri=f"{site}/au-revoir",
+            backchannel_logout_uri=f"{backchannel_base}/{path}"
+            if backchannel_base and path else None))
+    return Applications(person, *parties)
+
+
+def claims_of(token: str) -> dict[str, Any]:
+    """A JWT's claims, read without checking it (to sort what a receiver got, say)."""
+    return jwt.decode(token, options={"verify_signature": False})
+
+
+def audit_events(op: Provider, action: str) -> list[dict[str, Any]]:
+    """The details of the audit events recorded for `action`, oldest first."""
+    return op.run(lambda: [e.details for e in db.session.scalars(
+        select(AuditEvent).where(AuditEvent.action == action).order_by(AuditEvent.id))])
 
 
 @dataclass
