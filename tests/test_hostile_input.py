@@ -281,3 +281,13 @@ def test_a_read_only_database_is_a_503(
     unavailable(app.test_client().post("/token", headers=world.basic, data={
         "grant_type": "authorization_code", "code": code, "code_verifier": VERIFIER,
         "redirect_uri": "https://rp.test/callback"}), machine=True)
+
+
+def test_a_number_no_row_id_can_be_is_a_404(make_app: Callable[..., Flask],
+                                            postgresql_url: str, no_traceback: None) -> None:
+    """Found by the fuzz test: PostgreSQL's integer ids stop at 2**31 - 1."""
+    app, world = provider(make_app, postgresql_url)
+    admin = signed_in(app, world.admin)
+    for number in ("99999999999999999999", str(2**31), "0"):
+        french_page(admin.get(f"/profils/demandes/{number}"), 404)
+        french_page(admin.get(f"/profils/{number}/habilitations"), 404)

@@ -9,6 +9,8 @@ what would otherwise fail deep inside a library or a database as a server error.
   text cannot hold it (psycopg raises), and no legitimate value carries one.
 - A multipart form part without a name: Werkzeug gives it the name None, which the
   CSRF check (and any code that reads the form's names) does not expect.
+- A number in a path (`/profils/demandes/<int:…>`) that no row id can be: PostgreSQL's
+  integer ids stop at 2**31 - 1 and a bigger one fails the query; such a path is a 404.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from typing import Any
 
 from flask import Flask, request
 from werkzeug.exceptions import BadRequest
+from werkzeug.routing import IntegerConverter
 from werkzeug.wsgi import get_host
 
 NUL_REFUSED = "La requête contient un caractère interdit (caractère nul)."
@@ -78,7 +81,16 @@ def _refusal() -> InputRefused | None:
     return None
 
 
+class RowId(IntegerConverter):
+    """`<int:…>` in every route: a positive number a database integer can hold."""
+
+    def __init__(self, url_map: Any, *args: Any, **kwargs: Any) -> None:
+        super().__init__(url_map, *args, **{"min": 1, "max": 2**31 - 1, **kwargs})
+
+
 def install(app: Flask) -> None:
+    """Before the blueprints: the routes read the `int` converter when they are added."""
+    app.url_map.converters["int"] = RowId
     app.wsgi_app = HostGuard(app.wsgi_app)  # type: ignore[method-assign]
 
     @app.before_request  # registered before CSRFProtect's, which reads the form first
