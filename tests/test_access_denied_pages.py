@@ -7,13 +7,11 @@ header's profile menu and an application's choice page never disagree."""
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 from html import unescape
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-import requests
-from flask import Flask
+import pytest
 
 from idp.directory import services
 from idp.directory.enums import EntityType
@@ -21,63 +19,36 @@ from idp.directory.models import Habilitation
 from idp.extensions import db
 from tests.support import directory as d
 from tests.support.html import csrf_token
-from tests.support.logout import CHALLENGE, Browser, Provider, RelyingParty
+from tests.support.oidc import Browser, Page, Provider, RelyingParty, Serve, register
 
 
-def serve(make_app: Callable[..., Flask], sqlite_url: str,
-          live_server: Callable[[Any], str]) -> Provider:
-    app = make_app(sqlite_url)
-    return Provider(app, live_server(app))
+@pytest.fixture
+def op(serve: Serve, sqlite_url: str) -> Provider:
+    return serve(sqlite_url)
 
 
-def register(op: Provider, name: str, domain: str) -> RelyingParty:
-    def work() -> RelyingParty:
-        uri = f"https://{domain.lower()}.example.fr/oidc/callback"
-        client, secret = d.client(name, [domain], [uri])
-        db.session.commit()
-        assert secret is not None
-        return RelyingParty(client.client_id, secret, uri)
-
-    return op.run(work)
+def application(op: Provider, name: str, domain: str) -> RelyingParty:
+    """`name`, a client of the `domain` application, asking for the openid scope only."""
+    return register(op, (domain,), name=name, scope="openid",
+                    redirect_uri=f"https://{domain.lower()}.example.fr/oidc/callback")
 
 
-def start_login(browser: Browser, rp: RelyingParty) -> requests.Response:
-    """`rp`'s authorization request, for a person already signed in: the provider's
-    first answer (a redirect to the page it must show)."""
-    answer = browser.get("/authorize", response_type="code", client_id=rp.client_id,
-                         redirect_uri=rp.redirect_uri, scope="openid", state="s", nonce="n",
-                         code_challenge=CHALLENGE, code_challenge_method="S256")
-    assert answer.status_code == 302, answer.text
-    return answer
-
-
-def denied_page(browser: Browser, rp: RelyingParty) -> requests.Response:
-    """The page the provider shows instead of sending the person to `rp`."""
-    answer = start_login(browser, rp)
-    page = browser.get(answer.headers["Location"])
-    assert page.status_code == 403, page.text
-    return page
-
-
-def main_text(page: requests.Response) -> str:
+def main_text(page: Page) -> str:
     """The visible text of the page's main part (the header names the person)."""
-    main = page.text[page.text.index("<main"):page.text.index("</main>")]
+    main = page.html[page.html.index("<main"):page.html.index("</main>")]
     return " ".join(unescape(re.sub(r"<[^>]+>", " ", main)).split())
 
 
-def link(page: requests.Response, text: str) -> str:
+def link(page: Page, text: str) -> str:
     """The address of the link whose text starts with `text`."""
-    html = unescape(page.text)
+    html = unescape(page.html)
     start = html.index(text)
     href = html.rindex('href="', 0, start) + len('href="')
     return html[href:html.index('"', href)]
 
 
 def test_an_administrator_is_sent_to_his_own_habilitations_and_the_others_named(
-        make_app: Callable[..., Flask], sqlite_url: str,
-        live_server: Callable[[Any], str]) -> None:
-    op = serve(make_app, sqlite_url, live_server)
-
+        op: Provider) -> None:
     def build() -> dict[str, Any]:
         w = d.ancre_world()
         # Jeanne Petit becomes an Administrateur of Les Tilleuls beside Paul, its APE.
@@ -87,10 +58,10 @@ def test_an_administrator_is_sent_to_his_own_habilitations_and_the_others_named(
         return {"ape": w.ape.identifier, "ape_profile": w.ape.profiles[0].id}
 
     w = op.run(build)
-    tdb = register(op, "Tableau de bord ESMS", "TDBESMS")
+    tdb = application(op, "Tableau de bord ESMS", "TDBESMS")
     paul = Browser(op)
-    paul.login(w["ape"])
-    page = denied_page(paul, tdb)
+    paul.sign_in(w["ape"])
+    page = tdb.refusal(paul)
     text = main_text(page)
     assert "Vous êtes administrateur de EHPAD Les Tilleuls" in text
     assert "Jeanne Petit" in text and "Paul Durand" not in text
@@ -100,15 +71,12 @@ def test_an_administrator_is_sent_to_his_own_habilitations_and_the_others_named(
     assert query["domaine"] == ["TDBESMS"]
     assert query["retour"][0].startswith("/authorize/resume/")
     habilitations = paul.get(f"{own.path}?{own.query}")
-    assert habilitations.status_code == 200
+    assert habilitations.status == 200
     assert "reprenez la connexion à l'application" in main_text(habilitations)
 
 
 def test_a_right_that_lives_on_a_dedicated_entity_is_asked_for_there(
-        make_app: Callable[..., Flask], sqlite_url: str,
-        live_server: Callable[[Any], str]) -> None:
-    op = serve(make_app, sqlite_url, live_server)
-
+        op: Provider) -> None:
     def build() -> str:
         w = d.ancre_world()
         cng = d.entity("CNG00SAGA", EntityType.EJ, "ET CNG SAGA")
@@ -117,10 +85,10 @@ def test_a_right_that_lives_on_a_dedicated_entity_is_asked_for_there(
         return w.person.identifier
 
     person = op.run(build)
-    saga = register(op, "SAGA Directeurs", "SAGA")
+    saga = application(op, "SAGA Directeurs", "SAGA")
     elodie = Browser(op)
-    elodie.login(person)
-    page = denied_page(elodie, saga)
+    elodie.sign_in(person)
+    page = saga.refusal(elodie)
     text = main_text(page)
     assert "Les droits de SAGA Directeurs sont attribués sur l'entité ET CNG SAGA" in text
     assert "Sophie Bernard" not in text  # a holder of the right is no administrator
@@ -128,12 +96,12 @@ def test_a_right_that_lives_on_a_dedicated_entity_is_asked_for_there(
     assert urlsplit(offer).path == "/compte/demandes/nouvelle"
     assert parse_qs(urlsplit(offer).query) == {"entite": ["CNG00SAGA"],
                                                "applications": ["SAGA"]}
-    form = unescape(elodie.get(offer).text)
+    form = unescape(elodie.get(offer).html)
     assert 'name="entity" type="hidden" value="CNG00SAGA"' in form
     assert 'value="SAGA" checked' in form or 'checked id="applications-' in form
 
     # ANCRE lives on every establishment: her own administrators are the way.
-    ancre = register(op, "ANCRE", "ANCRE")
+    ancre = application(op, "ANCRE", "ANCRE")
 
     def strip_ancre() -> None:
         for h in db.session.scalars(db.select(Habilitation)):
@@ -142,14 +110,11 @@ def test_a_right_that_lives_on_a_dedicated_entity_is_asked_for_there(
         db.session.commit()
 
     op.run(strip_ancre)
-    assert "+ Demander un profil" not in main_text(denied_page(elodie, ancre))
+    assert "+ Demander un profil" not in main_text(ancre.refusal(elodie))
 
 
 def test_a_conflict_the_person_can_fix_himself_links_to_the_profile(
-        make_app: Callable[..., Flask], sqlite_url: str,
-        live_server: Callable[[Any], str]) -> None:
-    op = serve(make_app, sqlite_url, live_server)
-
+        op: Provider) -> None:
     def build() -> dict[str, Any]:
         w = d.ancre_world()
         profile = w.ape.profiles[0]
@@ -160,10 +125,10 @@ def test_a_conflict_the_person_can_fix_himself_links_to_the_profile(
         return {"ape": w.ape.identifier, "profile": profile.id}
 
     w = op.run(build)
-    ancre = register(op, "ANCRE", "ANCRE")
+    ancre = application(op, "ANCRE", "ANCRE")
     paul = Browser(op)
-    paul.login(w["ape"])
-    page = denied_page(paul, ancre)
+    paul.sign_in(w["ape"])
+    page = ancre.refusal(paul)
     assert "corrigez-le vous-même" in main_text(page)
     fix = urlsplit(link(page, "Modifier les habilitations du profil"))
     assert fix.path == f"/profils/{w['profile']}/habilitations"
@@ -172,24 +137,22 @@ def test_a_conflict_the_person_can_fix_himself_links_to_the_profile(
 
 
 def test_the_header_s_profile_menu_follows_the_application_s_choice(
-        make_app: Callable[..., Flask], sqlite_url: str,
-        live_server: Callable[[Any], str]) -> None:
+        op: Provider) -> None:
     """The choice page shows no profile menu of its own, and the profile chosen there is
     the one the header shows afterwards (training case 5: one active profile)."""
-    op = serve(make_app, sqlite_url, live_server)
 
     def build() -> dict[str, Any]:
         w = d.ancre_world()
         return {"person": w.person.identifier, "x": w.profile_x.id, "y": w.profile_y.id}
 
     w = op.run(build)
-    ancre = register(op, "ANCRE", "ANCRE")
+    ancre = application(op, "ANCRE", "ANCRE")
     elodie = Browser(op)
-    elodie.login(w["person"])
-    assert f'<option value="{w["x"]}" selected>' in elodie.get("/").text
-    choice = elodie.get(start_login(elodie, ancre).headers["Location"])
-    assert "Choisissez le profil" in choice.text and 'id="profile-menu"' not in choice.text
-    chosen = elodie.post(choice.url, {"csrf_token": csrf_token(choice.text),
+    elodie.sign_in(w["person"])
+    assert f'<option value="{w["x"]}" selected>' in elodie.get("/").html
+    choice = elodie.get(ancre.start(elodie).headers["Location"])
+    assert "Choisissez le profil" in choice.html and 'id="profile-menu"' not in choice.html
+    chosen = elodie.post(choice.url, {"csrf_token": csrf_token(choice.html),
                                       "profile": str(w["y"])})
-    assert chosen.status_code == 302
-    assert f'<option value="{w["y"]}" selected>' in elodie.get("/").text
+    assert chosen.status == 302
+    assert f'<option value="{w["y"]}" selected>' in elodie.get("/").html

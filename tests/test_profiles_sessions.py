@@ -5,72 +5,54 @@ session; the person can no longer sign in to it with that profile."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
-
-import jwt as pyjwt
-from flask import Flask
-from sqlalchemy import select
-
-from idp.core.audit import AuditEvent
-from idp.extensions import db
 from idp.outbox import service as outbox
 from tests.support import directory as d
 from tests.support.html import csrf_token
-from tests.support.logout import Browser, Provider, Receiver, RelyingParty, userinfo
-from tests.test_access_denied_pages import denied_page
+from tests.support.oidc import Browser, Serve, audit_events, register
+from tests.support.receivers import Receivers
 
 
 def test_deactivating_a_profile_ends_its_tokens_and_logs_its_applications_out(
-        make_app: Callable[..., Flask], sqlite_url: str,
-        live_server: Callable[[Any], str]) -> None:
-    app = make_app(sqlite_url)
-    op = Provider(app, live_server(app))
-    receiver = Receiver()
-    receiver_base = live_server(receiver.app)
+        serve: Serve, sqlite_url: str, receiver: Receivers) -> None:
+    op = serve(sqlite_url)
+    rec, base = receiver()
 
-    def build() -> dict[str, Any]:
+    def build() -> tuple[str, str, int]:
         world = d.ancre_world()
-        uri = "https://tdb.example.fr/oidc/callback"
-        client, secret = d.client("Tableau de bord ESMS", ["TDBESMS"], [uri],
-                                  backchannel_logout_uri=f"{receiver_base}/tdb")
-        assert secret is not None
-        db.session.commit()
         # Élodie's only TDBESMS profile is the one on Les Tilleuls.
-        return {"tdb": RelyingParty(client.client_id, secret, uri),
-                "person": world.person.identifier,
-                "ape": world.ape.identifier, "profile_x": world.profile_x.id}
+        return world.person.identifier, world.ape.identifier, world.profile_x.id
 
-    w = op.run(build)
-    tdb: RelyingParty = w["tdb"]
+    identifier, ape_identifier, profile_x = op.run(build)
+    tdb = register(op, ("TDBESMS",), name="Tableau de bord ESMS", scope="openid profile",
+                   redirect_uri="https://tdb.example.fr/oidc/callback",
+                   backchannel_logout_uri=f"{base}/tdb")
     person = Browser(op)
-    person.login(w["person"])
-    online = person.sign_in(tdb)
-    offline = person.sign_in(tdb, scope="openid profile offline_access")
-    assert userinfo(op, online["access_token"]).status_code == 200
+    person.sign_in(identifier)
+    online = tdb.login(person)
+    offline = tdb.login(person, scope="openid profile offline_access")
+    assert tdb.userinfo(online.access_token).status_code == 200
 
     ape = Browser(op)
-    ape.login(w["ape"])
-    page = ape.get(f"/profils/{w['profile_x']}/habilitations")
-    done = ape.post(f"/profils/{w['profile_x']}/desactiver",
-                    {"csrf_token": csrf_token(page.text)})
-    assert done.status_code == 302
+    ape.sign_in(ape_identifier)
+    page = ape.get(f"/profils/{profile_x}/habilitations")
+    done = ape.post(f"/profils/{profile_x}/desactiver",
+                    {"csrf_token": csrf_token(page.html)})
+    assert done.status == 302
 
     # The application's tokens made with the profile end at once, offline ones too.
     for tokens in (online, offline):
-        assert userinfo(op, tokens["access_token"]).status_code == 401
-        refused = tdb.refresh(op, tokens["refresh_token"])
+        assert tdb.userinfo(tokens.access_token).status_code == 401
+        refused = tdb.refresh_request(tokens.refresh_token)
         assert refused.status_code == 400 and refused.json()["error"] == "invalid_grant"
     # The application is told to end the session the tokens came from.
-    [token] = receiver.wait_for(1)
-    claims = pyjwt.decode(token, options={"verify_signature": False})
-    sid = pyjwt.decode(online["id_token"], options={"verify_signature": False})["sid"]
-    assert claims["sid"] == sid and claims["sub"] == w["person"]
+    [token] = rec.wait_for(1)
+    claims = tdb.verify_logout_token(token)
+    sid = online.id_claims["sid"]
+    assert claims["sid"] == sid and claims["sub"] == identifier
     assert claims["aud"] == tdb.client_id
     # She can no longer sign in to it with that profile: no other holds a TDBESMS role.
-    assert "Aucun droit valide" in denied_page(person, tdb).text
+    assert "Aucun droit valide" in tdb.refusal(person, scope="openid").html
 
-    revoked = op.run(lambda: [e.details for e in db.session.scalars(
-        select(AuditEvent).where(AuditEvent.action == "profile.grants_revoked"))])
+    revoked = audit_events(op, "profile.grants_revoked")
     assert revoked == [{"revoked_grants": 2}]
     assert outbox.wait_idle(20)

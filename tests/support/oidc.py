@@ -213,8 +213,8 @@ class Browser:
                     headers=response.headers)
 
     def get(self, path: str, **params: str) -> Page:
-        """One GET at the provider (`path` relative to its issuer), its answer as it is:
-        a redirection is not followed."""
+        """One GET at the provider (`path` relative to its issuer, or a full URL), its
+        answer as it is: a redirection is not followed."""
         url = urljoin(self.provider.issuer + "/", path.lstrip("/"))
         return self._request("GET", f"{url}?{urlencode(params)}" if params else url, None)
 
@@ -424,6 +424,20 @@ class RelyingParty:
         comes back to the redirect URI, a code or an error."""
         request = self.begin(**params)
         return self.response_to(request, browser.authorize(request.url))
+
+    def start(self, browser: Browser, **params: str) -> Page:
+        """An authorization request in `browser`, signed in: the provider's first answer,
+        a redirection to the page it must show (a profile choice, a refusal...)."""
+        answer = browser.get(self.begin(**params).url)
+        assert answer.status == 302, answer.html
+        return answer
+
+    def refusal(self, browser: Browser, **params: str) -> Page:
+        """The page the provider shows instead of sending the person, signed in in
+        `browser`, back to this application (403)."""
+        page = browser.get(self.start(browser, **params).headers["Location"])
+        assert page.status == 403, page.html
+        return page
 
     # token endpoint
 
