@@ -141,6 +141,8 @@ def test_search_pages_through_many_profiles(sqlite_world: SimpleNamespace) -> No
     first = text(ape.get("/profils/recherche?nom=numero"))
     assert "60 profils" in first
     assert "Page 1 sur 2" in first and first.count("data-profile-id=") == 50
+    assert 'href="/profils/recherche?page=2&amp;nom=numero" rel="next"' in \
+        ape.get("/profils/recherche?nom=numero").get_data(as_text=True)  # the filter kept
     second = text(ape.get("/profils/recherche?nom=numero&page=2"))
     assert second.count("data-profile-id=") == 10
     # No query per row: a page of 50 costs what a page of 10 does.
