@@ -28,6 +28,7 @@ from idp.requests.forms import STATUS_LABELS, DecisionForm, QueueFilterForm
 from idp.requests.views import activation_links, bp
 from idp.requests.wording import entity_name, entity_phrase
 from idp.web.access import login_required, request_actor, require_decider_of, signed_in_account
+from idp.web.password_links import min_length
 
 PAGE_SIZE = 50
 PARIS = ZoneInfo("Europe/Paris")
@@ -162,7 +163,7 @@ def decide(request_id: int) -> Any:
     security = current_app.config["IDP"]["security"]
     try:
         if action == "accepter":
-            decision = requests.accept(found, comment, actor, security["password_min_length"])
+            decision = requests.accept(found, comment, actor, min_length())
         else:
             decision = requests.refuse(found, comment, actor)
     except requests.AlreadyDecided as exc:
