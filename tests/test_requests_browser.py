@@ -49,7 +49,10 @@ def test_a_newcomer_becomes_ape_of_an_og_establishment(
     newcomer.click("text=Créer un compte")
     newcomer.fill("#given_name", "Léa")
     newcomer.fill("#family_name", "Nouvelle")
-    newcomer.click("text=Valider")
+    # The entity field's script must be running before anything is typed in it: wait
+    # for the form page to have loaded, not only for the click.
+    with newcomer.expect_navigation():
+        newcomer.click("text=Valider")
     newcomer.fill("#entity_search", "Tilleuls")
     newcomer.click("#entity-list li:has-text('EHPAD Les Tilleuls')")
     newcomer.check("input[name=wants_ape][value=oui]")
@@ -105,7 +108,8 @@ def test_a_second_profile_refused_with_a_comment_and_a_name_already_known(
     person = new_page(browser)
     sign_in(person, base, world.person, d.PASSWORD)
     person.goto(base + "/compte/")
-    person.click("text=+ Demander un profil")
+    with person.expect_navigation():
+        person.click("text=+ Demander un profil")
     person.fill("#entity_search", "Association")
     person.click(f"#entity-list li:has-text('{world.og.name}')")
     person.check("input[name=wants_ape][value=non]")
