@@ -18,8 +18,11 @@ from urllib.parse import urlencode
 import jwt
 import pytest
 import requests
+from sqlalchemy import select
 
 from idp.clients.models import Client
+from idp.directory.enums import AccountState
+from idp.directory.models import Account
 from idp.extensions import db
 from tests.support import directory
 from tests.support.clock import eventually, store_clock
@@ -259,6 +262,33 @@ def test_prompt_login_and_max_age_zero_ask_for_the_password_again(sqlite: Scene)
     # prompt=none cannot show the login page that max_age=0 requires.
     silent = rp.begin(prompt="none", max_age="0")
     client_error(browser.open(silent.url), rp, "login_required", silent.state)
+
+
+def test_a_session_of_an_account_closed_meanwhile_answers_nothing(sqlite: Scene) -> None:
+    """An account closed while its browser is still signed in (merged into another, or
+    closed in the database) gets no code: the login page, or login_required."""
+    rp = register(sqlite.op)
+    browser = Browser(sqlite.op)
+    rp.login(browser, sqlite.people.spare)
+
+    def set_state(state: AccountState) -> None:
+        account = db.session.scalar(select(Account).filter_by(
+            identifier=sqlite.people.spare))
+        assert account is not None
+        account.state = state
+        db.session.commit()
+
+    sqlite.op.run(lambda: set_state(AccountState.INACTIVE))
+    try:
+        silent = rp.begin(prompt="none")
+        client_error(browser.open(silent.url), rp, "login_required", silent.state)
+        page = browser.open(rp.begin().url)
+        assert isinstance(page, Page) and page.kind == "login"
+    finally:
+        sqlite.op.run(lambda: set_state(AccountState.ACTIVE))
+    # Reopened, the same browser session answers silently again.
+    silent = rp.begin(prompt="none")
+    assert "code" in rp.response_to(silent, browser.open(silent.url))
 
 
 def test_id_token_hint_for_someone_else_or_forged_is_refused(sqlite: Scene) -> None:

@@ -20,11 +20,11 @@ from idp.mfa import service as second_factor
 from idp.ops import metrics
 from idp.outbox import service as outbox
 from idp.web import interactions
-from idp.web.access import request_actor
+from idp.web.access import active_login, request_actor
 from idp.web.interactions import LOGIN, STEP_UP, Prompt
 from idp.web.redirects import safe_next
 from idp.web.second_factor import await_second_factor, is_remembered_device
-from idp.web.session import current_login, start_login
+from idp.web.session import start_login
 from idp.web.throttle import Refusal, login_throttle, warn_holder
 
 bp = Blueprint("login", __name__)
@@ -60,7 +60,7 @@ def login() -> Response | tuple[str, int] | str:
             request.args.get("next"))
         if prompt and prompt.details.get("login_hint"):
             form.identifier.data = prompt.details["login_hint"][:32]
-        signed_in = current_login()
+        signed_in = active_login()
         if signed_in and prompt is not None and prompt.reasons == [STEP_UP]:
             # The right person, at too low a level: only the second factor is asked.
             await_second_factor(signed_in.account_id, form.next.data, step_up=True)

@@ -19,7 +19,7 @@ from idp.directory import requests, rules
 from idp.directory.enums import AccountState
 from idp.directory.models import Account, Entity, ProfileRequest
 from idp.extensions import db
-from idp.web.session import current_login
+from idp.web.session import LoginState, current_login
 
 NATIONAL_ONLY = "Cette page est réservée aux administrateurs de niveau national."
 NOT_ADMINISTRATOR = "Vous n'administrez pas cette entité."
@@ -37,6 +37,12 @@ def current_account() -> Account | None:
         g.idp_account = db.session.get(Account, state.account_id)
     account: Account | None = g.idp_account
     return account if account is not None and account.state == AccountState.ACTIVE else None
+
+
+def active_login() -> LoginState | None:
+    """The login of this browser, as long as its account is still active: a session left
+    open by an account closed since counts as nobody signed in."""
+    return current_login() if current_account() is not None else None
 
 
 def signed_in_account() -> Account:

@@ -19,15 +19,17 @@ from idp.directory.models import Account
 from idp.extensions import db
 from idp.oidc.authorization import assurance
 from idp.oidc.authorization.flow import Flow, fail
+from idp.web.access import active_login, current_account
 from idp.web.interactions import LOGIN, STEP_UP
-from idp.web.session import LoginState, current_login
+from idp.web.session import LoginState
 
 REFUSED_SID = "refused_sid"  # notes: the login this request turned down
 LOGIN_ASKED = "login_asked"  # notes: the login page was shown for this request
 
 
 def no_session(flow: Flow, login: LoginState | None) -> bool:
-    """Nobody is signed in in this browser."""
+    """Nobody is signed in in this browser (a login whose account is no longer active,
+    closed or merged into another, counts as none: see `require_login`)."""
     return login is None
 
 
@@ -76,12 +78,12 @@ def login_reasons(flow: Flow, login: LoginState | None) -> list[str]:
 
 def require_login(flow: Flow) -> Response | None:
     """Someone signed in, recently enough, and the one the client expects."""
-    login = current_login()
+    login = active_login()
     reasons = login_reasons(flow, login)
     if not reasons:
         assert login is not None
         flow.login = login
-        flow.account = db.session.get(Account, login.account_id)
+        flow.account = current_account()
         return None
     if "none" in flow.prompts:
         raise fail(LoginRequiredError, "The end-user must sign in.")
