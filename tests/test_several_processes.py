@@ -9,6 +9,7 @@ store file) and with the production pair (PostgreSQL and Redis).
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import time
@@ -90,14 +91,16 @@ def test_a_scrape_adds_up_every_worker_process(make_app, sqlite_url: str,  # typ
                                                tmp_path: Path) -> None:
     """Prometheus' multiprocess mode: a scrape counts the events of every worker, those
     of a worker gone too. gunicorn is told to reload (SIGHUP, as a deployment does): a
-    new worker serves the second login once the first one has exited."""
+    new worker serves the second login once the first one has exited. gunicorn's own
+    lines, before and after the reload, are JSON like the provider's."""
     samples, pidfile = tmp_path / "metrics", tmp_path / "gunicorn.pid"
+    output = tmp_path / "gunicorn.log"
     stale = samples / "counter_1.db"  # a previous run's samples: deleted at start
     samples.mkdir()
     stale.write_bytes(b"")
     with gunicorn_serving(make_app, sqlite_url, "", tmp_path, workers=1, env={
             "IDP_METRICS__ENABLED": "true", "PROMETHEUS_MULTIPROC_DIR": str(samples),
-            "GUNICORN_CMD_ARGS": f"--pid {pidfile}"}) as op:
+            "GUNICORN_CMD_ARGS": f"--pid {pidfile}"}, output=output) as op:
         assert not stale.exists()
         people = op.run(ancre_people)
         rp = register(op)
@@ -115,6 +118,10 @@ def test_a_scrape_adds_up_every_worker_process(make_app, sqlite_url: str,  # typ
     served = {pid: _requests_served(samples / f"histogram_{pid}.db")
               for pid in _workers(samples)}
     assert len(served) == 2 and all(served.values()), served
+    lines = [json.loads(line) for line in output.read_text().splitlines() if line.strip()]
+    booted = [line for line in lines if line["logger"] == "gunicorn.error"
+              and line["message"].startswith("Booting worker")]
+    assert len(booted) == 2, lines
 
 
 def _workers(samples: Path) -> set[int]:

@@ -70,12 +70,18 @@ class RequestLogHandler(logging.StreamHandler):  # type: ignore[type-arg]
         return sys.stderr
 
 
+def dress(handler: logging.Handler, line_format: str) -> None:
+    """Give `handler` the configured line format (`logging.format`), the request id and
+    the masking of secrets."""
+    handler.setFormatter(JsonLines() if line_format == "json" else PlainLines())
+    handler.addFilter(RequestId())
+    handler.addFilter(RedactSecrets())
+
+
 def install(settings: dict[str, Any]) -> None:
     """Log to stderr in the configured format, at the configured level (`[logging]`)."""
     handler = RequestLogHandler()
-    handler.setFormatter(JsonLines() if settings["format"] == "json" else PlainLines())
-    handler.addFilter(RequestId())
-    handler.addFilter(RedactSecrets())
+    dress(handler, settings["format"])
     root = logging.getLogger()
     for old in [h for h in root.handlers if isinstance(h, RequestLogHandler)]:
         root.removeHandler(old)
