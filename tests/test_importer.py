@@ -222,7 +222,8 @@ def test_quoted_values_and_blank_lines_keep_physical_line_numbers(sqlite_app: Fl
     ([row(ET_A, code="AUTRE")], f"line 2: le code AUTRE diffère du FINESS {ET_A} "
                                 "(le FINESS est le code de l'entité)"),
     ([row(name="", code="X1")], "line 2: la raison sociale est vide"),
-    ([row(code="X1", postal_code="5800")], "line 2: le code postal « 5800 » ne compte pas 5 chiffres"),
+    ([row(code="X1", postal_code="5800")],
+     "line 2: le code postal « 5800 » ne compte pas 5 chiffres"),
     ([row(code="X1", departement="21", region="52")],
      "line 2: le département 21 est dans la région 27, pas dans la 52"),
     ([row(ET_A, code="")[:3]], "line 2: 3 champs alors que l'en-tête en compte 10 "
