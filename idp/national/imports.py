@@ -9,6 +9,7 @@ then the importer's phases (« checking », « writing ») with their counts, th
 
 from __future__ import annotations
 
+import re
 import secrets
 from typing import Any
 
@@ -22,6 +23,7 @@ from idp.store import ShortLivedStore
 from idp.web import deferred
 
 KIND = "entities.import"
+_JOB = re.compile(r"[0-9a-f]{32}")  # secrets.token_hex(16)
 JOB_TTL = 24 * 3600
 # The problems a rejected file lists on the page (all of them are counted).
 SHOWN_PROBLEMS = 50
@@ -37,7 +39,7 @@ def _key(job: str) -> str:
 
 def status(job: str) -> dict[str, Any] | None:
     """The job's state, or None for an unknown or expired job."""
-    found = _store().get(_key(job)) if job.isalnum() and len(job) <= 64 else None
+    found = _store().get(_key(job)) if _JOB.fullmatch(job) else None
     return found if isinstance(found, dict) else None
 
 

@@ -67,7 +67,8 @@ def _entity(entity_id: int) -> Entity:
 
 
 def _page() -> int:
-    return max(1, request.args.get("page", 1, type=int) or 1)
+    # Bounded: an absurd page number must not overflow the database's integers.
+    return min(max(1, request.args.get("page", 1, type=int) or 1), 1_000_000)
 
 
 def _chosen(field: Any) -> str:
