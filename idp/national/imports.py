@@ -65,6 +65,8 @@ def start(data: bytes, source: str, actor: Actor) -> str:
 @deferred.handler(KIND)
 def _run(actor: Actor, typed: dict[str, Any]) -> None:
     job, source = typed["job"], typed["source"]
+    if (status(job) or {}).get("state") in ("done", "rejected"):
+        return  # delivered again after it ended (at least once): nothing more to do
 
     def progress(phase: str, done: int, total: int) -> None:
         _set(job, state=phase, source=source, done=done, total=total)
