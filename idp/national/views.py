@@ -22,7 +22,7 @@ from idp.core.errors import RuleViolation
 from idp.directory import catalogue, importer, rules, services
 from idp.directory import entities as directory
 from idp.directory.enums import EntityType
-from idp.directory.models import Domain, Entity
+from idp.directory.models import Account, Domain, Entity, Profile
 from idp.extensions import db
 from idp.mail import service as mail
 from idp.national import imports
@@ -248,7 +248,7 @@ def appointments() -> str:
         apes=directory.apes_of([e.id for e in rows]), types=TYPE_LABELS)
 
 
-def _appointer_of(entity: Entity) -> Any:
+def _appointer_of(entity: Entity) -> Account:
     account = signed_in_account()
     if not rules.may_appoint_ape(account.profiles, entity, services.authority_lookup()):
         abort(403, NOT_YOUR_APPOINTMENT)
@@ -287,7 +287,8 @@ def appoint(entity_id: int) -> View:
                            candidates=candidates), 400 if request.method == "POST" else 200
 
 
-def _tell_appointed(entity: Entity, appointed: Any, demoted: list[Any], by: str) -> None:
+def _tell_appointed(entity: Entity, appointed: Profile, demoted: list[Profile], by: str
+                    ) -> None:
     label = f"{entity.name} ({entity.finess})" if entity.finess else entity.name
     mail.queue_template(appointed.effective_email, "ape_appointed",
                         name=appointed.account.full_name, profile=appointed, entity=label,
@@ -340,8 +341,8 @@ def add_domain() -> View:
 @national_admin_required
 def add_role() -> View:
     form = RoleForm()
-    domains = {d for d in db.session.scalars(select(Domain.code))}
-    form.role_domain.choices = [SelectChoice(code) for code in sorted(domains)]
+    form.role_domain.choices = [SelectChoice(code) for code in
+                                db.session.scalars(select(Domain.code).order_by(Domain.code))]
     if form.validate_on_submit():
         try:
             role = catalogue.add_role(form.role_domain.data, form.role.data, form.label.data,
