@@ -147,8 +147,8 @@ def test_unknown_finess_ej_is_an_error_on_its_line(app: Flask) -> None:
     db.session.rollback()
 
     assert caught.value.errors == [
-        f"line {len(rows) + 1}: unknown finess_ej {unknown} "
-        "(neither in this file nor in the directory)"]
+        f"line {len(rows) + 1}: finess_ej {unknown} inconnu "
+        "(ni dans ce fichier ni dans l'annuaire)"]
     assert count(Entity) == 0
 
 
@@ -210,23 +210,24 @@ def test_quoted_values_and_blank_lines_keep_physical_line_numbers(sqlite_app: Fl
 
 
 @pytest.mark.parametrize(("rows", "message"), [
-    ([row(ET_A, departement="44")], f"line 2: the FINESS {ET_A} belongs to département 58, "
-                                    "not 44"),
-    ([row(ET_A, type_="XX")], "line 2: unknown type « XX » (expected one of ET, EJ, ARS, CD, "
+    ([row(ET_A, departement="44")], f"line 2: le FINESS {ET_A} appartient au "
+                                    "département 58, pas au 44"),
+    ([row(ET_A, type_="XX")], "line 2: type « XX » inconnu (attendu : ET, EJ, ARS, CD, "
                               "NAT)"),
-    ([row(ET_A), row(ET_A)], f"line 3: {ET_A} already appears on line 2"),
-    ([row(OG, "EJ", ej=SOLO_EJ)], "line 2: finess_ej is only for establishments (ET)"),
-    ([row(ET_A), row(ET_B, ej=ET_A)], f"line 3: finess_ej {ET_A} is a ET, not an EJ"),
-    ([row(code="CD99", type_="CD")], "line 2: a CD needs its département"),
-    ([row(code="ARS", type_="ARS")], "line 2: an ARS needs its region (column region)"),
-    ([row(ET_A, code="AUTRE")], f"line 2: code AUTRE differs from the FINESS {ET_A} "
-                                "(a FINESS is its code)"),
-    ([row(name="", code="X1")], "line 2: the name is empty"),
-    ([row(code="X1", postal_code="5800")], "line 2: postal code « 5800 » is not 5 digits"),
+    ([row(ET_A), row(ET_A)], f"line 3: {ET_A} figure déjà ligne 2"),
+    ([row(OG, "EJ", ej=SOLO_EJ)], "line 2: finess_ej ne concerne que les établissements (ET)"),
+    ([row(ET_A), row(ET_B, ej=ET_A)], f"line 3: finess_ej {ET_A} est un ET, pas un EJ"),
+    ([row(code="CD99", type_="CD")], "line 2: un CD a besoin de son département"),
+    ([row(code="ARS", type_="ARS")], "line 2: une ARS a besoin de sa région (colonne region)"),
+    ([row(ET_A, code="AUTRE")], f"line 2: le code AUTRE diffère du FINESS {ET_A} "
+                                "(le FINESS est le code de l'entité)"),
+    ([row(name="", code="X1")], "line 2: la raison sociale est vide"),
+    ([row(code="X1", postal_code="5800")],
+     "line 2: le code postal « 5800 » ne compte pas 5 chiffres"),
     ([row(code="X1", departement="21", region="52")],
-     "line 2: département 21 is in region 27, not 52"),
-    ([row(ET_A, code="")[:3]], "line 2: 3 fields where the header has 10 (check the "
-                               "separator and the quotes)"),
+     "line 2: le département 21 est dans la région 27, pas dans la 52"),
+    ([row(ET_A, code="")[:3]], "line 2: 3 champs alors que l'en-tête en compte 10 "
+                               "(vérifiez le séparateur et les guillemets)"),
 ])
 def test_row_errors(sqlite_app: Flask, rows: list[list[str]], message: str) -> None:
     with pytest.raises(ImportRejected) as caught:
@@ -235,11 +236,11 @@ def test_row_errors(sqlite_app: Flask, rows: list[list[str]], message: str) -> N
 
 
 @pytest.mark.parametrize(("data", "message"), [
-    (b"", "line 1: empty file or empty header line"),
-    (b"finess;name\n", "line 1: missing column(s) type"),
-    (b"type;name\n", "line 1: a column `finess` or `code` is required"),
+    (b"", "line 1: fichier vide ou ligne d'en-tête vide"),
+    (b"finess;name\n", "line 1: colonne(s) manquante(s) : type"),
+    (b"type;name\n", "line 1: une colonne `finess` ou `code` est obligatoire"),
     ("code;type;name\nX1;NAT;Agence\nX2;NAT;Régie\n".encode("latin-1"),
-     "line 3: the file is not UTF-8 (save it as « CSV UTF-8 »)"),
+     "line 3: le fichier n'est pas en UTF-8 (enregistrez-le en « CSV UTF-8 »)"),
 ])
 def test_file_errors(sqlite_app: Flask, data: bytes, message: str) -> None:
     with pytest.raises(ImportRejected) as caught:
@@ -260,4 +261,4 @@ def test_finess_of_another_entity_is_refused(sqlite_app: Flask) -> None:
     db.session.commit()
     with pytest.raises(ImportRejected) as caught:
         import_entities(csv_bytes([row(ET_A)]), ACTOR)
-    assert caught.value.errors == [f"line 2: the FINESS {ET_A} belongs to entity LEGACY"]
+    assert caught.value.errors == [f"line 2: le FINESS {ET_A} appartient à l'entité LEGACY"]

@@ -10,6 +10,10 @@ from wtforms.validators import DataRequired, Length, Optional
 
 from idp.oidc.capabilities import SIGNING_ALGORITHMS
 from idp.web.forms import Form, MultiCheckboxField
+from idp.web.session import ACR_LADDER
+
+ACR_LABELS = {"eidas1": "eidas1 – le mot de passe",
+              "eidas2": "eidas2 – le mot de passe et une double authentification"}
 
 
 class ClientForm(Form):
@@ -31,3 +35,7 @@ class ClientForm(Form):
     id_token_signed_response_alg = SelectField("Algorithme de signature de l'ID token",
                                                choices=[SelectChoice(alg) for alg
                                                         in SIGNING_ALGORITHMS])
+    required_acr = SelectField(
+        "Niveau d'authentification exigé", default="",
+        choices=[SelectChoice("", "Aucune exigence (le mot de passe suffit)"),
+                 *[SelectChoice(level, ACR_LABELS.get(level, level)) for level in ACR_LADDER]])

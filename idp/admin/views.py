@@ -45,6 +45,7 @@ def _settings(form: ClientForm) -> dict[str, Any]:
         "post_logout_redirect_uris": _lines(form.post_logout_redirect_uris.data),
         "backchannel_logout_uri": (form.backchannel_logout_uri.data or "").strip() or None,
         "id_token_signed_response_alg": form.id_token_signed_response_alg.data,
+        "required_acr": form.required_acr.data or None,
     }
 
 
@@ -79,6 +80,7 @@ def edit_client(client_id: str) -> Response | str | tuple[str, int]:
     form = _form(obj=None if request.method == "POST" else client)
     if request.method == "GET":
         form.kind.data = "public" if client.is_public else "confidential"
+        form.required_acr.data = client.required_acr or ""
         form.redirect_uris.data = "\n".join(client.redirect_uris)
         form.post_logout_redirect_uris.data = "\n".join(client.post_logout_redirect_uris)
     if form.validate_on_submit():

@@ -219,13 +219,18 @@ def catalogue_list(as_json: bool) -> None:
 def catalogue_add_role(domain: str, domain_label: str | None, role: str, label: str,
                        exclusive: str | None, as_json: bool) -> None:
     """Add (or update) a role, creating its domain when needed."""
-    actor = Actor.cli()
-    existing = db.session.get(Domain, domain.strip().upper())
-    if existing is None and not domain_label:
-        raise click.ClickException(f"unknown domain {domain}: give --domain-label to create it")
-    domain_row = existing or services.upsert_domain(domain, domain_label or domain, actor)
-    role_row = services.upsert_role(domain_row, role, label, actor, exclusive)
+    from idp.directory.catalogue import CatalogueError, UnknownDomain, add_role
+
+    try:
+        role_row = add_role(domain, role, label, Actor.cli(), domain_label=domain_label,
+                            exclusive=exclusive)
+    except UnknownDomain:
+        raise click.ClickException(
+            f"unknown domain {domain}: give --domain-label to create it") from None
+    except CatalogueError as exc:
+        raise click.ClickException(str(exc)) from None
     db.session.commit()
+    domain_row = role_row.domain
     emit({"domain": domain_row.code, "role": role_row.code, "label": role_row.label},
          as_json, f"Role {domain_row.code}/{role_row.code} « {role_row.label} » saved.")
 

@@ -66,16 +66,28 @@ _CODE = re.compile(r"^[A-Z0-9][A-Z0-9_.-]*$")
 _POSTAL_CODE = re.compile(r"^[0-9]{5}$")
 _LENGTHS = {name: _table.c[name].type.length
             for name in ("code", "name", "city", "postal_code", "region")}
+_COLUMN_NAMES = {"name": "la raison sociale", "city": "la ville"}
 # The columns an import writes; parent links are written for establishments (ET) only.
 _DATA = ("code", "finess", "type", "name", "city", "postal_code", "departement", "region")
 _LINKS = ("parent_id", "managing_og_id")
 
 
-class ImportRejected(RuleViolation):
-    """The file has errors; nothing was written. `errors` holds every "line N: ..." message."""
+class Problem(NamedTuple):
+    """Why a line cannot be imported: `column` names the field at fault ("" for the
+    line or the file as a whole), so that a form shows the message next to it."""
 
-    def __init__(self, errors: Sequence[str]) -> None:
-        self.errors = list(errors)
+    line: int
+    column: str
+    message: str
+
+
+class ImportRejected(RuleViolation):
+    """The file has errors; nothing was written. `problems` holds them all, by line;
+    `errors` the same as "line N: ..." messages (the command line's)."""
+
+    def __init__(self, problems: Sequence[Problem]) -> None:
+        self.problems = sorted(problems, key=lambda p: p.line)
+        self.errors = [f"line {p.line}: {p.message}" for p in self.problems]
         quoted = "; ".join(self.errors[:QUOTED_ERRORS])
         more = len(self.errors) - QUOTED_ERRORS
         suffix = f"; and {more} more" if more > 0 else ""
@@ -115,18 +127,18 @@ def read_csv(data: bytes) -> list[EntityRow]:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         line = data.count(b"\n", 0, exc.start) + 1
-        raise ImportRejected(
-            [f"line {line}: the file is not UTF-8 (save it as « CSV UTF-8 »)"]
+        raise ImportRejected([Problem(
+            line, "", "le fichier n'est pas en UTF-8 (enregistrez-le en « CSV UTF-8 »)")]
         ) from None
     header_line = text.split("\n", 1)[0]
     if not header_line.strip():
-        raise ImportRejected(["line 1: empty file or empty header line"])
+        raise ImportRejected([Problem(1, "", "fichier vide ou ligne d'en-tête vide")])
     # The header names contain neither separator, so counting them there is a reliable
     # sniff (csv.Sniffer guesses from the data lines and trips on commas in names).
     delimiter = ";" if header_line.count(";") >= header_line.count(",") else ","
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
     rows: list[EntityRow] = []
-    errors: list[str] = []
+    errors: list[Problem] = []
     header: list[str] | None = None
     start = 1
     try:
@@ -136,21 +148,22 @@ def read_csv(data: bytes) -> list[EntityRow]:
                 continue  # blank line
             if header is None:
                 header = [_column_name(f) for f in fields]
-                errors.extend(f"line {line}: {e}" for e in _check_header(header))
+                errors.extend(Problem(line, "", e) for e in _check_header(header))
                 if errors:
                     break
                 continue
             if len(fields) != len(header):
-                errors.append(f"line {line}: {len(fields)} fields where the header has "
-                              f"{len(header)} (check the separator and the quotes)")
+                errors.append(Problem(line, "", f"{len(fields)} champs alors que l'en-tête "
+                                      f"en compte {len(header)} (vérifiez le séparateur et "
+                                      "les guillemets)"))
                 continue
             rows.append(EntityRow(line, {name: value.strip()
                                          for name, value in zip(header, fields, strict=True)
                                          if name in COLUMNS}))
     except csv.Error as exc:
-        errors.append(f"line {start}: unreadable CSV ({exc})")
+        errors.append(Problem(start, "", f"CSV illisible ({exc})"))
     if header is None and not errors:
-        errors.append("line 1: empty file (expected a header line)")
+        errors.append(Problem(1, "", "fichier vide (une ligne d'en-tête est attendue)"))
     if errors:
         raise ImportRejected(errors)
     return rows
@@ -164,12 +177,12 @@ def _check_header(header: list[str]) -> list[str]:
     problems = []
     missing = [name for name in ("type", "name") if name not in header]
     if missing:
-        problems.append(f"missing column(s) {', '.join(missing)}")
+        problems.append(f"colonne(s) manquante(s) : {', '.join(missing)}")
     if "finess" not in header and "code" not in header:
-        problems.append("a column `finess` or `code` is required")
+        problems.append("une colonne `finess` ou `code` est obligatoire")
     duplicates = sorted(name for name, n in Counter(header).items() if n > 1 and name)
     if duplicates:
-        problems.append(f"duplicate column(s) {', '.join(duplicates)}")
+        problems.append(f"colonne(s) en double : {', '.join(duplicates)}")
     return problems
 
 
@@ -198,10 +211,11 @@ class _Existing(NamedTuple):
     managing_og_id: int | None
 
 
-def _check_row(row: EntityRow) -> tuple[_Checked | None, list[str]]:
-    """Normalise one row; returns it, or the reasons it cannot be imported."""
+def _check_row(row: EntityRow) -> tuple[_Checked | None, list[tuple[str, str]]]:
+    """Normalise one row; returns it, or the reasons it cannot be imported as
+    (column, message) pairs."""
     v = row.values
-    errors: list[str] = []
+    errors: list[tuple[str, str]] = []
 
     def get(name: str) -> str:
         return v.get(name, "")
@@ -211,52 +225,56 @@ def _check_row(row: EntityRow) -> tuple[_Checked | None, list[str]]:
         try:
             finess = validate_finess(get("finess"))
         except InvalidFiness as exc:
-            errors.append(str(exc))
+            errors.append(("finess", str(exc)))
     code = get("code").upper()
     if finess and code and code != finess:
-        errors.append(f"code {code} differs from the FINESS {finess} (a FINESS is its code)")
+        errors.append(("code", f"le code {code} diffère du FINESS {finess} (le FINESS est "
+                               "le code de l'entité)"))
     code = finess or code
     if not code and not get("finess"):
-        errors.append("a finess or a code is required")
+        errors.append(("code", "un FINESS ou un code est obligatoire"))
     elif code and (not _CODE.match(code) or len(code) > _LENGTHS["code"]):
-        errors.append(f"invalid code « {code} » (letters, digits, . _ -; at most "
-                      f"{_LENGTHS['code']} characters)")
+        errors.append(("code", f"code « {code} » invalide (lettres, chiffres, . _ - ; "
+                               f"{_LENGTHS['code']} caractères au plus)"))
 
     raw_type = get("type").upper()
     entity_type = EntityType(raw_type) if raw_type in EntityType.__members__ else None
     if entity_type is None:
-        errors.append(f"unknown type « {get('type')} » (expected one of "
-                      f"{', '.join(t.value for t in EntityType)})")
+        errors.append(("type", f"type « {get('type')} » inconnu (attendu : "
+                               f"{', '.join(t.value for t in EntityType)})"))
 
     name = get("name")
     if not name:
-        errors.append("the name is empty")
+        errors.append(("name", "la raison sociale est vide"))
     for column in ("name", "city"):
         if len(get(column)) > _LENGTHS[column]:
-            errors.append(f"{column} longer than {_LENGTHS[column]} characters")
+            errors.append((column, f"{_COLUMN_NAMES[column]} dépasse {_LENGTHS[column]} "
+                                   "caractères"))
     postal_code = get("postal_code")
     if postal_code and not _POSTAL_CODE.match(postal_code):
-        errors.append(f"postal code « {postal_code} » is not 5 digits")
+        errors.append(("postal_code", f"le code postal « {postal_code} » ne compte pas "
+                                      "5 chiffres"))
 
     departement = get("departement").upper()
     if len(departement) == 1 and departement.isdigit():
         departement = "0" + departement  # a spreadsheet dropped the leading zero
     if departement and departement not in departements():
-        errors.append(f"unknown département « {get('departement')} »")
+        errors.append(("departement", f"département « {get('departement')} » inconnu"))
     if finess:
         from_finess = finess_departement(finess)
         if departement and departement != from_finess:
-            errors.append(f"the FINESS {finess} belongs to département {from_finess}, "
-                          f"not {departement}")
+            errors.append(("departement", f"le FINESS {finess} appartient au département "
+                                          f"{from_finess}, pas au {departement}"))
         departement = departement or from_finess
 
     region = get("region")
     if region and region not in regions():
-        errors.append(f"unknown region « {region} »")
+        errors.append(("region", f"région « {region} » inconnue"))
     if departement and departement in departements():
         derived = region_of(departement)
         if region and derived != region:
-            errors.append(f"département {departement} is in region {derived}, not {region}")
+            errors.append(("region", f"le département {departement} est dans la région "
+                                     f"{derived}, pas dans la {region}"))
         region = derived or region
     if region and len(region) > _LENGTHS["region"]:
         # The overseas collectivities (975, 977, 978) have 3-character "region" codes
@@ -264,13 +282,13 @@ def _check_row(row: EntityRow) -> tuple[_Checked | None, list[str]]:
         region = ""
 
     if entity_type == EntityType.CD and not departement:
-        errors.append("a CD needs its département")
+        errors.append(("departement", "un CD a besoin de son département"))
     if entity_type == EntityType.ARS and not region:
-        errors.append("an ARS needs its region (column region)")
+        errors.append(("region", "une ARS a besoin de sa région (colonne region)"))
     ej_ref = _reference(get("finess_ej"))
     og_ref = _reference(get("managing_og"))
     if entity_type not in (EntityType.ET, None):
-        errors.extend(f"{column} is only for establishments (ET)"
+        errors.extend((column, f"{column} ne concerne que les établissements (ET)")
                       for column, ref in (("finess_ej", ej_ref), ("managing_og", og_ref)) if ref)
     if errors:
         return None, errors
@@ -314,10 +332,31 @@ def import_entities(data: bytes, actor: Actor, *, source: str = "csv",
     return result
 
 
+def check_file(data: bytes) -> int:
+    """Check a whole file against the directory without writing anything; returns its
+    number of rows, or raises ImportRejected (what `import_entities` would raise)."""
+    rows = read_csv(data)
+    _plan(rows, lambda _phase, _done, _total: None)
+    return len(rows)
+
+
 def upsert_entities(rows: Sequence[EntityRow],
                     progress: ProgressCallback | None = None) -> ImportResult:
     """Check every row, then upsert them all (or raise ImportRejected and write nothing)."""
     report = progress or (lambda _phase, _done, _total: None)
+    return _write(*_plan(rows, report), report, len(rows))
+
+
+class _Plan(NamedTuple):
+    checked: dict[str, _Checked]
+    links: dict[str, tuple[str | None, str | None]]  # ET code -> (EJ code, OG code)
+    existing: list[_Existing]
+    by_code: dict[str, _Existing]
+
+
+def _plan(rows: Sequence[EntityRow], report: ProgressCallback) -> _Plan:
+    """Every row checked against the file and the directory, with the links resolved;
+    raises ImportRejected with every problem found."""
     total = len(rows)
     db.session.flush()  # the snapshot below must see the session's pending entities
     existing = [_Existing(*r) for r in db.session.execute(
@@ -326,25 +365,26 @@ def upsert_entities(rows: Sequence[EntityRow],
     by_finess = {e.finess: e for e in existing if e.finess}
 
     checked: dict[str, _Checked] = {}
-    errors: list[tuple[int, str]] = []
+    errors: list[Problem] = []
     for done, row in enumerate(rows, 1):
         item, problems = _check_row(row)
-        errors.extend((row.line, p) for p in problems)
+        errors.extend(Problem(row.line, column, message) for column, message in problems)
         if item is not None:
             code = item.data["code"]
             owner = by_finess.get(item.data["finess"]) if item.data["finess"] else None
             if code in checked:
-                errors.append((row.line, f"{code} already appears on line "
-                                         f"{checked[code].line}"))
+                errors.append(Problem(row.line, "code", f"{code} figure déjà ligne "
+                                                        f"{checked[code].line}"))
             elif owner is not None and owner.code != code:
-                errors.append((row.line, f"the FINESS {code} belongs to entity {owner.code}"))
+                errors.append(Problem(row.line, "finess", f"le FINESS {code} appartient à "
+                                                          f"l'entité {owner.code}"))
             else:
                 checked[code] = item
         if done % 1000 == 0 or done == total:
             report("checking", done, total)
 
     resolver = _Resolver(checked, by_code, by_finess)
-    links: dict[str, tuple[str | None, str | None]] = {}  # ET code -> (EJ code, OG code)
+    links: dict[str, tuple[str | None, str | None]] = {}
     for code, item in checked.items():
         if item.data["type"] != EntityType.ET:
             continue
@@ -352,16 +392,16 @@ def upsert_entities(rows: Sequence[EntityRow],
         for column, ref in (("finess_ej", item.ej_ref), ("managing_og", item.og_ref)):
             found = resolver.resolve(ref) if ref else None
             if ref and found is None:
-                errors.append((item.line, f"unknown {column} {ref} "
-                                          "(neither in this file nor in the directory)"))
+                errors.append(Problem(item.line, column, f"{column} {ref} inconnu (ni dans "
+                                                         "ce fichier ni dans l'annuaire)"))
             elif found and found[1] != EntityType.EJ:
-                errors.append((item.line, f"{column} {ref} is a {found[1]}, not an EJ"))
+                errors.append(Problem(item.line, column, f"{column} {ref} est un "
+                                                         f"{found[1]}, pas un EJ"))
             targets.append(found[0] if found else None)
         links[code] = (targets[0], targets[1])
     if errors:
-        raise ImportRejected([f"line {line}: {message}" for line, message in sorted(errors)])
-
-    return _write(checked, links, existing, by_code, report, total)
+        raise ImportRejected(errors)
+    return _Plan(checked, links, existing, by_code)
 
 
 def _write(checked: Mapping[str, _Checked], links: Mapping[str, tuple[str | None, str | None]],

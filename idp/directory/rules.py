@@ -225,6 +225,42 @@ def may_appoint_ape(
     )
 
 
+@dataclass(frozen=True)
+class Oversight:
+    """The entities an administrator of the national or regional level sees: every one
+    (national), those of his ARS's regions, those of his CD's départements."""
+
+    national: bool = False
+    regions: frozenset[str] = frozenset()
+    departements: frozenset[str] = frozenset()
+
+    def __bool__(self) -> bool:
+        return self.national or bool(self.regions or self.departements)
+
+    def covers(self, entity: EntityLike) -> bool:
+        return (self.national or entity.region in self.regions
+                or entity.departement in self.departements)
+
+
+def oversight(admin_profiles: Iterable[ProfileLike], entities: dict[int, EntityLike]
+              ) -> Oversight:
+    """What the usable administrator profiles among `admin_profiles` oversee: an ARS its
+    region, a CD its département, a national entity everything. `entities` maps the
+    profiles' entity ids to their entities."""
+    national, found_regions, found_departements = False, set(), set()
+    for profile in admin_profiles:
+        entity = entities.get(profile.entity_id)
+        if entity is None or not (is_usable(profile) and is_admin_profile(profile)):
+            continue
+        if entity.type == EntityType.NAT:
+            national = True
+        elif entity.type == EntityType.ARS and entity.region:
+            found_regions.add(entity.region)
+        elif entity.type == EntityType.CD and entity.departement:
+            found_departements.add(entity.departement)
+    return Oversight(national, frozenset(found_regions), frozenset(found_departements))
+
+
 # --- login ----------------------------------------------------------------------------
 
 # A domain held on at most this many entities lives on dedicated entities of its own.

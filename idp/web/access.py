@@ -70,6 +70,11 @@ def is_national_admin(account: Account) -> bool:
     return rules.is_national_admin(account.profiles, types)
 
 
+def oversight(account: Account) -> rules.Oversight:
+    """The entities the account's national or regional administrator profiles oversee."""
+    return rules.oversight(account.profiles, {p.entity_id: p.entity for p in account.profiles})
+
+
 def national_admin_required(view: Any) -> Any:
     """The national level's pages (the applications registry, the catalogue)."""
 

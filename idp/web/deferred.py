@@ -36,13 +36,17 @@ def handler(kind: str) -> Callable[[Handler], Handler]:
     return register
 
 
-def queue(kind: str, **typed: str) -> None:
+def queue(kind: str, actor: Actor | None = None, **typed: str) -> None:
     """Queue a request of `kind` (what was typed, and the URLs its mail needs); the
-    caller commits, then calls `outbox.send_after_commit()`."""
+    caller commits, then calls `outbox.send_after_commit()`. `actor`: the signed-in
+    person for whom a page defers long work (an import), audited as him; anonymous
+    otherwise."""
     if kind not in _handlers:
         raise ValueError(f"no deferred handler for {kind!r}")
-    outbox.put(CHANNEL, recipient="", subject=kind,
-               payload={"ip": request.remote_addr, "typed": typed})
+    payload: dict[str, Any] = {"ip": request.remote_addr, "typed": typed}
+    if actor is not None:
+        payload["actor"] = {"label": actor.label, "account_id": actor.account_id}
+    outbox.put(CHANNEL, recipient="", subject=kind, payload=payload)
 
 
 class DeferredChannel(Channel):
@@ -54,6 +58,8 @@ class DeferredChannel(Channel):
         answer = _handlers.get(item.subject)
         if answer is None:
             raise ValueError(f"no deferred handler for {item.subject!r}")
-        answer(Actor(label="anonymous", ip=item.payload.get("ip")), item.payload["typed"])
+        who = item.payload.get("actor") or {"label": "anonymous"}
+        answer(Actor(label=who["label"], account_id=who.get("account_id"),
+                     ip=item.payload.get("ip")), item.payload["typed"])
         db.session.commit()
         outbox.send_after_commit()

@@ -8,7 +8,7 @@ from flask import Flask, current_app, has_request_context, session
 
 from idp.directory import rules
 from idp.directory.models import Account, Profile
-from idp.web.access import current_account, is_national_admin
+from idp.web.access import current_account, is_national_admin, oversight
 
 ACTIVE_PROFILE = "active_profile_id"  # session key: the profile chosen in the menu
 
@@ -31,6 +31,10 @@ def navigation() -> dict[str, Any]:
         "profiles": [p for p in account.profiles if rules.is_usable(p)],
         "active": active_profile(account),
         "national_admin": is_national_admin(account),
+        # National, ARS and CD administrators: the entities they oversee, the APEs they
+        # appoint (only where the national pages are installed).
+        "overseer": "national.entities" in current_app.view_functions
+        and bool(oversight(account)),
         "administrator": any(rules.is_usable(p) and rules.is_admin_profile(p)
                              for p in account.profiles),
         "endpoints": current_app.view_functions,
