@@ -73,8 +73,10 @@ class AuditEvent(db.Model):
     """Append-only: who did what to whom, when, from which address."""
 
     __tablename__ = "audit_events"
-    # "What happened to this account, this profile": Mon historique reads it by target.
-    __table_args__ = (Index("ix_audit_events_target", "target_type", "target_id"),)
+    # "What happened to this account, this profile": Mon historique reads it by target;
+    # an administrators' Historique walks its entities' events newest first.
+    __table_args__ = (Index("ix_audit_events_target", "target_type", "target_id"),
+                      Index("ix_audit_events_entity_at", "entity_id", "at", "id"))
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
@@ -83,7 +85,7 @@ class AuditEvent(db.Model):
     action: Mapped[str] = mapped_column(String(64), index=True)
     target_type: Mapped[str | None] = mapped_column(String(32))
     target_id: Mapped[str | None] = mapped_column(String(64))
-    entity_id: Mapped[int | None] = mapped_column(ForeignKey("entities.id"), index=True)
+    entity_id: Mapped[int | None] = mapped_column(ForeignKey("entities.id"))
     ip: Mapped[str | None] = mapped_column(String(45))
     details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
 
