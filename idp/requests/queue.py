@@ -9,13 +9,12 @@ Every page asks the directory who may see what (`administered_entities`,
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import datetime, time, timedelta
 from typing import Any
 
 from flask import abort, current_app, flash, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response
 
-from idp.core.clock import PARIS
+from idp.core.clock import PARIS, paris_day
 from idp.directory import requests, rules, services
 from idp.directory.enums import RequestStatus
 from idp.directory.models import Entity, ProfileRequest
@@ -42,11 +41,6 @@ def _mine() -> list[int]:
     return entity_ids
 
 
-def _day(value: Any, shift: int = 0) -> datetime | None:
-    """A date of the filters as the start of that day in Paris (plus `shift` days)."""
-    return datetime.combine(value + timedelta(days=shift), time(), PARIS) if value else None
-
-
 def _filters() -> tuple[QueueFilterForm, requests.QueueFilter]:
     form = QueueFilterForm(request.args)
     form.validate()  # a malformed value is shown with its message and left out
@@ -55,8 +49,8 @@ def _filters() -> tuple[QueueFilterForm, requests.QueueFilter]:
     wanted = requests.QueueFilter(
         view=view if view in VIEWS else "entite",
         status=RequestStatus(status) if status else None,
-        since=None if form.du.errors else _day(form.du.data),
-        until=None if form.au.errors else _day(form.au.data, 1),
+        since=None if form.du.errors else paris_day(form.du.data),
+        until=None if form.au.errors else paris_day(form.au.data, 1),
         name="" if form.nom.errors else (form.nom.data or ""),
         entity="" if form.entite.errors else (form.entite.data or ""))
     return form, wanted
