@@ -13,7 +13,6 @@ from sqlalchemy import Select
 from idp.cli import emit, json_option
 from idp.core.clock import utcnow
 from idp.directory import rules
-from idp.directory.models import Profile
 from idp.extensions import db
 from idp.oversight import service
 
@@ -23,8 +22,7 @@ def _rows(query: Select) -> list[dict[str, Any]]:
         return value.isoformat() if value is not None else None
 
     rows = []
-    for profile, last_use in db.session.execute(query.execution_options(yield_per=1000)):
-        p: Profile = profile
+    for p, last_use in db.session.execute(query.execution_options(yield_per=1000)):
         rows.append({
             "profile_id": p.id, "identifier": p.account.identifier,
             "name": p.account.full_name, "label": p.label, "entity": p.entity.name,

@@ -30,6 +30,6 @@ class HistoryForm(Form):
         *[SelectChoice(code, label)
           for code, label in sorted(ACTION_LABELS.items(), key=lambda item: item[1])]])
     auteur = _optional_text("Auteur (identifiant)")
-    concerne = _optional_text("Personne concernée (identifiant, nom ou nom et prénom)")
+    concerne = _optional_text("Personne concernée (identifiant, ou nom et prénom)")
     entite = _optional_text("Entité (FINESS ou code)")
 

@@ -71,15 +71,17 @@ def _named(text: str, scope: Scope) -> list[Account]:
     within an administrator's entities the family name alone."""
     key = services.name_key("", text)
     words = key.split()
-    wanted = or_(Account.identifier == text.strip(),
-                 Account.name_key.in_({key, " ".join([*words[1:], *words[:1]])}))
+    queries = [select(Account).where(or_(
+        Account.identifier == text.strip(),
+        Account.name_key.in_({key, " ".join([*words[1:], *words[:1]])})))]
     if scope is not None and key:
-        holders = select(Profile.account_id).where(Profile.entity_id.in_(list(scope)))
-        wanted = or_(wanted, and_(Account.id.in_(holders),
-                                  Account.name_key.startswith(key + " ", autoescape=True)))
-    return list(db.session.scalars(select(Account).where(wanted)
-                                   .options(selectinload(Account.profiles))
-                                   .limit(NAMED_ACCOUNTS_MAX)))
+        # Apart: OR-ed with the indexed lookups above it would scan every account.
+        queries.append(select(Account).join(Profile, Profile.account_id == Account.id)
+                       .where(Profile.entity_id.in_(list(scope)),
+                              Account.name_key.startswith(key + " ", autoescape=True)))
+    found = {a.id: a for query in queries for a in db.session.scalars(
+        query.options(selectinload(Account.profiles)).limit(NAMED_ACCOUNTS_MAX))}
+    return list(found.values())[:NAMED_ACCOUNTS_MAX]
 
 
 def _concerned(text: str, scope: Scope) -> ColumnElement[bool]:

@@ -10,15 +10,14 @@ back-channel logout), after `require_administrator_of` its entity.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from datetime import date, datetime, time, timedelta
+from collections.abc import Collection, Iterator
 
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
-from sqlalchemy import or_, select
+from sqlalchemy import select
 from werkzeug.wrappers import Response
 
-from idp.core.clock import PARIS, utcnow
-from idp.core.errors import RuleViolation
+from idp.core.clock import PARIS, paris_day, utcnow
+from idp.core.errors import NotFound, RuleViolation
 from idp.directory import profiles, requests, rules, services
 from idp.directory.models import Account, Entity
 from idp.extensions import db
@@ -32,6 +31,7 @@ from idp.web.access import (
     require_administrator_of,
     signed_in_account,
 )
+from idp.web.screening import ROW_ID_MAX
 from idp.web.spreadsheet import csv_response
 
 bp = Blueprint("oversight", __name__)
@@ -58,20 +58,18 @@ def _scope(account: Account) -> service.Scope:
     return mine
 
 
-def _day(value: date | None, shift: int = 0) -> datetime | None:
-    """A date of the filters as the start of that day in Paris (plus `shift` days)."""
-    return datetime.combine(value + timedelta(days=shift), time(), PARIS) if value else None
-
-
 def _entity_scope(form: HistoryForm, scope: service.Scope) -> service.Scope:
     """The scope narrowed to the entity typed, which must be one of the scope's."""
     typed = (form.entite.data or "").strip() if not form.entite.errors else ""
     if not typed:
         return scope
-    entity = db.session.scalar(select(Entity).where(
-        or_(Entity.finess == typed, Entity.code == typed)))
-    if entity is None or (scope is not None and entity.id not in scope):
-        form.entite.errors = [UNKNOWN_ENTITY if entity is None else NOT_YOURS]
+    try:
+        entity = services.get_entity(typed)
+    except NotFound:
+        form.entite.errors = [UNKNOWN_ENTITY]
+        return scope
+    if scope is not None and entity.id not in scope:
+        form.entite.errors = [NOT_YOURS]
         return scope
     return [entity.id]
 
@@ -86,8 +84,8 @@ def _filters(account: Account) -> tuple[HistoryForm, service.Scope, service.Hist
 
     scope = _entity_scope(form, _scope(account))
     return form, scope, service.HistoryFilter(
-        since=None if form.du.errors else _day(form.du.data),
-        until=None if form.au.errors else _day(form.au.data, 1),
+        since=None if form.du.errors else paris_day(form.du.data),
+        until=None if form.au.errors else paris_day(form.au.data, 1),
         action=kept("action"), actor=kept("auteur"), concerned=kept("concerne"))
 
 
@@ -103,18 +101,18 @@ def history() -> str:
     account = signed_in_account()
     form, scope, wanted = _filters(account)
     before = request.args.get("apres", type=int)
+    before = before if before is not None and 0 < before <= ROW_ID_MAX else None
     events, following = service.history_page(scope, wanted, before, PAGE_SIZE)
     names = service.names_of(events)
     return render_template(
-        "oversight/history.html", form=form, national=scope is None and not form.entite.data,
-        entities=_entity_names(account), rows=[(e, wording.row(e, names)) for e in events],
+        "oversight/history.html", form=form, national=scope is None,
+        entities=_entity_names(scope or []), rows=[(e, wording.row(e, names)) for e in events],
         following=following, first=before is not None, args=_filter_args(),
         export_max=EXPORT_MAX)
 
 
-def _entity_names(account: Account) -> list[str]:
-    ids = requests.administered_entities(account.profiles)
-    return list(db.session.scalars(select(Entity.name).where(Entity.id.in_(ids))
+def _entity_names(ids: Collection[int]) -> list[str]:
+    return list(db.session.scalars(select(Entity.name).where(Entity.id.in_(list(ids)))
                                    .order_by(Entity.name)))
 
 
@@ -158,7 +156,7 @@ def review() -> str:
     rows = db.session.execute(query.offset((page - 1) * PAGE_SIZE).limit(PAGE_SIZE)).all()
     return render_template(
         "oversight/review.html", lists=LISTS, shown=shown, months=_months(), rows=rows,
-        total=total, page=page, pages=pages, entities=_entity_names(account),
+        total=total, page=page, pages=pages, entities=_entity_names(mine),
         account=account, paris=PARIS,
         holds_ape=rules.holds_ape, states=profiles.STATE_LABELS)
 
