@@ -97,6 +97,7 @@ def create_app(overrides: dict[str, dict[str, Any]] | None = None) -> Flask:
     from idp.oidc.server import create_server
     from idp.oidc.views import bp as oidc_bp
     from idp.outbox import channels as outbox_channels
+    from idp.oversight.views import bp as oversight_bp
     from idp.profiles.views import bp as profiles_bp
     from idp.requests.views import bp as requests_bp
     from idp.selfservice.views import bp as selfservice_bp
@@ -110,7 +111,8 @@ def create_app(overrides: dict[str, dict[str, Any]] | None = None) -> Flask:
     directory_events.on_profile_ended(end_profile_grants)
     app.extensions["idp.oauth_server"] = create_server(app)
     for blueprint in (home_bp, login_bp, selfservice_bp, oidc_bp, consent_bp, admin_bp,
-                      requests_bp, mfa_bp, profiles_bp, national_bp):
+                      requests_bp, mfa_bp, profiles_bp, national_bp,
+                      oversight_bp):
         app.register_blueprint(blueprint)
     _register_error_pages(app)
     _add_security_headers(app)

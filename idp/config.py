@@ -96,6 +96,7 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "activation_link_ttl": 7 * 24 * 3600,
         "remembered_device_days": 30,
         "email_change_ttl": 24 * 3600,
+        "review_inactive_months": 6,
     },
     "metrics": {
         "enabled": False,
@@ -286,6 +287,8 @@ def load_settings(
     if not 0 < security["login_first_delay_seconds"] <= security["login_max_delay_seconds"]:
         raise ConfigError("security.login_first_delay_seconds must be positive and at most "
                           "security.login_max_delay_seconds")
+    if security["review_inactive_months"] < 1:
+        raise ConfigError("security.review_inactive_months must be positive")
     if security["remembered_device_days"] < 0:
         raise ConfigError("security.remembered_device_days must be 0 (no remembered "
                           "device) or more")

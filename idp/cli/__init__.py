@@ -86,7 +86,17 @@ json_option = click.option("--json", "as_json", is_flag=True, help="Machine-read
 
 
 def _register() -> None:
-    from idp.cli import clients, demo, directory, entities, mail, outbox, setup, store
+    from idp.cli import (
+        clients,
+        demo,
+        directory,
+        entities,
+        mail,
+        outbox,
+        reviews,
+        setup,
+        store,
+    )
 
     setup.register(cli)
     directory.register(cli)
@@ -96,6 +106,7 @@ def _register() -> None:
     mail.register(cli)
     store.register(cli)
     outbox.register(cli)
+    reviews.register(cli)
 
 
 _register()

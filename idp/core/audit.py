@@ -15,13 +15,68 @@ from sqlalchemy.orm import Mapped, ORMExecuteState, Session, mapped_column
 from idp.core.clock import utcnow
 from idp.extensions import UTCDateTime, db
 
+# What each audited action is called on the pages (Mon historique, the administrators'
+# Historique, its CSV export); an action not listed shows its code.
+ACTION_LABELS = {
+    "account.create": "Création du compte",
+    "account.update": "Modification des informations personnelles",
+    "account.email_change_request": "Demande de changement d'adresse électronique",
+    "account.email_change": "Changement d'adresse électronique",
+    "account.password": "Changement de mot de passe",
+    "account.password_reset_request": "Demande de réinitialisation du mot de passe",
+    "account.identifier_reminder": "Envoi d'un rappel d'identifiant",
+    "account.duplicate_notice": "Demande de compte au même nom",
+    "account.mail_check": "Envoi d'un courriel de test",
+    "account.merge": "Regroupement de compte",
+    "account.close": "Fermeture du compte",
+    "login.success": "Connexion",
+    "login.failure": "Échec de connexion",
+    "second_factor.enrolled": "Activation de la double authentification",
+    "second_factor.disabled": "Désactivation de la double authentification",
+    "second_factor.reset": "Réinitialisation de la double authentification",
+    "second_factor.recovery_code_used": "Utilisation d'un code de secours",
+    "logout": "Déconnexion",
+    "consent.give": "Accord donné à une application",
+    "consent.withdraw": "Accord retiré à une application",
+    "profile.create": "Création d'un profil",
+    "profile.contact": "Modification d'un profil",
+    "profile.deactivate": "Désactivation d'un profil",
+    "profile.reactivate": "Réactivation d'un profil",
+    "profile.grants_revoked": "Fin des connexions aux applications d'un profil",
+    "habilitation.grant": "Habilitation attribuée",
+    "habilitation.revoke": "Habilitation retirée",
+    "profile_request.submit": "Demande de profil envoyée",
+    "profile_request.withdraw": "Demande de profil retirée",
+    "profile_request.accept": "Demande de profil acceptée",
+    "profile_request.refuse": "Demande de profil refusée",
+    "ape.appoint": "Nomination comme administrateur principal",
+    "ape.demote": "Fin du rôle d'administrateur principal",
+    "clients.create": "Enregistrement d'une application cliente",
+    "clients.update": "Modification d'une application cliente",
+    "clients.rotate_secret": "Nouveau secret d'une application cliente",
+    "clients.disable": "Désactivation d'une application cliente",
+    "clients.enable": "Réactivation d'une application cliente",
+    "catalogue.domain.create": "Ajout d'un domaine au catalogue",
+    "catalogue.domain.update": "Modification d'un domaine du catalogue",
+    "catalogue.role.create": "Ajout d'un rôle au catalogue",
+    "catalogue.role.update": "Modification d'un rôle du catalogue",
+    "entities.import": "Import d'entités",
+    "keys.generate": "Création d'une clé de signature",
+    "keys.rotate": "Rotation des clés de signature",
+    "outbox.abandoned": "Envoi abandonné",
+    "mail_check": "Envoi d'un courriel de test",
+    "demo.load": "Chargement de l'annuaire de démonstration",
+}
+
 
 class AuditEvent(db.Model):
     """Append-only: who did what to whom, when, from which address."""
 
     __tablename__ = "audit_events"
-    # "What happened to this account, this profile": Mon historique reads it by target.
-    __table_args__ = (Index("ix_audit_events_target", "target_type", "target_id"),)
+    # "What happened to this account, this profile": Mon historique reads it by target;
+    # an administrators' Historique walks its entities' events newest first.
+    __table_args__ = (Index("ix_audit_events_target", "target_type", "target_id"),
+                      Index("ix_audit_events_entity_at", "entity_id", "at", "id"))
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
@@ -30,7 +85,7 @@ class AuditEvent(db.Model):
     action: Mapped[str] = mapped_column(String(64), index=True)
     target_type: Mapped[str | None] = mapped_column(String(32))
     target_id: Mapped[str | None] = mapped_column(String(64))
-    entity_id: Mapped[int | None] = mapped_column(ForeignKey("entities.id"), index=True)
+    entity_id: Mapped[int | None] = mapped_column(ForeignKey("entities.id"))
     ip: Mapped[str | None] = mapped_column(String(45))
     details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
 

@@ -34,6 +34,8 @@ APE_BY_HANDOVER = ("Le rôle d'administrateur principal (APE) ne s'attribue pas 
                    "l'entité, ou le niveau supérieur le nomme en acceptant une demande de "
                    "profil administrateur principal.")
 NOT_THIS_DOMAIN = "Ce rôle n'appartient pas au domaine choisi."
+DEACTIVATED = ("Le profil « {label} » est désactivé : ses connexions aux applications "
+               "sont terminées.")
 ALREADY_INACTIVE = "Ce profil est déjà inactif."
 NOT_INACTIVE = "Seul un profil inactif peut être réactivé."
 OWN_PROFILE = ("Vous ne pouvez pas désactiver votre propre profil : demandez-le à un autre "

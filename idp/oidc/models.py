@@ -12,7 +12,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, ForeignKey, Integer, String, Text
+from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from idp.core.clock import utcnow
@@ -22,6 +22,8 @@ from idp.extensions import UTCDateTime, db
 
 class Grant(db.Model):
     __tablename__ = "grants"
+    # A profile's last sign-in to an application (Revue des habilitations).
+    __table_args__ = (Index("ix_grants_profile_created", "profile_id", "created_at"),)
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
     client_id: Mapped[str] = mapped_column(ForeignKey("clients.client_id"), index=True)

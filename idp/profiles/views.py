@@ -213,9 +213,7 @@ def _act(profile_id: int, operation: Callable[[Profile, Actor], Any], done: str,
 @bp.post("/profils/<int:profile_id>/desactiver")
 @login_required
 def deactivate(profile_id: int) -> Response:
-    return _act(profile_id, profiles.deactivate,
-                "Le profil « {label} » est désactivé : ses connexions aux applications "
-                "sont terminées.")
+    return _act(profile_id, profiles.deactivate, profiles.DEACTIVATED)
 
 
 @bp.post("/profils/<int:profile_id>/reactiver")

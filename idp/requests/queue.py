@@ -8,16 +8,13 @@ Every page asks the directory who may see what (`administered_entities`,
 
 from __future__ import annotations
 
-import csv
-import io
 from collections.abc import Iterator
-from datetime import datetime, time, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from flask import abort, current_app, flash, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response
 
+from idp.core.clock import PARIS, paris_day
 from idp.directory import requests, rules, services
 from idp.directory.enums import RequestStatus
 from idp.directory.models import Entity, ProfileRequest
@@ -29,9 +26,9 @@ from idp.requests.views import activation_links, bp
 from idp.requests.wording import entity_name, entity_phrase
 from idp.web.access import login_required, request_actor, require_decider_of, signed_in_account
 from idp.web.password_links import min_length
+from idp.web.spreadsheet import csv_response
 
 PAGE_SIZE = 50
-PARIS = ZoneInfo("Europe/Paris")
 VIEWS = {"entite": "Demandes de création de profil",
          "niveau": "Demandes de création de profil Administrateur Principal"}
 NO_ENTITY = "Vous n'administrez aucune entité : aucune demande ne vous est adressée."
@@ -44,11 +41,6 @@ def _mine() -> list[int]:
     return entity_ids
 
 
-def _day(value: Any, shift: int = 0) -> datetime | None:
-    """A date of the filters as the start of that day in Paris (plus `shift` days)."""
-    return datetime.combine(value + timedelta(days=shift), time(), PARIS) if value else None
-
-
 def _filters() -> tuple[QueueFilterForm, requests.QueueFilter]:
     form = QueueFilterForm(request.args)
     form.validate()  # a malformed value is shown with its message and left out
@@ -57,8 +49,8 @@ def _filters() -> tuple[QueueFilterForm, requests.QueueFilter]:
     wanted = requests.QueueFilter(
         view=view if view in VIEWS else "entite",
         status=RequestStatus(status) if status else None,
-        since=None if form.du.errors else _day(form.du.data),
-        until=None if form.au.errors else _day(form.au.data, 1),
+        since=None if form.du.errors else paris_day(form.du.data),
+        until=None if form.au.errors else paris_day(form.au.data, 1),
         name="" if form.nom.errors else (form.nom.data or ""),
         entity="" if form.entite.errors else (form.entite.data or ""))
     return form, wanted
@@ -85,27 +77,12 @@ CSV_COLUMNS = ["Date de demande", "Etat de la demande", "Type de demande", "Iden
                "Libellé du profil", "Applications", "Commentaire", "Commentaire de la décision"]
 
 
-def _csv_rows(rows: Iterator[ProfileRequest]) -> Iterator[str]:
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, delimiter=";", lineterminator="\r\n")
-
-    def flush() -> str:
-        text = buffer.getvalue()
-        buffer.seek(0)
-        buffer.truncate()
-        return text
-
-    # The BOM lets spreadsheet programs read the file as UTF-8.
-    writer.writerow(CSV_COLUMNS)
-    yield "\ufeff" + flush()
-    for r in rows:
-        writer.writerow([
-            r.created_at.astimezone(PARIS).date().isoformat(), STATUS_LABELS[r.status],
+def _csv_row(r: ProfileRequest) -> list[str]:
+    return [r.created_at.astimezone(PARIS).date().isoformat(), STATUS_LABELS[r.status],
             "Administrateur principal" if r.wants_ape else "Profil",
             r.account.identifier if r.account else "", r.family_name, r.given_name,
             r.email, r.phone or "", r.entity.name, r.entity.finess or "", r.label,
-            ", ".join(r.applications), r.comment or "", r.decision_comment or ""])
-        yield flush()
+            ", ".join(r.applications), r.comment or "", r.decision_comment or ""]
 
 
 @bp.get("/profils/demandes.csv")
@@ -116,11 +93,12 @@ def export_csv() -> Response:
     _, wanted = _filters()
     query = requests.queue_query(mine, wanted).order_by(
         ProfileRequest.created_at.desc(), ProfileRequest.id.desc())
-    rows = db.session.scalars(query.execution_options(yield_per=500))
-    # Rendered here rather than streamed: the rows need the request's session.
-    body = "".join(_csv_rows(iter(rows)))
-    return current_app.response_class(body, mimetype="text/csv", headers={
-        "Content-Disposition": "attachment; filename=demandes-de-creation-de-profil.csv"})
+
+    def rows() -> Iterator[list[str]]:
+        for r in db.session.scalars(query.execution_options(yield_per=500)):
+            yield _csv_row(r)
+
+    return csv_response("demandes-de-creation-de-profil.csv", CSV_COLUMNS, rows())
 
 
 def _load(request_id: int) -> ProfileRequest:

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 from email.utils import parseaddr
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from flask import (
     current_app,
@@ -30,6 +29,7 @@ from flask import (
 from werkzeug.wrappers import Response
 
 from idp.core.audit import record
+from idp.core.clock import PARIS
 from idp.directory.enums import AccountState
 from idp.directory.models import Account
 from idp.extensions import db
@@ -59,7 +59,6 @@ CHECK_SENT = ("Un courriel de test vient d'être envoyé à l'adresse indiquée.
               "parvient pas d'ici quelques minutes, vérifiez votre dossier de courriers "
               "indésirables, puis demandez à votre service informatique de laisser passer "
               "les courriels de {sender}.")
-PARIS = ZoneInfo("Europe/Paris")
 View = Response | str | tuple[str, int]
 
 

@@ -6,48 +6,15 @@ from __future__ import annotations
 
 from flask import render_template, request
 
+from idp.core.audit import ACTION_LABELS
+from idp.core.clock import PARIS
 from idp.directory import accounts, rules
 from idp.directory.enums import AccountState
-from idp.selfservice.by_mail import PARIS
 from idp.selfservice.profiles import PROFILE_STATES
 from idp.selfservice.views import bp
 from idp.web.access import login_required, signed_in_account
 
 PAGE_SIZE = 20
-
-# What each audited action is called on the page; an action not listed shows its code.
-ACTIONS = {
-    "account.create": "Création du compte",
-    "account.update": "Modification des informations personnelles",
-    "account.email_change_request": "Demande de changement d'adresse électronique",
-    "account.email_change": "Changement d'adresse électronique",
-    "account.password": "Changement de mot de passe",
-    "account.password_reset_request": "Demande de réinitialisation du mot de passe",
-    "account.identifier_reminder": "Envoi d'un rappel d'identifiant",
-    "account.duplicate_notice": "Demande de compte à votre nom",
-    "account.mail_check": "Envoi d'un courriel de test",
-    "account.merge": "Regroupement de compte",
-    "account.close": "Fermeture du compte",
-    "login.success": "Connexion",
-    "login.failure": "Échec de connexion",
-    "second_factor.enrolled": "Activation de la double authentification",
-    "second_factor.disabled": "Désactivation de la double authentification",
-    "second_factor.reset": "Réinitialisation de la double authentification",
-    "second_factor.recovery_code_used": "Utilisation d'un code de secours",
-    "logout": "Déconnexion",
-    "consent.give": "Accord donné à une application",
-    "consent.withdraw": "Accord retiré à une application",
-    "profile.create": "Création d'un profil",
-    "profile.contact": "Modification d'un profil",
-    "habilitation.grant": "Habilitation attribuée",
-    "habilitation.revoke": "Habilitation retirée",
-    "profile_request.submit": "Demande de profil envoyée",
-    "profile_request.withdraw": "Demande de profil retirée",
-    "profile_request.accept": "Demande de profil acceptée",
-    "profile_request.refuse": "Demande de profil refusée",
-    "ape.appoint": "Nomination comme administrateur principal",
-    "ape.demote": "Fin du rôle d'administrateur principal",
-}
 
 
 @bp.get("/identifiant")
@@ -66,4 +33,4 @@ def history() -> str:
     account = signed_in_account()
     found = accounts.history_of(account, request.args.get("page", 1, type=int), PAGE_SIZE)
     return render_template("selfservice/history.html", account=account, found=found,
-                           actions=ACTIONS, paris=PARIS)
+                           actions=ACTION_LABELS, paris=PARIS)

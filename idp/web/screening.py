@@ -81,11 +81,14 @@ def _refusal() -> InputRefused | None:
     return None
 
 
+ROW_ID_MAX = 2**31 - 1  # PostgreSQL's integer
+
+
 class RowId(IntegerConverter):
     """`<int:…>` in every route: a positive number a database integer can hold."""
 
     def __init__(self, url_map: Any, *args: Any, **kwargs: Any) -> None:
-        super().__init__(url_map, *args, **{"min": 1, "max": 2**31 - 1, **kwargs})
+        super().__init__(url_map, *args, **{"min": 1, "max": ROW_ID_MAX, **kwargs})
 
 
 def install(app: Flask) -> None:
