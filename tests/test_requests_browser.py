@@ -18,7 +18,7 @@ from idp.outbox import service as outbox
 from tests import test_pages_browser as pages
 from tests.support import directory as d
 from tests.support.services import SmtpSink, body_of
-from tests.test_requests_pages import NEW_PASSWORD, build_world
+from tests.test_requests_pages import NEW_PASSWORD, build_world, pending
 
 pytestmark = pytest.mark.browser
 
@@ -202,3 +202,44 @@ def test_a_second_profile_refused_with_a_comment_and_a_name_already_known(
     assert exists["To"] == world.person_email
     assert f"identifiant {world.person}" in body_of(exists)
     visitor.context.close()
+
+
+def test_a_newcomer_chooses_the_entity_without_scripts(
+        served: tuple[SimpleNamespace, str], browser: Any, screenshot: Any) -> None:
+    """Scripts off: « Rechercher l'entité » brings the matching entities as a list to
+    choose from, what was typed elsewhere is kept, and the request is sent."""
+    world, base = served
+    newcomer = browser.new_context(locale="fr-FR", java_script_enabled=False).new_page()
+    newcomer.goto(base + "/compte/creer")
+    newcomer.fill("#given_name", "Léa")
+    newcomer.fill("#family_name", "Nouvelle")
+    newcomer.click("text=Valider")
+    newcomer.fill("#label", "Direction EHPAD Les Tilleuls")
+    newcomer.fill("#email", "lea@example.test")
+    newcomer.fill("#entity_search", "tilleuls")
+    newcomer.press("#entity_search", "Enter")  # the search, as the button would
+    choices = newcomer.get_by_role("group", name="Choisissez l'entité")
+    expect(choices.get_by_label(re.compile(world.etab_x.name))).to_have_count(1)
+    expect(choices).not_to_contain_text("EHPAD Le Verger")
+    expect(newcomer.locator(".error-text")).to_have_count(0)
+    expect(newcomer.locator("#label")).to_have_value("Direction EHPAD Les Tilleuls")
+    expect(newcomer.locator("#email")).to_have_value("lea@example.test")
+    pages.accessible(newcomer)
+    screenshot(newcomer, "no-script-1-entities")
+
+    # A second search by the button, then the choice among several.
+    newcomer.fill("#entity_search", "ehpad")
+    newcomer.click("text=Rechercher l'entité")
+    expect(choices).to_contain_text("EHPAD Le Verger")
+    choices.get_by_label(re.compile(world.etab_x.name)).check()
+    newcomer.check("input[name=wants_ape][value=non]")
+    newcomer.check("input[name=applications][value=TDBESMS]")
+    newcomer.fill("#email_confirm", "lea@example.test")
+    newcomer.fill("#phone", "03 86 12 34 56")
+    newcomer.click("button:has-text('Envoyer')")
+    expect(newcomer.get_by_text("Votre demande a été envoyée")).to_be_visible()
+    screenshot(newcomer, "no-script-2-sent")
+    filed = pending(world.app)
+    assert filed is not None and filed.entity_id == world.etab_x.id
+    assert filed.label == "Direction EHPAD Les Tilleuls"
+    newcomer.context.close()

@@ -27,6 +27,7 @@ from idp.extensions import db
 from idp.outbox import delivery
 from idp.outbox import service as outbox
 from idp.outbox.models import OutboxItem
+from idp.requests.forms import ENTITY_FROM_LIST
 from tests.support import directory as d
 from tests.support.html import csrf_token
 from tests.support.services import SmtpSink, body_of, free_port
@@ -372,3 +373,28 @@ def test_two_administrators_deciding_at_once_on_the_page_get_one_decision(
             AuditEvent.action.in_(["profile_request.accept", "profile_request.refuse"]))).all()
     assert len(decided) == 1
     outbox.wait_idle()
+
+
+def test_the_entity_is_chosen_from_a_list_the_server_makes(world: SimpleNamespace) -> None:
+    """Without the page's script: « Rechercher l'entité » answers the form again with the
+    matching entities as choices and what was typed kept; text typed but not chosen is
+    refused with the same list; the choice then files the request."""
+    person = world.app.test_client()
+    log_in(person, world.person)
+    form = {"entity_search": "verger", "wants_ape": "non", "label": "Verger <i>bis</i>",
+            "applications": ["ANCRE"], "comment": "Merci"}
+    searched = post(person, "/compte/demandes/nouvelle", {**form, "entity_lookup": "1"})
+    page = text(searched)
+    assert searched.status_code == 200 and "error-text" not in page
+    assert f'name="entity" id="entity-1" value="{world.etab_y.code}" checked' in page
+    assert world.etab_x.code not in page
+    assert 'value="Verger &lt;i&gt;bis&lt;/i&gt;"' in searched.get_data(as_text=True)
+    assert re.search(r'<input checked[^>]*value="ANCRE"', page) and "Merci" in page
+    unchosen = post(person, "/compte/demandes/nouvelle", form)
+    assert unchosen.status_code == 400 and ENTITY_FROM_LIST in text(unchosen)
+    assert f'value="{world.etab_y.code}"' in text(unchosen)
+    assert pending(world.app) is None
+    post(person, "/compte/demandes/nouvelle",
+         {**form, "entity": world.etab_y.code, "step": "confirmer"})
+    filed = pending(world.app)
+    assert filed is not None and filed.entity_id == world.etab_y.id
