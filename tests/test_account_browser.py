@@ -60,3 +60,37 @@ def test_a_person_changes_his_email_and_merges_his_second_account(
     assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1")
     screenshot(page, "7-small-screen")
     page.context.close()
+
+
+def test_the_email_link_opened_on_a_phone_not_signed_in(
+        make_app: Any, sqlite_url: str, smtp_sink: SmtpSink, live_server: Any,
+        browser: Any, screenshot: Any) -> None:
+    """The change asked on the office computer, the mail read on a phone: the link's page
+    asks the account's password there, and the address changes."""
+    world = build(mailing(make_app, sqlite_url, smtp_sink))
+    base = live_server(world.app)
+    office = browser.new_context(locale="fr-FR").new_page()
+    sign_in(office, base, world.person, d.PASSWORD)
+    office.goto(base + "/compte/informations")
+    office.fill("#current", d.PASSWORD)
+    office.fill("#email", NEW_ADDRESS)
+    office.fill("#confirm", NEW_ADDRESS)
+    office.click("text=Changer d'adresse")
+    office.wait_for_selector(f"text=Un courriel vient d'être envoyé à {NEW_ADDRESS}")
+    office.context.close()
+    outbox.wait_idle()
+
+    phone = browser.new_context(locale="fr-FR", viewport={"width": 360, "height": 740}
+                                ).new_page()
+    phone.goto(f"{base}/compte/courriel/confirmer#{link_code(smtp_sink, NEW_ADDRESS)}")
+    phone.wait_for_selector(f"text=pour le compte Plage {world.person}")
+    assert "#" not in phone.url
+    screenshot(phone, "1-password-asked")
+    phone.get_by_label("Mot de passe").fill(d.PASSWORD)
+    phone.click("button:has-text(\"Confirmer l'adresse\")")
+    phone.wait_for_selector(f"text=Votre adresse électronique est désormais {NEW_ADDRESS}")
+    assert phone.locator("#identifier").count() == 1  # the login page: not signed in
+    screenshot(phone, "2-address-changed")
+    phone.context.close()
+    outbox.wait_idle()
+    assert any(m["To"] == world.email for m in smtp_sink.received())  # the old one told

@@ -193,8 +193,8 @@ def link_code(sink: SmtpSink, to: str) -> str:
     return match.group(1)
 
 
-def confirm(client: FlaskClient, code: str) -> Any:
-    return submit(client, CONFIRM, code=code)
+def confirm(client: FlaskClient, code: str, **password: str) -> Any:
+    return submit(client, CONFIRM, code=code, **password)
 
 
 def test_an_email_change_is_confirmed_by_a_link_sent_to_the_new_address(
@@ -257,23 +257,71 @@ def test_bad_new_addresses_are_answered_next_to_the_field(world: World,
     assert smtp_sink.received() == []
 
 
-def test_someone_elses_link_is_refused_and_stays_usable_by_its_owner(
+def test_the_link_opened_in_another_browser_asks_the_account_s_password(
+        world: World, smtp_sink: SmtpSink) -> None:
+    """The mail read on a phone, say: the code proves the new address, the password of
+    the account that asked proves the account; nobody is signed in by it."""
+    ask_for(signed_in(world, world.person), NEW_ADDRESS)
+    code = link_code(smtp_sink, NEW_ADDRESS)
+    phone = world.app.test_client()
+
+    landing = phone.get(CONFIRM)  # not sent to the login page: the code is on this page
+    assert landing.status_code == 200 and "data-link-code" in text(landing)
+    asked = confirm(phone, code)
+    page = " ".join(text(asked).split())
+    assert asked.status_code == 200 and asked.headers["Cache-Control"] == "no-store"
+    assert f"l'adresse {NEW_ADDRESS} pour le compte Plage {world.person}" in page
+    assert f'name="code" value="{code}"' in page and 'id="password"' in page
+    wrong = confirm(phone, code, password="pas-le-bon")
+    assert wrong.status_code == 400
+    assert 'id="password-error">Le mot de passe actuel saisi est incorrect.' in text(wrong)
+    with world.app.app_context():
+        assert account_of(world, world.person).email == world.email  # the link still waits
+
+    done = confirm(phone, code, password=d.PASSWORD)
+
+    assert done.status_code == 302 and done.headers["Location"] == "/connexion"
+    assert f"Votre adresse électronique est désormais {NEW_ADDRESS}." in text(
+        phone.get(done.headers["Location"]))
+    assert phone.get("/compte/informations").status_code == 302  # still signed out
+    with world.app.app_context():
+        assert account_of(world, world.person).email == NEW_ADDRESS
+    [event] = audit(world, "account.email_change")
+    assert event.actor == world.person
+    assert [m["To"] for m in smtp_sink.received()][-1] == world.email  # the old one told
+    assert confirm(phone, code, password=d.PASSWORD).status_code == 400  # single use
+
+
+def test_wrong_passwords_on_the_link_s_page_count_like_login_failures(
+        world: World, smtp_sink: SmtpSink) -> None:
+    ask_for(signed_in(world, world.person), NEW_ADDRESS)
+    code = link_code(smtp_sink, NEW_ADDRESS)
+    guesser = world.app.test_client()
+    statuses = [confirm(guesser, code, password=f"essai-{i}").status_code for i in range(6)]
+    assert statuses[0] == 400 and statuses[-1] == 429
+    # Locked out even with the right password now, like the login page.
+    assert confirm(guesser, code, password=d.PASSWORD).status_code == 429
+    with world.app.app_context():
+        assert account_of(world, world.person).email == world.email
+
+
+def test_someone_elses_link_needs_its_account_s_password_and_stays_usable_by_its_owner(
         world: World, smtp_sink: SmtpSink) -> None:
     owner = signed_in(world, world.person)
     ask_for(owner, NEW_ADDRESS)
     code = link_code(smtp_sink, NEW_ADDRESS)
     intruder = signed_in(world, world.outsider)
 
-    refused = confirm(intruder, code)
+    asked = confirm(intruder, code)
+    refused = confirm(intruder, code, password="pas-le-bon")
 
-    assert refused.status_code == 403
-    assert "a été demandé pour un autre compte Plage" in text(refused)
+    assert asked.status_code == 200
+    assert "qui n'est pas celui avec lequel vous êtes connecté" in " ".join(text(asked).split())
+    assert refused.status_code == 400
     with world.app.app_context():
         assert account_of(world, world.outsider).email != NEW_ADDRESS
         assert account_of(world, world.person).email == world.email
     assert confirm(owner, code).status_code == 302
-    anonymous = world.app.test_client().get(CONFIRM)
-    assert anonymous.headers["Location"].startswith("/connexion?next=")
 
 
 def test_an_expired_or_superseded_link_is_refused(make_app: AppFactory, sqlite_url: str,

@@ -248,10 +248,12 @@ def test_the_ape_hands_his_role_over_in_one_transaction(world: SimpleNamespace) 
         entity_id = db.session.get(Profile, world.paul_x).entity_id
         assert services.current_ape_profiles(entity_id) == [world.jeanne_profile]
     assert [e.actor for e in actions(world, "ape.appoint")] == [world.ape]
-    with world.app.app_context():  # the new APE is told by mail, through the outbox
+    with world.app.app_context():  # each step is told by mail, through the outbox
         entity = db.session.get(Profile, world.paul_x).entity
         assert db.session.scalars(select(OutboxItem.subject).where(
-            OutboxItem.recipient == "jeanne.petit@example.test")).all() == [
+            OutboxItem.recipient == "jeanne.petit@example.test").order_by(OutboxItem.id)
+        ).all() == [
+            f"PLAGE – Vous êtes administrateur de {entity.name} ({entity.finess})",
             f"PLAGE – Vous êtes l'administrateur principal de {entity.name} "
             f"({entity.finess})"]
 

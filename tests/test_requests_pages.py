@@ -5,6 +5,7 @@ export, the first password; bad input, abuse and the authorization rules by URL.
 from __future__ import annotations
 
 import re
+import threading
 from collections.abc import Iterator
 from datetime import timedelta
 from html import unescape
@@ -18,13 +19,15 @@ from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 from werkzeug.test import TestResponse
 
+from idp.core.audit import AuditEvent
 from idp.core.clock import utcnow
 from idp.directory.enums import EntityType, RequestStatus
-from idp.directory.models import ProfileRequest
+from idp.directory.models import Entity, ProfileRequest
 from idp.extensions import db
 from idp.outbox import delivery
 from idp.outbox import service as outbox
 from idp.outbox.models import OutboxItem
+from idp.requests.forms import ENTITY_FROM_LIST
 from tests.support import directory as d
 from tests.support.html import csrf_token
 from tests.support.services import SmtpSink, body_of, free_port
@@ -324,3 +327,74 @@ def test_a_request_is_stored_while_the_mail_server_is_down(make_app: Any,
         assert {m["To"] for m in sink.received()} == {"lea@example.test", w.ape_email}
     finally:
         sink.stop()
+
+
+def test_two_administrators_deciding_at_once_on_the_page_get_one_decision(
+        make_app: Any, database_url: str, smtp_sink: SmtpSink) -> None:
+    """Two OG administrators press « Créer le profil » and « Refuser la demande » at the
+    same moment (two writers): one decision, and for the other its page with the clear
+    message, never a 503. On SQLite the second writer waits for the first's lock (the
+    transaction opens at the decision's conditional UPDATE, `busy_timeout` lets it wait:
+    with no wait this test gets a 503), then finds the request decided."""
+    app = make_app(database_url, mail={"backend": "smtp", "smtp_host": smtp_sink.host,
+                                       "smtp_port": smtp_sink.port})
+    world = build_world(app)
+    with app.app_context():
+        second = d.account("Gaston", "Gestion")
+        d.profile(second, db.session.get(Entity, world.og.id), "Direction OG 2",
+                  "ADMINISTRATION/ADMINISTRATEUR")
+        db.session.commit()
+        second_admin = second.identifier
+    post(app.test_client(), "/compte/creer", newcomer(world), "/compte/creer/demande")
+    filed = pending(app)
+    assert filed is not None
+    path = f"/profils/demandes/{filed.id}"
+    clients = []
+    for identifier, decision in ((world.og_admin, "accepter"), (second_admin, "refuser")):
+        client = app.test_client()
+        log_in(client, identifier)
+        clients.append((client, {"csrf_token": _token(client, path), "decision": decision}))
+    start, answers = threading.Barrier(2), []
+
+    def decide(client: FlaskClient, form: dict[str, str]) -> None:
+        start.wait()
+        response = client.post(path, data=form)
+        answers.append((response.status_code, text(response)))
+
+    threads = [threading.Thread(target=decide, args=pair) for pair in clients]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert sorted(status for status, _ in answers) == [302, 409], answers
+    assert "déjà été traitée" in next(page for status, page in answers if status == 409)
+    with app.app_context():
+        decided = db.session.scalars(select(AuditEvent.action).where(
+            AuditEvent.action.in_(["profile_request.accept", "profile_request.refuse"]))).all()
+    assert len(decided) == 1
+    outbox.wait_idle()
+
+
+def test_the_entity_is_chosen_from_a_list_the_server_makes(world: SimpleNamespace) -> None:
+    """Without the page's script: « Rechercher l'entité » answers the form again with the
+    matching entities as choices and what was typed kept; text typed but not chosen is
+    refused with the same list; the choice then files the request."""
+    person = world.app.test_client()
+    log_in(person, world.person)
+    form = {"entity_search": "verger", "wants_ape": "non", "label": "Verger <i>bis</i>",
+            "applications": ["ANCRE"], "comment": "Merci"}
+    searched = post(person, "/compte/demandes/nouvelle", {**form, "entity_lookup": "1"})
+    page = text(searched)
+    assert searched.status_code == 200 and "error-text" not in page
+    assert f'name="entity" id="entity-1" value="{world.etab_y.code}" checked' in page
+    assert world.etab_x.code not in page
+    assert 'value="Verger &lt;i&gt;bis&lt;/i&gt;"' in searched.get_data(as_text=True)
+    assert re.search(r'<input checked[^>]*value="ANCRE"', page) and "Merci" in page
+    unchosen = post(person, "/compte/demandes/nouvelle", form)
+    assert unchosen.status_code == 400 and ENTITY_FROM_LIST in text(unchosen)
+    assert f'value="{world.etab_y.code}"' in text(unchosen)
+    assert pending(world.app) is None
+    post(person, "/compte/demandes/nouvelle",
+         {**form, "entity": world.etab_y.code, "step": "confirmer"})
+    filed = pending(world.app)
+    assert filed is not None and filed.entity_id == world.etab_y.id

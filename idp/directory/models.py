@@ -69,6 +69,11 @@ class Entity(db.Model):
 
         return entity_level(self.type)
 
+    @property
+    def display_name(self) -> str:
+        """How the pages and mails name it: 'EHPAD LES TILLEULS (580003028)'."""
+        return f"{self.name} ({self.finess})" if self.finess else self.name
+
     def __repr__(self) -> str:
         return f"<Entity {self.code} {self.type} {self.name!r}>"
 

@@ -23,12 +23,12 @@ from idp.directory import profiles, requests, rules, services
 from idp.directory.enums import ProfileState
 from idp.directory.models import Account, Domain, Entity, Profile, Role
 from idp.extensions import db
-from idp.mail import service as mail
 from idp.outbox import service as outbox
+from idp.profiles import mails
 from idp.profiles.forms import DomainForm, HabilitationsForm, SearchForm
 from idp.web.access import login_required, request_actor, require_administrator_of
 from idp.web.access import signed_in_account as signed_in
-from idp.web.redirects import public_url, safe_next
+from idp.web.redirects import safe_next
 
 bp = Blueprint("profiles", __name__)
 
@@ -72,7 +72,7 @@ def _criteria(form: SearchForm, entities: list[Entity]) -> profiles.ProfileFilte
 
 
 def _entity_label(entity: Entity) -> str:
-    return f"{entity.name} ({entity.finess})" if entity.finess else entity.name
+    return entity.display_name
 
 
 @bp.get("/profils/recherche", endpoint="search")
@@ -172,16 +172,18 @@ def save_habilitations(profile_id: int) -> View:
     if not form.validate_on_submit():
         return _page(profile, account, domain, form, 400)
     editable = [r for r in profiles.granted_roles(profile, domain) if not rules.is_ape_role(r)]
-    add = [db.session.get(Role, role_id) for role_id in form.ajouter.data or []]
+    add = [r for r in (db.session.get(Role, role_id) for role_id in form.ajouter.data or [])
+           if r]
     remove = [r for r in editable if r.id not in set(form.attribues.data or [])]
     try:
-        profiles.update_habilitations(profile, domain, [r for r in add if r], remove,
-                                      request_actor(account))
+        profiles.update_habilitations(profile, domain, add, remove, request_actor(account))
     except RuleViolation as exc:
         db.session.rollback()
         form.ajouter.errors = [*form.ajouter.errors, str(exc)]
         return _page(profile, account, domain, form, 400)
+    mails.roles_granted(profile, domain, add, account)
     db.session.commit()
+    outbox.send_after_commit()
     flash(f"Les habilitations du profil « {profile.label} » sont enregistrées.", "success")
     return redirect(url_for("profiles.habilitations", profile_id=profile.id,
                             domaine=domain.code, retour=safe_next(form.retour.data)))
@@ -213,29 +215,31 @@ def _act(profile_id: int, operation: Callable[[Profile, Actor], Any], done: str,
 @bp.post("/profils/<int:profile_id>/desactiver")
 @login_required
 def deactivate(profile_id: int) -> Response:
-    return _act(profile_id, profiles.deactivate, profiles.DEACTIVATED)
+    return _act(profile_id, _and_tell(profiles.deactivate, mails.profile_deactivated),
+                profiles.DEACTIVATED)
 
 
 @bp.post("/profils/<int:profile_id>/reactiver")
 @login_required
 def reactivate(profile_id: int) -> Response:
-    return _act(profile_id, profiles.reactivate, "Le profil « {label} » est réactivé.")
+    return _act(profile_id, _and_tell(profiles.reactivate, mails.profile_reactivated),
+                "Le profil « {label} » est réactivé.")
 
 
-def _hand_over_and_tell(profile: Profile, actor: Actor) -> None:
-    """The role handed over, and the new APE told by mail (in the same transaction)."""
-    profiles.hand_over_ape(profile, actor)
-    mail.queue_template(profile.effective_email, "ape_handed_over",
-                        name=profile.account.full_name, profile=profile,
-                        predecessor=signed_in().full_name, entity=_entity_label(profile.entity),
-                        profiles_url=public_url("profiles.manage"))
+def _and_tell(operation: Callable[[Profile, Actor], Any],
+              tell: Callable[[Profile, Account], None]) -> Callable[[Profile, Actor], None]:
+    """The operation, and its holder told by mail in the same transaction."""
+    def both(profile: Profile, actor: Actor) -> None:
+        operation(profile, actor)
+        tell(profile, signed_in())
+    return both
 
 
 @bp.post("/profils/<int:profile_id>/administrateur-principal")
 @login_required
 def hand_over_ape(profile_id: int) -> Response:
     """The sitting APE hands his role over to this profile and stays an Administrateur."""
-    return _act(profile_id, _hand_over_and_tell,
+    return _act(profile_id, _and_tell(profiles.hand_over_ape, mails.ape_handed_over),
                 "Le profil « {label} » est désormais celui de l'administrateur principal "
                 "de l'entité ; vous restez administrateur.",
                 lambda account, profile: rules.may_hand_over_ape(account.profiles,

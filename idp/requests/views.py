@@ -95,10 +95,22 @@ def _file(form: ProfileRequestForm, account: Account | None) -> requests.Request
     return details
 
 
+def _looking_up() -> bool:
+    """« Rechercher l'entité » was pressed (the page's script not running): the form
+    comes back with the matching entities to choose from, the other fields kept."""
+    return request.method == "POST" and "entity_lookup" in request.form
+
+
 def _request_page(template: str, form: ProfileRequestForm, status: int = 200,
                   **context: Any) -> tuple[str, int]:
-    entity = form.chosen_entity()
-    return render_template(template, form=form, entity=entity,
+    """The form; where no entity is chosen (a search asked, or text typed without a
+    choice), the entities matching the text as a list of choices."""
+    entity = None if _looking_up() else form.chosen_entity()
+    matches = None
+    if entity is None and (_looking_up() or form.entity_search.errors):
+        matches = [(e.code, entity_choice(e))
+                   for e in requests.search_entities(form.entity_search.data or "")]
+    return render_template(template, form=form, entity=entity, matches=matches,
                            entity_label=entity_choice(entity) if entity else "",
                            **context), status
 
@@ -132,6 +144,8 @@ def create_account() -> View:
 def account_request() -> View:
     """Step 2: the request form of the guide, Envoyer."""
     form = _with_choices(AccountRequestForm())
+    if _looking_up():
+        return _request_page("requests/account_request.html", form)
     if not form.validate_on_submit():
         return _request_page("requests/account_request.html", form, 400)
     if (not address_allowed()
@@ -166,6 +180,8 @@ def new_profile_request() -> View:
     if request.method == "GET":  # offered by an access-denied page: entity, applications
         form.entity.data = request.args.get("entite", "")[:32]
         form.applications.data = request.args.getlist("applications")[:20]
+    if _looking_up():
+        return _request_page("requests/profile_request.html", form)
     if not form.validate_on_submit():
         status = 400 if request.method == "POST" else 200
         return _request_page("requests/profile_request.html", form, status)

@@ -16,7 +16,7 @@ _KINDS = {
 
 def entity_name(entity: Entity) -> str:
     """'EHPAD LES TILLEULS (580003028)'."""
-    return f"{entity.name} ({entity.finess})" if entity.finess else entity.name
+    return entity.display_name
 
 
 def entity_phrase(entity: Entity) -> str:

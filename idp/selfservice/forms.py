@@ -4,7 +4,7 @@ from wtforms import EmailField, PasswordField, StringField, TextAreaField
 from wtforms.validators import DataRequired, EqualTo, Length, Optional, Regexp
 
 from idp.web.forms import Form
-from idp.web.password_links import NewPasswordForm
+from idp.web.password_links import LinkCodeForm, NewPasswordForm
 
 
 def _strip(value: str | None) -> str | None:
@@ -49,6 +49,14 @@ def _current_password_field() -> PasswordField:
 
 class ChangePasswordForm(NewPasswordForm):
     current = _current_password_field()
+
+
+class EmailConfirmForm(LinkCodeForm):
+    """The email-change link's page: its code, then, in a browser not signed in to the
+    account that asked, that account's password (empty until it is asked)."""
+
+    password = PasswordField("Mot de passe", validators=[Optional(), Length(max=256)],
+                             render_kw={"autocomplete": "current-password"})
 
 
 def _phone_field(label: str) -> StringField:

@@ -5,6 +5,11 @@ The link carries its code after `#` like the reset link (idp/static/link_code.js
 moves it into the confirmation form); it is single-use, expires, works only for the
 account that asked for it, and only while that account still has the address it had
 when it asked. The former address is told of the change.
+
+The link may be opened in a browser that is not signed in to that account (the mail
+read on a phone, another computer): the code proves the new address is the person's,
+and the account's password, asked then and counted like a login attempt, proves the
+account is. Nobody is signed in by it.
 """
 
 from __future__ import annotations
@@ -16,16 +21,16 @@ from werkzeug.wrappers import Response
 
 from idp.core.errors import RuleViolation
 from idp.directory import accounts
+from idp.directory.enums import AccountState
 from idp.directory.models import Account
 from idp.extensions import db
 from idp.mail import service as mail
 from idp.outbox import service as outbox
-from idp.selfservice.forms import EmailChangeForm, PersonalInformationForm
+from idp.selfservice.forms import EmailChangeForm, EmailConfirmForm, PersonalInformationForm
 from idp.selfservice.passwords import current_password_refused
 from idp.selfservice.views import bp
-from idp.web.access import login_required, request_actor, signed_in_account
+from idp.web.access import current_account, login_required, request_actor, signed_in_account
 from idp.web.links import MailLinks
-from idp.web.password_links import LinkCodeForm
 from idp.web.redirects import public_url
 from idp.web.throttle import anonymous_requests, too_many_requests
 
@@ -40,9 +45,6 @@ EMAIL_CHANGED = "Votre adresse électronique est désormais {address}."
 INVALID_LINK = ("Ce lien de confirmation n'est plus valable : il a déjà servi, il a expiré, "
                 "ou votre adresse a changé depuis. Demandez un nouveau lien depuis vos "
                 "informations personnelles.")
-OTHER_ACCOUNT = ("Ce lien de confirmation a été demandé pour un autre compte Plage que "
-                 "celui avec lequel vous êtes connecté. Connectez-vous avec ce compte-là "
-                 "pour confirmer l'adresse.")
 
 
 def _links() -> MailLinks:
@@ -117,23 +119,40 @@ def _no_store(body: str, status: int) -> Response:
     return response
 
 
+def _confirmed_for(account: Account, form: EmailConfirmForm,
+                   signed_in: Account | None) -> int | None:
+    """Whether this browser may confirm for `account`: signed in to it, or the account's
+    password typed (None); else the status of the page that asks for it."""
+    if signed_in is not None and signed_in.id == account.id:
+        return None
+    if not form.password.data:
+        return 200
+    return current_password_refused(account, form.password)
+
+
 @bp.route("/courriel/confirmer", methods=["GET", "POST"])
-@login_required
 def confirm_email() -> Response:
-    """The link's page: its script posts the code; the signed-in holder's address changes."""
-    account = signed_in_account()
-    form = LinkCodeForm()
+    """The link's page: its script posts the code; the address of the account that asked
+    changes, once this browser is signed in to it or has typed its password."""
+    form = EmailConfirmForm()
     if not form.validate_on_submit():
         return _no_store(render_template("selfservice/email_code.html", form=form),
                          400 if request.method == "POST" else 200)
     links, code = _links(), form.code.data.strip()
     data: dict[str, Any] | None = links.peek(code)
-    if data is not None and data.get("account_id") != account.id:
+    account = db.session.get(Account, data["account_id"]) if data is not None else None
+    if account is None or account.state != AccountState.ACTIVE or data.get("from") != account.email:
         return _no_store(render_template("selfservice/email_invalid.html",
-                                         message=OTHER_ACCOUNT), 403)
-    # Taken (used up) only by its own account, so that of two uses one applies.
-    data = links.take(code) if data is not None else None
-    if data is None or data.get("from") != account.email:
+                                         message=INVALID_LINK), 400)
+    signed_in = current_account()
+    status = _confirmed_for(account, form, signed_in)
+    if status is not None:
+        return _no_store(render_template(
+            "selfservice/email_password.html", form=form, code=code, account=account,
+            address=data["email"], other=signed_in is not None), status)
+    # Taken (used up) only now, so that of two uses one applies.
+    data = links.take(code)
+    if data is None:
         return _no_store(render_template("selfservice/email_invalid.html",
                                          message=INVALID_LINK), 400)
     former = accounts.change_email(account, data["email"], request_actor(account))
@@ -142,4 +161,6 @@ def confirm_email() -> Response:
     db.session.commit()
     outbox.send_after_commit()
     flash(EMAIL_CHANGED.format(address=account.email), "success")
-    return redirect(url_for("selfservice.personal_information"))
+    if signed_in is not None and signed_in.id == account.id:
+        return redirect(url_for("selfservice.personal_information"))
+    return redirect(url_for("login.login"))

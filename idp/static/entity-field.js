@@ -1,12 +1,17 @@
 // The « Entité » field of the request forms: after 3 characters, the list of matching
 // entities; a choice fills the hidden code (the server accepts nothing else) and shows
-// to whom the request will go. Without this script the server says what is missing.
+// to whom the request will go. Without this script, « Rechercher l'entité » has the
+// server list the matching entities to choose from (then this script leaves them be).
 (function () {
   "use strict";
   var box = document.querySelector("[data-entity-field]");
   if (!box) { return; }
   var input = box.querySelector("#entity_search");
-  var code = box.querySelector("input[name=entity]");
+  var code = box.querySelector("input[type=hidden][name=entity]");
+  if (!code) { return; }
+  // The list below replaces the server's search; removed, the button no longer takes
+  // the Enter key of the other fields.
+  box.querySelector("[data-entity-lookup]").remove();
   var list = box.querySelector("#entity-list");
   var line = document.getElementById("recipients");
   var lines = null, timer = null;
