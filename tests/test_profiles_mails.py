@@ -91,6 +91,17 @@ def test_each_change_to_a_profile_is_mailed_to_its_holder(world: SimpleNamespace
     assert "- ANCRE – Gestionnaire de fichiers" in body_of(reactivated)
 
 
+def test_a_deactivation_from_the_review_of_rights_is_mailed_too(world: SimpleNamespace,
+                                                                smtp_sink: SmtpSink) -> None:
+    ape = signed_in(world, world.ape)
+    deactivated = one_new_mail(smtp_sink, lambda: post(
+        ape, "/revue-des-habilitations", {"liste": "inactifs"},
+        f"/revue-des-habilitations/profils/{world.jeanne_profile}/desactiver"))
+    assert deactivated["To"] == world.jeanne_email
+    assert subject(deactivated) == (f"PLAGE – Votre profil « {world.jeanne_label} » a été "
+                                      "désactivé")
+
+
 def test_what_changes_nothing_for_the_holder_is_not_mailed(world: SimpleNamespace,
                                                           smtp_sink: SmtpSink) -> None:
     ape = signed_in(world, world.ape)

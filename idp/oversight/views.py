@@ -24,6 +24,7 @@ from idp.extensions import db
 from idp.outbox import service as outbox
 from idp.oversight import service, wording
 from idp.oversight.forms import HistoryForm
+from idp.web import profile_mails
 from idp.web.access import (
     is_national_admin,
     login_required,
@@ -173,6 +174,7 @@ def deactivate(profile_id: int) -> Response:
     label = profile.label
     try:
         profiles.deactivate(profile, request_actor(account))
+        profile_mails.profile_deactivated(profile, account)
     except RuleViolation as exc:
         db.session.rollback()
         flash(str(exc), "error")

@@ -24,8 +24,8 @@ from idp.directory.enums import ProfileState
 from idp.directory.models import Account, Domain, Entity, Profile, Role
 from idp.extensions import db
 from idp.outbox import service as outbox
-from idp.profiles import mails
 from idp.profiles.forms import DomainForm, HabilitationsForm, SearchForm
+from idp.web import profile_mails as mails
 from idp.web.access import login_required, request_actor, require_administrator_of
 from idp.web.access import signed_in_account as signed_in
 from idp.web.redirects import safe_next

@@ -1,4 +1,4 @@
-"""The mails of the profiles pages: the holder of a profile hears of each change an
+"""The mails of the administrators' pages: the holder of a profile hears of each change an
 administrator makes to it (one mail per change), queued in the outbox with the change
 (the caller commits, then calls `outbox.send_after_commit()`).
 
