@@ -22,7 +22,7 @@ from idp.clients.models import Client
 from idp.core.audit import AuditEvent
 from idp.directory import rules
 from idp.directory.enums import EntityType
-from idp.directory.models import Entity, Profile, Role
+from idp.directory.models import Account, Entity, Profile, Role
 from idp.extensions import db
 from idp.outbox import service as outbox
 from idp.outbox.models import OutboxItem
@@ -149,6 +149,20 @@ def test_every_page_by_url_for_each_kind_of_visitor(make_app, sqlite_url) -> Non
                   "Applications clientes"):
         assert entry in menu
     assert "Nomination des APE" not in plain.get("/compte/").get_data(as_text=True)
+
+    # An OG's administrator appoints the APEs of its establishments: the entry is his too,
+    # not an establishment's administrator's (Paul Durand, APE of Les Tilleuls).
+    with app.app_context():
+        og = db.session.scalar(select(Entity).where(Entity.code == d.finess("25001181")))
+        olga = d.account("Olga", "Gestionnaire")
+        d.profile(olga, og, "APE de l'OG", "ADMINISTRATION/APE")
+        paul = db.session.scalar(select(Account).where(Account.family_name == "Durand"))
+        olga_id, paul_id = olga.identifier, paul.identifier  # type: ignore[union-attr]
+        db.session.commit()
+    og_menu = signed_in(app, olga_id).get("/compte/").get_data(as_text=True)
+    assert "Nomination des APE" in og_menu and "Entités</a>" not in og_menu
+    assert "Nomination des APE" not in signed_in(app, paul_id).get("/compte/").get_data(
+        as_text=True)
 
 
 def test_no_form_is_accepted_without_its_csrf_token(make_app, sqlite_url) -> None:  # type: ignore[no-untyped-def]

@@ -19,7 +19,7 @@ from idp.core.audit import Actor, record
 from idp.core.errors import RuleViolation
 from idp.directory import importer, profiles, rules
 from idp.directory.enums import EntityType, ProfileState
-from idp.directory.models import Entity, Habilitation, Profile, Role
+from idp.directory.models import Account, Entity, Habilitation, Profile, Role
 from idp.directory.requests import escape_like
 from idp.extensions import db
 
@@ -120,6 +120,13 @@ def appointed_by(appointers: Sequence[Entity]) -> Select:
 def appointing_admin_entities(admin_profiles: Sequence[Profile]) -> list[Entity]:
     """The entities whose usable administrator profiles are among `admin_profiles`."""
     return [p.entity for p in admin_profiles if rules.is_usable(p) and rules.is_admin_profile(p)]
+
+
+def appoints_someone(account: Account) -> bool:
+    """Whether the account's administrator profiles appoint the APE of any entity."""
+    appointers = appointing_admin_entities(account.profiles)
+    return bool(appointers) and db.session.scalar(
+        appointed_by(appointers).with_only_columns(Entity.id).limit(1)) is not None
 
 
 def apes_of(entity_ids: Collection[int]) -> dict[int, Profile]:

@@ -7,6 +7,7 @@ from typing import Any
 from flask import Flask, current_app, has_request_context, session
 
 from idp.directory import rules
+from idp.directory.entities import appoints_someone
 from idp.directory.models import Account, Profile
 from idp.web.access import current_account, is_national_admin, oversight
 
@@ -26,6 +27,7 @@ def navigation() -> dict[str, Any]:
     account = current_account()
     if account is None:
         return {"nav": None}
+    overseer = "national.entities" in current_app.view_functions and bool(oversight(account))
     return {"nav": {
         "account": account,
         "profiles": [p for p in account.profiles if rules.is_usable(p)],
@@ -33,8 +35,11 @@ def navigation() -> dict[str, Any]:
         "national_admin": is_national_admin(account),
         # National, ARS and CD administrators: the entities they oversee, the APEs they
         # appoint (only where the national pages are installed).
-        "overseer": "national.entities" in current_app.view_functions
-        and bool(oversight(account)),
+        "overseer": overseer,
+        # An OG's administrators appoint the APEs of its establishments: « Nomination des
+        # APE » is theirs too (asked of the database for administrators only).
+        "appointer": overseer or ("national.appointments" in current_app.view_functions
+                                  and appoints_someone(account)),
         "administrator": any(rules.is_usable(p) and rules.is_admin_profile(p)
                              for p in account.profiles),
         "endpoints": current_app.view_functions,
