@@ -34,6 +34,7 @@ from tests.support.oidc import (
     Browser,
     Page,
     Provider,
+    Scene,
     app_factory,
     audit_events,
     register,
@@ -243,8 +244,9 @@ def test_another_persons_passkey_is_no_second_factor(op: Provider) -> None:
     choices = options(browser, asked, index)
     assert [c["id"] for c in choices["allowCredentials"]] == [
         b64url(person.key.credentials[0].id)]
-    refused = browser.submit(asked, form_index=index, credential=other.key.get(
-        choices, credential=other.key.credentials[0]))
+    answer = json.loads(other.key.get(choices, credential=other.key.credentials[0]))
+    del answer["response"]["userHandle"]  # as a security key's non-discoverable one sends
+    refused = browser.submit(asked, form_index=index, credential=json.dumps(answer))
     assert isinstance(refused, Page) and refused.status == 401 and REFUSED in refused.text
     assert not signed_in(browser)
 
@@ -322,6 +324,8 @@ def test_a_replayed_assertion_is_refused(op: Provider) -> None:
     answer = person.key.get(options(browser, page, page.form_with("credential")))
     first = browser.submit(page, form_index=page.form_with("credential"), credential=answer)
     assert isinstance(first, Page) and first.status == 200 and signed_in(browser)
+    again = browser.submit(page, form_index=page.form_with("credential"), credential=answer)
+    assert isinstance(again, Page) and again.status == 401  # its challenge was taken
 
     replayer = Browser(op)
     page = sign_in_page(replayer)
@@ -380,7 +384,7 @@ def test_an_expired_challenge_is_refused(op: Provider) -> None:
     answer = person.key.get(options(browser, page, page.form_with("credential")))
     store = op.app.extensions["idp.store"]
     try:
-        store_clock(op.app).advance(121)
+        store_clock(op.app).advance(passkeys.TIMEOUT + 1)
         late = browser.submit(page, form_index=page.form_with("credential"),
                               credential=answer)
     finally:
@@ -447,3 +451,15 @@ def test_the_relying_party_is_the_issuer_where_browsers_allow_it(
         issuer: str, expected: tuple[str, str] | None) -> None:
     rp = passkeys.relying_party(issuer)
     assert ((rp.id, rp.origin) if rp else None) == expected
+
+
+def test_no_passkeys_where_browsers_offer_no_webauthn(sqlite: Scene) -> None:
+    """On http://127.0.0.1 (no domain for an RP ID) nothing offers or takes a passkey."""
+    browser = Browser(sqlite.op)
+    login = browser.open(sqlite.op.issuer + "/connexion")
+    assert isinstance(login, Page) and "clé d'accès" not in login.text
+    token = login.forms[login.form_with("password")].fields["csrf_token"]
+    answer = browser.http.post(sqlite.op.issuer + "/connexion/cle-d-acces/options",
+                               headers={"X-CSRFToken": token}, timeout=10)
+    assert answer.status_code == 404 and "pas disponibles" in answer.json()["error"]
+    assert browser.get(SIGN_IN_PAGE).status == 404

@@ -66,7 +66,7 @@ def registration_options() -> tuple[Response | str, int, dict[str, str]]:
     if rp is None:
         return _unavailable(NO_PASSKEYS, 404)
     account = signed_in_account()
-    challenge = issue_challenge(registration_purpose(account))
+    challenge = issue_challenge(registration_purpose(account), passkeys.TIMEOUT)
     return _options(passkeys.registration_options(rp, account, challenge,
                                                   user_handle_secret()))
 
@@ -80,7 +80,7 @@ def second_factor_options() -> tuple[Response | str, int, dict[str, str]]:
         return _unavailable(NO_PASSKEYS, 404)
     if account is None:
         return _unavailable(EXPIRED, 400)
-    challenge = issue_challenge(second_factor_purpose(account))
+    challenge = issue_challenge(second_factor_purpose(account), passkeys.TIMEOUT)
     return _options(passkeys.authentication_options(rp, challenge, account))
 
 
@@ -89,7 +89,8 @@ def sign_in_options() -> tuple[Response | str, int, dict[str, str]]:
     rp = relying_party()
     if rp is None:
         return _unavailable(NO_PASSKEYS, 404)
-    return _options(passkeys.authentication_options(rp, issue_challenge(SIGN_IN), None))
+    challenge = issue_challenge(SIGN_IN, passkeys.TIMEOUT)
+    return _options(passkeys.authentication_options(rp, challenge, None))
 
 
 def _subject(answer: str) -> str:

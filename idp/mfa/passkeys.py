@@ -63,7 +63,7 @@ from idp.mail import service as mail
 from idp.mfa.models import Passkey
 
 RP_NAME = "PLAGE"
-TIMEOUT_MS = 120_000  # the browser's prompt; the challenge lives as long in the store
+TIMEOUT = 120  # seconds of the browser's prompt; its challenge lives as long in the store
 MAX_PASSKEYS = 10  # per account
 MAX_ANSWER = 16_000  # characters of the browser's JSON answer (no attestation asked)
 HARDWARE, SOFTWARE, VERIFIED_USER = "hwk", "swk", "user"
@@ -160,7 +160,7 @@ def registration_options(rp: RelyingParty, account: Account, challenge: bytes,
     options = generate_registration_options(
         rp_id=rp.id, rp_name=RP_NAME, user_name=account.identifier,
         user_id=user_handle(account, secret), user_display_name=account.full_name,
-        challenge=challenge, timeout=TIMEOUT_MS,
+        challenge=challenge, timeout=TIMEOUT * 1000,
         # Discoverable when the authenticator can (sign-in without password); a security
         # key that cannot still serves as a second factor.
         authenticator_selection=AuthenticatorSelectionCriteria(
@@ -218,7 +218,7 @@ def authentication_options(rp: RelyingParty, challenge: bytes,
     """The options of `navigator.credentials.get()`: the passkeys of `account` after its
     password, or (None) any discoverable one, the person verified by the authenticator."""
     options = generate_authentication_options(
-        rp_id=rp.id, challenge=challenge, timeout=TIMEOUT_MS,
+        rp_id=rp.id, challenge=challenge, timeout=TIMEOUT * 1000,
         allow_credentials=[_descriptor(p) for p in listed(account)] if account else [],
         user_verification=UserVerificationRequirement.PREFERRED if account
         else UserVerificationRequirement.REQUIRED)

@@ -6,7 +6,7 @@
   is signed in by it.
 - A passkey *ceremony*: the challenge the browser's authenticator must sign, issued to
   this session for one purpose (registering, a second factor, a sign-in without
-  password). It lives in the short-lived store for `CEREMONY_TTL` seconds under a handle
+  password). It lives in the short-lived store as long as the browser's prompt under a handle
   only this session knows, and is taken once (an atomic pop): a replayed answer, or one
   made for another session or purpose, finds nothing.
 - A *remembered device*: a cookie signed with the application's secret that names the
@@ -29,7 +29,6 @@ from werkzeug.wrappers import Response
 from idp.store import ShortLivedStore
 from idp.web.session import renew_session_id
 
-CEREMONY_TTL = 120  # seconds to answer the browser's passkey prompt
 _CEREMONY_KEY = "passkey_ceremony"
 PENDING_TTL = 300  # seconds to type the code after the password
 _PENDING_KEY = "second_factor"
@@ -69,14 +68,14 @@ def _store() -> ShortLivedStore:
     return current_app.extensions["idp.store"]
 
 
-def issue_challenge(purpose: str) -> bytes:
-    """A new challenge (32 random bytes) for `purpose`, replacing this session's earlier
-    one."""
+def issue_challenge(purpose: str, ttl: int) -> bytes:
+    """A new challenge (32 random bytes) for `purpose`, valid `ttl` seconds, replacing
+    this session's earlier one."""
     challenge, handle = secrets.token_bytes(32), secrets.token_urlsafe(24)
     session[_CEREMONY_KEY] = handle
     _store().put(f"passkey-challenge:{handle}", {
         "purpose": purpose, "challenge": base64.urlsafe_b64encode(challenge).decode()},
-        CEREMONY_TTL)
+        ttl)
     return challenge
 
 
