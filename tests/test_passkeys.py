@@ -231,6 +231,29 @@ def test_after_the_password_a_passkey_gives_eidas2_and_pwd_hwk(op: Provider) -> 
     assert row.sign_count == 1 and row.last_used_at is not None
 
 
+def test_told_to_enrol_by_an_application_a_person_adds_a_passkey_and_goes_on(
+        op: Provider) -> None:
+    person = new_person(op)
+    strict = register(op, name="SAGA Directeurs", required_acr="eidas2")
+    request = strict.begin()
+    told = person.browser.authorize(request.url)
+    assert isinstance(told, Page) and "Double authentification requise" in told.text
+    link = re.search(r'href="([^"]*double-authentification[^"]*)"', told.html)
+    assert link
+    page = person.browser.open(op.issuer + html.unescape(link.group(1)))
+    assert isinstance(page, Page)
+    index = page.form_to("/cles-d-acces")
+    answer = person.key.create(options(person.browser, page, index))
+
+    asked = person.browser.submit(page, form_index=index, name="Téléphone", credential=answer)
+
+    assert isinstance(asked, Page) and asked.url.endswith(CODE_PAGE), asked
+    assert "« Téléphone » est ajoutée" in asked.text
+    arrival = answer_page(person.browser, asked, person.key)
+    claims = strict.exchange(request, strict.code_from(request, arrival)).id_claims
+    assert claims["acr"] == "eidas2" and claims["amr"] == ["pwd", "hwk"]
+
+
 def test_another_persons_passkey_is_no_second_factor(op: Provider) -> None:
     person, other = new_person(op), new_person(op)
     add_passkey(person)

@@ -65,6 +65,7 @@ class PasskeyRegisterForm(Form):
         render_kw={"autocomplete": "off", "maxlength": 64},
     )
     credential = HiddenField(validators=_ANSWER_VALIDATORS)
+    next = HiddenField()  # where the person was going (an application asking eidas2)
 
 
 class PasskeyRemoveForm(Form):

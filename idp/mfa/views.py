@@ -222,9 +222,9 @@ def manage() -> Response | tuple[str, int]:
     code), which ends on the recovery codes, shown this once."""
     account = signed_in_account()
     if service.enrolled(account) is not None or request.method == "GET":
-        form = EnrolForm(formdata=None)
-        form.next.data = safe_next(request.args.get("next"))
-        return _manage_page(account, enrol_form=form)
+        form, register_form = EnrolForm(formdata=None), PasskeyRegisterForm(formdata=None)
+        form.next.data = register_form.next.data = safe_next(request.args.get("next"))
+        return _manage_page(account, enrol_form=form, register_form=register_form)
     form = EnrolForm()
     if not form.validate_on_submit():
         return _manage_page(account, 400, enrol_form=form)
@@ -293,7 +293,8 @@ def add_passkey() -> Response | tuple[str, int]:
         return _manage_page(account, 400, register_form=form, passkey_error=PASSKEY_NOT_KEPT)
     commit()
     flash(PASSKEY_ADDED.format(name=form.name.data.strip()), "success")
-    return redirect(url_for("mfa.manage"))
+    # On the way to an application that asked eidas2: back to it, which asks the passkey.
+    return redirect(safe_next(form.next.data) or url_for("mfa.manage"))
 
 
 @bp.post("/compte/double-authentification/cles-d-acces/supprimer")
