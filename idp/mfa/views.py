@@ -66,7 +66,7 @@ SLOWED = ("Trop de tentatives en peu de temps. Pour votre sécurité, patientez 
 DISABLED = "La double authentification est désactivée."
 TOTP_DISABLED = ("L'application d'authentification est désactivée ; vos clés d'accès "
                  "restent demandées à la connexion.")
-PASSKEY_REFUSED = "La clé d'accès n'a pas été reconnue. Réessayez, ou utilisez un code."
+PASSKEY_REFUSED = "La clé d'accès n'a pas été reconnue. Réessayez."
 PASSKEY_NOT_KEPT = ("La clé d'accès n'a pas pu être enregistrée (délai dépassé, ou clé "
                     "déjà enregistrée). Réessayez.")
 PASSKEY_ADDED = "La clé d'accès « {name} » est ajoutée."
