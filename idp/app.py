@@ -90,6 +90,7 @@ def create_app(overrides: dict[str, dict[str, Any]] | None = None) -> Flask:
     from idp.home.views import bp as home_bp
     from idp.login.views import bp as login_bp
     from idp.mail.service import MailChannel
+    from idp.mfa.passkey_views import bp as passkeys_bp
     from idp.mfa.views import bp as mfa_bp
     from idp.national.views import bp as national_bp
     from idp.oidc.backchannel import LogoutChannel
@@ -111,7 +112,7 @@ def create_app(overrides: dict[str, dict[str, Any]] | None = None) -> Flask:
     directory_events.on_profile_ended(end_profile_grants)
     app.extensions["idp.oauth_server"] = create_server(app)
     for blueprint in (home_bp, login_bp, selfservice_bp, oidc_bp, consent_bp, admin_bp,
-                      requests_bp, mfa_bp, profiles_bp, national_bp,
+                      requests_bp, mfa_bp, passkeys_bp, profiles_bp, national_bp,
                       oversight_bp):
         app.register_blueprint(blueprint)
     _register_error_pages(app)

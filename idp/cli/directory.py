@@ -94,7 +94,8 @@ def accounts_show(identifier: str, as_json: bool) -> None:
 @json_option
 @with_appcontext
 def accounts_reset_second_factor(identifier: str, as_json: bool) -> None:
-    """Remove an account's second factor (a lost phone): audited, the holder mailed."""
+    """Remove an account's second factor, TOTP app and passkeys (a lost phone): audited,
+    the holder mailed."""
     account = services.get_account(identifier)
     removed = second_factor.remove(account, Actor.cli(), by_administrator=True)
     db.session.commit()

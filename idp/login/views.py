@@ -90,8 +90,9 @@ def login() -> Response | tuple[str, int] | str:
             guard.succeeded(identifier, ip)
             next_url = safe_next(form.next.data) or url_for("selfservice.home")
             factor = second_factor.enrolled(account)
-            if factor and not is_remembered_device(account.id,
-                                                   second_factor.device_stamp(factor)):
+            remembered = factor is not None and is_remembered_device(
+                account.id, second_factor.device_stamp(factor))
+            if second_factor.has_second_factor(account) and not remembered:
                 await_second_factor(account.id, next_url)
                 metrics.login("second_factor_required")
                 return redirect(url_for("mfa.challenge"))

@@ -1,6 +1,6 @@
 """Forms of the second factor's pages."""
 
-from wtforms import BooleanField, HiddenField, PasswordField, StringField
+from wtforms import BooleanField, HiddenField, PasswordField, SelectField, StringField
 from wtforms.validators import DataRequired, Length
 
 from idp.web.forms import Form
@@ -27,10 +27,47 @@ class EnrolForm(Form):
     next = HiddenField()  # where the person was going (an application asking eidas2)
 
 
-class DisableForm(Form):
-    proof = PasswordField(
+def _proof_field(**kwargs: str) -> PasswordField:
+    """What a person at an unlocked screen does not know: asked before removing a factor."""
+    return PasswordField(
         "Mot de passe actuel ou code de vérification",
         validators=[DataRequired("Veuillez saisir votre mot de passe ou un code."),
                     Length(max=256)],
-        render_kw={"autocomplete": "current-password"},
+        render_kw={"autocomplete": "current-password"}, **kwargs,
     )
+
+
+class DisableForm(Form):
+    proof = _proof_field()
+
+
+# --- passkeys -------------------------------------------------------------------------
+
+# The browser's answer, put in the form by idp/static/passkeys.js (JSON, base64url).
+_ANSWER_VALIDATORS = [
+    DataRequired("Votre navigateur n'a pas transmis de clé d'accès : réessayez, ou "
+                 "utilisez un navigateur récent."),
+    Length(max=16_000),
+]
+
+
+class PasskeyAnswerForm(Form):
+    """A passkey used to sign in (after the password, or without it)."""
+
+    credential = HiddenField(validators=_ANSWER_VALIDATORS)
+    next = HiddenField()
+
+
+class PasskeyRegisterForm(Form):
+    name = StringField(
+        "Nom de la clé d'accès",
+        validators=[DataRequired("Veuillez nommer votre clé d'accès."), Length(max=64)],
+        render_kw={"autocomplete": "off", "maxlength": 64},
+    )
+    credential = HiddenField(validators=_ANSWER_VALIDATORS)
+    next = HiddenField()  # where the person was going (an application asking eidas2)
+
+
+class PasskeyRemoveForm(Form):
+    passkey = SelectField("Clé d'accès à supprimer", coerce=int)
+    proof = _proof_field(id="passkey-proof")  # beside the disable form's own « proof »

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Integer, String, Text
+from sqlalchemy import Boolean, ForeignKey, Integer, LargeBinary, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from idp.core.clock import utcnow
@@ -38,3 +38,25 @@ class RecoveryCode(db.Model):
     salt: Mapped[str] = mapped_column(String(32))
     digest: Mapped[str] = mapped_column(String(64))  # SHA-256 of salt + code, hex
     used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class Passkey(db.Model):
+    """A WebAuthn credential (a passkey) registered by the account holder: a second
+    factor after the password, or a sign-in without it (when the authenticator keeps
+    the credential and verifies the person)."""
+
+    __tablename__ = "passkeys"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    account_id: Mapped[int] = mapped_column(
+        ForeignKey("accounts.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(64))  # the holder's name for it
+    # The credential id, base64url (at most 1023 bytes by WebAuthn: 1364 characters).
+    credential_id: Mapped[str] = mapped_column(String(1400), unique=True)
+    public_key: Mapped[bytes] = mapped_column(LargeBinary)  # COSE_Key, as registered
+    sign_count: Mapped[int] = mapped_column(Integer, default=0)
+    transports: Mapped[str] = mapped_column(String(128), default="")  # space-separated
+    # Backup eligible (a synced, multi-device passkey): `swk` rather than `hwk` in amr.
+    synced: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -31,7 +31,7 @@ from idp.directory.models import Account
 from idp.extensions import db
 from idp.keys import sealing
 from idp.mail import service as mail
-from idp.mfa.models import RecoveryCode, SecondFactor
+from idp.mfa.models import Passkey, RecoveryCode, SecondFactor
 
 ISSUER = "PLAGE"  # the name authenticator apps show beside the identifier
 STEP = 30  # seconds
@@ -58,6 +58,13 @@ def enrolled(account: Account) -> SecondFactor | None:
     """The account's confirmed second factor, if it has one."""
     row = _row(account)
     return row if row is not None and row.confirmed_at is not None else None
+
+
+def has_second_factor(account: Account) -> bool:
+    """Whether the password alone no longer signs the account in: it has a TOTP app
+    enrolled or a passkey registered (`idp.mfa.passkeys`)."""
+    return enrolled(account) is not None or db.session.scalar(
+        select(Passkey.id).where(Passkey.account_id == account.id).limit(1)) is not None
 
 
 def device_stamp(factor: SecondFactor) -> str:
@@ -128,11 +135,14 @@ def confirm(account: Account, code: str, passphrase: str, actor: Actor) -> list[
 
 
 def remove(account: Account, actor: Actor, *, by_administrator: bool = False) -> bool:
-    """Take the account's second factor away (the holder disables it, or an administrator
-    resets it); False if it had none."""
-    had = enrolled(account) is not None
+    """Take the account's TOTP app away (the holder disables it), or every second factor,
+    its passkeys too (an administrator resets it: the device is lost); False if there
+    was none."""
+    had = has_second_factor(account) if by_administrator else enrolled(account) is not None
     db.session.execute(delete(SecondFactor).where(SecondFactor.account_id == account.id))
     db.session.execute(delete(RecoveryCode).where(RecoveryCode.account_id == account.id))
+    if by_administrator:
+        db.session.execute(delete(Passkey).where(Passkey.account_id == account.id))
     if had:
         record(actor, "second_factor.reset" if by_administrator else "second_factor.disabled",
                target=account)

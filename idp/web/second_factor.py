@@ -4,6 +4,11 @@
   signed in at too low a level) and the code is awaited. It lives in the server-side
   session for `PENDING_TTL` seconds and names the account and where to go next; nobody
   is signed in by it.
+- A passkey *ceremony*: the challenge the browser's authenticator must sign, issued to
+  this session for one purpose (registering, a second factor, a sign-in without
+  password). It lives in the short-lived store as long as the browser's prompt under a handle
+  only this session knows, and is taken once (an atomic pop): a replayed answer, or one
+  made for another session or purpose, finds nothing.
 - A *remembered device*: a cookie signed with the application's secret that names the
   account and its enrolment (`stamp`), valid `security.remembered_device_days`; on that
   browser the password alone signs the person in again at the basic level (`eidas1`),
@@ -12,6 +17,8 @@
 
 from __future__ import annotations
 
+import base64
+import secrets
 import time
 from dataclasses import asdict, dataclass
 
@@ -19,8 +26,10 @@ from flask import current_app, request, session
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 from werkzeug.wrappers import Response
 
+from idp.store import ShortLivedStore
 from idp.web.session import renew_session_id
 
+_CEREMONY_KEY = "passkey_ceremony"
 PENDING_TTL = 300  # seconds to type the code after the password
 _PENDING_KEY = "second_factor"
 DEVICE_COOKIE = "plage_appareil"
@@ -50,6 +59,34 @@ def pending_second_factor() -> Pending | None:
 
 def forget_second_factor() -> None:
     session.pop(_PENDING_KEY, None)
+
+
+# --- passkey ceremonies ---------------------------------------------------------------
+
+
+def _store() -> ShortLivedStore:
+    return current_app.extensions["idp.store"]
+
+
+def issue_challenge(purpose: str, ttl: int) -> bytes:
+    """A new challenge (32 random bytes) for `purpose`, valid `ttl` seconds, replacing
+    this session's earlier one."""
+    challenge, handle = secrets.token_bytes(32), secrets.token_urlsafe(24)
+    session[_CEREMONY_KEY] = handle
+    _store().put(f"passkey-challenge:{handle}", {
+        "purpose": purpose, "challenge": base64.urlsafe_b64encode(challenge).decode()},
+        ttl)
+    return challenge
+
+
+def take_challenge(purpose: str) -> bytes | None:
+    """The challenge issued to this session for `purpose`, once; None if there is none
+    (never issued, expired, taken already, or issued for something else)."""
+    handle = session.pop(_CEREMONY_KEY, None)
+    stored = _store().pop(f"passkey-challenge:{handle}") if isinstance(handle, str) else None
+    if not isinstance(stored, dict) or stored.get("purpose") != purpose:
+        return None
+    return base64.urlsafe_b64decode(stored["challenge"])
 
 
 # --- remembered devices ---------------------------------------------------------------

@@ -53,18 +53,21 @@ ServeApp = Callable[[Callable[[str], Flask]], tuple[Flask, str]]
 
 
 @contextmanager
-def app_server(on_close: Callable[[Flask], None] | None = None) -> Iterator[ServeApp]:
+def app_server(on_close: Callable[[Flask], None] | None = None,
+               host: str = "127.0.0.1") -> Iterator[ServeApp]:
     """`serve(build)` serves `build(base_url)` on a free port of 127.0.0.1.
 
     The socket is bound first, so the app is built knowing its own URL (an issuer, a
-    redirect URI). On exit every server stops, then `on_close(app)` runs for each app."""
+    redirect URI). On exit every server stops, then `on_close(app)` runs for each app.
+    `host` names the server in that URL: `localhost` where the browser must see a
+    secure context with a domain (WebAuthn), 127.0.0.1 otherwise."""
     from werkzeug.serving import make_server
 
     running: list[tuple[Any, threading.Thread]] = []
 
     def serve(build: Callable[[str], Flask]) -> tuple[Flask, str]:
         server = make_server("127.0.0.1", 0, lambda environ, start: [], threaded=True)
-        base = f"http://127.0.0.1:{server.server_port}"
+        base = f"http://{host}:{server.server_port}"
         app = build(base)
         server.app = app
         thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},

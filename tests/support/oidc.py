@@ -83,10 +83,10 @@ Serve = Callable[..., Provider]  # serve(database_url, redis_url="", **sections)
 
 
 @contextmanager
-def serving(make_app: AppFactory) -> Iterator[Serve]:
+def serving(make_app: AppFactory, host: str = "127.0.0.1") -> Iterator[Serve]:
     """`serve(database_url, redis_url="", **sections)` starts a provider on a free port,
-    built knowing its issuer (the base URL)."""
-    with app_server() as serve_app:
+    built knowing its issuer (the base URL, on `host`: see `app_server`)."""
+    with app_server(host=host) as serve_app:
 
         def serve(database_url: str, redis_url: str = "",
                   **sections: dict[str, Any]) -> Provider:

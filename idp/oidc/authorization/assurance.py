@@ -61,4 +61,4 @@ def acr_too_low(flow: Flow, login: LoginState | None) -> bool:
     if wished is None or acr_reaches(login.acr, wished):
         return False
     account = db.session.get(Account, login.account_id)
-    return account is not None and second_factor.enrolled(account) is not None
+    return account is not None and second_factor.has_second_factor(account)

@@ -5,16 +5,16 @@ Historique walks an administrator's entities' events newest first, a page at a t
 entity_id alone). Revue des habilitations asks when each profile last signed in to an
 application, i.e. its newest grant: (profile_id, created_at).
 
-Revision ID: 0012
-Revises: 0007
+Revision ID: 0009
+Revises: 0008
 Create Date: 2026-12-01 04:50:00
 """
 from collections.abc import Sequence
 
 from alembic import op
 
-revision: str = '0012'
-down_revision: str | None = '0007'
+revision: str = '0009'
+down_revision: str | None = '0008'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -1,0 +1,135 @@
+"""Passkeys in headless Chromium with its virtual authenticator (DevTools' WebAuthn
+domain, through Playwright's CDP session): a person registers a passkey from Mon compte,
+signs out, reaches an application that requires eidas2 with her password and the
+passkey, then with the passkey alone. The provider is served on `http://localhost`:
+WebAuthn wants a secure context and a domain (127.0.0.1 is neither for it).
+Screenshots go to test-artifacts/screenshots/.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import jwt
+import pytest
+from flask import Flask
+
+from idp.extensions import db
+from idp.outbox import service as outbox
+from tests.support import directory as d
+from tests.support.oidc import Provider, serving
+from tests.support.rp import app_server, kit_app
+
+pytestmark = pytest.mark.browser
+
+
+@dataclass
+class World:
+    op: Provider
+    app_base: str  # the relying application, which requires eidas2
+    identifier: str
+
+
+@pytest.fixture
+def world(make_app: Callable[..., Flask], sqlite_url: str, tmp_path: Path) -> Iterator[World]:
+    with serving(make_app, host="localhost") as serve, app_server() as serve_app:
+        op = serve(sqlite_url)
+        identifier = op.run(lambda: d.ancre_world().person.identifier)
+
+        def build(base: str) -> Flask:
+            def register() -> tuple[str, str | None]:
+                row, secret = d.client("Tableau de bord ESMS", ["TDBESMS"],
+                                       [f"{base}/plage/callback"], required_acr="eidas2")
+                db.session.commit()
+                return row.client_id, secret
+
+            client_id, secret = op.run(register)
+            return kit_app(op.issuer, client_id, secret, f"sqlite:///{tmp_path / 'rp.sqlite3'}")
+
+        _, base = serve_app(build)
+        yield World(op, base, identifier)
+        assert outbox.wait_idle(20)
+
+
+def virtual_authenticator(page: Any) -> tuple[Any, str]:
+    """A platform authenticator that keeps its credentials and verifies its user."""
+    cdp = page.context.new_cdp_session(page)
+    cdp.send("WebAuthn.enable")
+    added = cdp.send("WebAuthn.addVirtualAuthenticator", {"options": {
+        "protocol": "ctap2", "transport": "internal", "hasResidentKey": True,
+        "hasUserVerification": True, "isUserVerified": True}})
+    return cdp, added["authenticatorId"]
+
+
+def claims_at(page: Any, app_base: str) -> dict[str, Any]:
+    page.goto(app_base + "/jetons")
+    id_token = page.evaluate("() => JSON.parse(document.body.innerText).id_token")
+    return jwt.decode(id_token, options={"verify_signature": False})
+
+
+def test_register_then_password_and_passkey_then_passkey_alone(
+        world: World, page: Any, screenshot: Any) -> None:
+    op = world.op
+    cdp, authenticator = virtual_authenticator(page)
+    page.goto(op.issuer + "/connexion")
+    page.get_by_label("Identifiant Plage").fill(world.identifier)
+    page.get_by_label("Mot de passe").fill(d.PASSWORD)
+    page.get_by_role("button", name="Se connecter").click()
+    page.get_by_role("link", name="Double authentification").click()
+
+    page.wait_for_url("**/compte/double-authentification")
+    page.get_by_label("Nom de la clé d'accès").fill("Ordinateur du bureau")
+    page.get_by_role("button", name="Ajouter une clé d'accès").click()
+    page.get_by_text("La clé d'accès « Ordinateur du bureau » est ajoutée.").wait_for()
+    assert page.locator("#passkeys").get_by_text("Ordinateur du bureau").is_visible()
+    screenshot(page, "1-registered")
+    [credential] = cdp.send("WebAuthn.getCredentials",
+                            {"authenticatorId": authenticator})["credentials"]
+    assert credential["isResidentCredential"] and credential["rpId"] == "localhost"
+
+    page.get_by_role("link", name="Se déconnecter").click()
+    page.get_by_role("button", name="Se déconnecter").click()
+    page.wait_for_load_state()
+
+    page.goto(world.app_base + "/moi")  # the application sends the person to PLAGE
+    page.get_by_label("Identifiant Plage").fill(world.identifier)
+    page.get_by_label("Mot de passe").fill(d.PASSWORD)
+    page.get_by_role("button", name="Se connecter").click()
+    page.wait_for_url("**/connexion/code")
+    screenshot(page, "2-second-factor")
+    page.get_by_role("button", name="Utiliser une clé d'accès").click()
+    page.wait_for_url(world.app_base + "/moi")
+    claims = claims_at(page, world.app_base)
+    assert claims["acr"] == "eidas2" and claims["amr"] == ["pwd", "hwk"]
+
+    page.context.clear_cookies()  # a new visit: neither the application nor PLAGE knows her
+    page.goto(world.app_base + "/moi")
+    page.get_by_role("link", name="Se connecter avec une clé d'accès").click()
+    page.wait_for_url("**/connexion/cle-d-acces*")
+    # The authenticator cannot verify her this time: the prompt fails, the page says so.
+    cdp.send("WebAuthn.setUserVerified", {"authenticatorId": authenticator,
+                                          "isUserVerified": False})
+    page.get_by_role("button", name="Utiliser ma clé d'accès").click()
+    page.get_by_text("L'opération a été annulée ou le délai est dépassé").wait_for()
+    screenshot(page, "3-cancelled")
+    cdp.send("WebAuthn.setUserVerified", {"authenticatorId": authenticator,
+                                          "isUserVerified": True})
+    page.get_by_role("button", name="Utiliser ma clé d'accès").click()
+    page.wait_for_url(world.app_base + "/moi")
+    assert world.identifier in page.content()
+    screenshot(page, "4-application")
+    claims = claims_at(page, world.app_base)
+    assert claims["acr"] == "eidas2" and claims["amr"] == ["hwk", "user"]
+    assert claims["sub"] == world.identifier
+
+
+def test_a_browser_without_webauthn_is_told_in_french(world: World, page: Any) -> None:
+    page.add_init_script("delete window.PublicKeyCredential;")
+    page.goto(world.op.issuer + "/connexion/cle-d-acces")
+    page.get_by_role("button", name="Utiliser ma clé d'accès").click()
+    message = page.get_by_role("alert")
+    message.wait_for()
+    assert "Votre navigateur ne permet pas d'utiliser une clé d'accès" in message.inner_text()
