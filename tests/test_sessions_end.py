@@ -176,19 +176,23 @@ def test_refresh_tokens_end_with_an_idle_provider_session(serve: Serve, sqlite_u
 
 def test_the_session_ends_at_its_lifetime_from_the_login_whatever_its_activity(
         serve: Serve, sqlite_url: str) -> None:
-    op = serve(sqlite_url, oidc={"session_ttl": 3, "session_idle_timeout": 3})
+    op = serve(sqlite_url, oidc={"session_ttl": 4, "session_idle_timeout": 4})
     apps = tdbesms_applications(op)
     browser = Browser(op)
+    # The login happens between these two instants: its deadline, 4 s later, is after
+    # before + 4 and before after + 4, however slow the machine is to sign in.
+    before = time.monotonic()
     browser.sign_in(apps.identifier)
-    signed_in_at = time.monotonic()
+    after = time.monotonic()
     tdb = apps.tdb.login(browser)
 
     # Real time: the session's deadline is read from the wall clock (idp/web/session.py
-    # takes no clock), and the activity must be spread over the session's life.
-    while time.monotonic() - signed_in_at < 2.5:  # busy, with a new code now and then
+    # takes no clock), and the activity must be spread over the session's life; the last
+    # check starts 1.5 s before the earliest deadline, a margin for a loaded machine.
+    while time.monotonic() - before < 2.5:  # busy, with a new code now and then
         assert browser.signed_in(apps.tdb)
         time.sleep(0.5)
-    time.sleep(max(0.0, 3.3 - (time.monotonic() - signed_in_at)))
+    time.sleep(max(0.0, 4.3 - (time.monotonic() - after)))
 
     assert not browser.signed_in(apps.tdb)
     assert not refreshes(apps.tdb, tdb)
