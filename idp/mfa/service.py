@@ -3,7 +3,8 @@
 - The TOTP secret (RFC 6238: 6 digits, 30 s steps, SHA-1 as every authenticator app
   expects) is made here and stored sealed with `keys.passphrase` by the same sealing as
   the signing keys (`idp.keys.sealing`), bound to its account: a sealed secret copied
-  onto another account does not open.
+  onto another account does not open. The secrets share their purpose's derived key, so
+  that a code check does not pay the key derivation.
 - A code is accepted in its step and the steps either side (clocks drift), and once
   only: the step of the last code accepted is kept and a conditional UPDATE moves it
   forward, so two requests racing with the same code cannot both pass.
@@ -34,6 +35,7 @@ from idp.mail import service as mail
 from idp.mfa.models import RecoveryCode, SecondFactor
 
 ISSUER = "PLAGE"  # the name authenticator apps show beside the identifier
+SEALING_PURPOSE = "second-factor"
 STEP = 30  # seconds
 DRIFT_STEPS = 1  # steps accepted either side of the current one
 RECOVERY_CODES = 10
@@ -72,7 +74,7 @@ def device_stamp(factor: SecondFactor) -> str:
 
 def _new_row(account: Account, secret: str, passphrase: str) -> SecondFactor:
     row = SecondFactor(account_id=account.id, secret_sealed=sealing.seal(
-        secret.encode(), passphrase, _associated_data(account)))
+        secret.encode(), passphrase, _associated_data(account), purpose=SEALING_PURPOSE))
     db.session.add(row)
     db.session.flush()
     return row
