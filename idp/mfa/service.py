@@ -21,6 +21,7 @@ import hashlib
 import hmac
 import secrets
 import time
+from datetime import UTC, datetime, timedelta
 
 import pyotp
 import segno
@@ -29,6 +30,7 @@ from sqlalchemy import delete, or_, select, update
 from idp.core.audit import Actor, record
 from idp.core.clock import utcnow
 from idp.directory.models import Account
+from idp.directory.passwords import password_stamp
 from idp.extensions import db
 from idp.keys import sealing
 from idp.mail import service as mail
@@ -39,6 +41,7 @@ SEALING_PURPOSE = "second-factor"
 STEP = 30  # seconds
 DRIFT_STEPS = 1  # steps accepted either side of the current one
 RECOVERY_CODES = 10
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 class Proof(enum.StrEnum):
@@ -64,9 +67,14 @@ def enrolled(account: Account) -> SecondFactor | None:
 
 def device_stamp(factor: SecondFactor) -> str:
     """What a remembered device is bound to besides the account: this enrolment (a new
-    one, or a reset, forgets every device)."""
+    one, or a reset, forgets every device) and the password (a new one, whoever set it
+    and however, forgets them too: a password changed because it leaked leaves no
+    device of the thief's that would spare him the code)."""
     assert factor.confirmed_at is not None
-    return str(int(factor.confirmed_at.timestamp()))
+    account = db.session.get(Account, factor.account_id)
+    assert account is not None
+    enrolment = (factor.confirmed_at - _EPOCH) // timedelta(microseconds=1)
+    return f"{enrolment}.{password_stamp(account.password_hash)}"
 
 
 # --- enrolment ------------------------------------------------------------------------

@@ -1,0 +1,117 @@
+"""The second factor's upkeep: new recovery codes without disabling, remembered devices
+forgotten when the password changes or the factor is reset, an administrator's reset
+from the profile's page, and the sealing key derived once per process. Driven over HTTP
+as a person would, with the helpers of tests/test_second_factor.py (pyotp plays the
+phone).
+"""
+
+from __future__ import annotations
+
+from http.cookiejar import Cookie
+
+from sqlalchemy import select
+
+from idp.core.audit import Actor
+from idp.directory import services
+from idp.directory.models import Account
+from idp.extensions import db
+from idp.keys import sealing
+from tests.support import directory
+from tests.support.oidc import Browser, Page, Provider, Scene
+from tests.test_second_factor import (
+    CODE_PAGE,
+    ENROL_PAGE,
+    enrol,
+    enrolled_person,
+    password_then_code,
+)
+
+NEW_PASSWORD = "Un-Autre-Mot-De-Passe-2026"
+
+
+def remembered_device(op: Provider, identifier: str, code: str) -> Cookie:
+    """Sign in with the code, « Se souvenir de cet appareil » ticked: the cookie."""
+    browser = Browser(op)
+    signed = password_then_code(browser, identifier, code, remember="y")
+    assert isinstance(signed, Page) and signed.status == 200, signed
+    return next(c for c in browser.http.cookies if c.name == "plage_appareil")
+
+
+def code_asked(op: Provider, identifier: str, device: Cookie,
+               password: str = directory.PASSWORD) -> bool:
+    """Sign in on the remembered device: is the code asked after the password?"""
+    browser = Browser(op)
+    browser.http.cookies.set_cookie(device)
+    page = browser.open(op.issuer + "/connexion")
+    assert isinstance(page, Page)
+    answer = browser.login(page, identifier, password)
+    assert isinstance(answer, Page) and answer.status == 200, answer
+    return answer.url.endswith(CODE_PAGE)
+
+
+def account_of(identifier: str) -> Account:
+    return db.session.scalars(select(Account).where(Account.identifier == identifier)).one()
+
+
+# --- remembered devices ---------------------------------------------------------------
+
+
+def test_changing_the_password_forgets_the_remembered_devices(any_scene: Scene) -> None:
+    op = any_scene.op
+    identifier, app, codes = enrolled_person(op)
+    device = remembered_device(op, identifier, app.code())
+    assert not code_asked(op, identifier, device)
+
+    browser = Browser(op)
+    password_then_code(browser, identifier, codes[0])
+    page = browser.open(op.issuer + "/compte/mot-de-passe")
+    assert isinstance(page, Page)
+    changed = browser.submit(page, form_index=page.form_with("current"),
+                             current=directory.PASSWORD, password=NEW_PASSWORD,
+                             confirm=NEW_PASSWORD)
+    assert isinstance(changed, Page) and changed.status == 200, changed
+
+    assert code_asked(op, identifier, device, NEW_PASSWORD)
+
+
+def test_a_password_set_by_any_way_forgets_them_too(sqlite: Scene) -> None:
+    """The reset link, the demo's reset, an operator: every way sets the password with
+    the directory's `set_password`, and the device is bound to the password itself."""
+    op = sqlite.op
+    identifier, app, _ = enrolled_person(op)
+    device = remembered_device(op, identifier, app.code())
+    op.run(lambda: (services.set_password(account_of(identifier), NEW_PASSWORD,
+                                          Actor(label="test"), 12), db.session.commit()))
+    assert code_asked(op, identifier, device, NEW_PASSWORD)
+
+
+def test_disabling_then_enrolling_again_forgets_the_remembered_devices(
+        sqlite: Scene) -> None:
+    op = sqlite.op
+    identifier, app, codes = enrolled_person(op)
+    device = remembered_device(op, identifier, app.code())
+
+    browser = Browser(op)
+    password_then_code(browser, identifier, codes[0])
+    page = browser.open(op.issuer + ENROL_PAGE)
+    assert isinstance(page, Page)
+    browser.submit(page, form_index=page.form_with("proof"), proof=directory.PASSWORD)
+    enrol(browser)
+
+    assert code_asked(op, identifier, device)
+
+
+# --- the sealing key ------------------------------------------------------------------
+
+
+def test_a_code_check_derives_no_key(sqlite: Scene) -> None:
+    """The key that opens the second factor's secrets is derived once per process
+    (PBKDF2 at 600,000 iterations, ~0.1 s): the codes of two people cost none."""
+    op = sqlite.op
+    people = [enrolled_person(op) for _ in range(2)]
+    derived = sealing._key.cache_info().misses
+    for identifier, app, _ in people:
+        signed = password_then_code(Browser(op), identifier, app.code())
+        assert isinstance(signed, Page) and signed.url.endswith("/compte/"), signed
+    assert sealing._key.cache_info().misses == derived
+
