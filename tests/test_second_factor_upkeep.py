@@ -16,14 +16,20 @@ from idp.directory import services
 from idp.directory.models import Account
 from idp.extensions import db
 from idp.keys import sealing
+from idp.mfa.models import RecoveryCode
 from tests.support import directory
+from tests.support.html import csrf_token
 from tests.support.oidc import Browser, Page, Provider, Scene
 from tests.test_second_factor import (
     CODE_PAGE,
     ENROL_PAGE,
+    RECOVERY,
+    audit,
     enrol,
     enrolled_person,
+    new_person,
     password_then_code,
+    subjects,
 )
 
 NEW_PASSWORD = "Un-Autre-Mot-De-Passe-2026"
@@ -115,3 +121,69 @@ def test_a_code_check_derives_no_key(sqlite: Scene) -> None:
         assert isinstance(signed, Page) and signed.url.endswith("/compte/"), signed
     assert sealing._key.cache_info().misses == derived
 
+
+
+# --- new recovery codes ---------------------------------------------------------------
+
+
+def test_new_recovery_codes_replace_the_old_ones_and_keep_the_second_factor(
+        any_scene: Scene) -> None:
+    op = any_scene.op
+    identifier, app, old = enrolled_person(op)
+    browser = Browser(op)
+    password_then_code(browser, identifier, old[0])
+    page = browser.open(op.issuer + ENROL_PAGE)
+    assert isinstance(page, Page) and "Générer de nouveaux codes de secours" in page.text
+    renew = page.form_with("renew-proof")
+
+    wrong = browser.submit(page, form_index=renew, **{"renew-proof": "pas le bon"})
+    assert isinstance(wrong, Page) and wrong.status == 401
+    assert "Le mot de passe ou le code saisi est incorrect." in wrong.text
+    assert len(RECOVERY.findall(wrong.html)) == 0
+
+    shown = browser.submit(page, form_index=renew, **{"renew-proof": directory.PASSWORD})
+    assert isinstance(shown, Page) and shown.status == 200, shown
+    new = RECOVERY.findall(shown.html)
+    assert len(set(new)) == 10 and not set(new) & set(old)
+    assert "les anciens ne fonctionnent plus" in shown.text
+    again = browser.open(op.issuer + ENROL_PAGE)
+    assert isinstance(again, Page) and "10</strong> sur 10" in again.html
+    assert not RECOVERY.findall(again.html)  # shown once
+
+    assert audit(op, identifier)[-1] == "second_factor.recovery_codes_renewed"
+    assert "PLAGE – Nouveaux codes de secours" in subjects(op, identifier)
+    refused = password_then_code(Browser(op), identifier, old[1])
+    assert isinstance(refused, Page) and refused.status == 401
+    signed = password_then_code(Browser(op), identifier, new[0])
+    assert isinstance(signed, Page) and signed.url.endswith("/compte/"), signed
+    still = password_then_code(Browser(op), identifier, app.code())  # the app still works
+    assert isinstance(still, Page) and still.url.endswith("/compte/"), still
+
+
+def test_new_recovery_codes_may_be_asked_with_a_code_of_the_app(sqlite: Scene) -> None:
+    op = sqlite.op
+    identifier, app, old = enrolled_person(op)
+    browser = Browser(op)
+    password_then_code(browser, identifier, old[0])
+    page = browser.open(op.issuer + ENROL_PAGE)
+    assert isinstance(page, Page)
+    empty = browser.submit(page, form_index=page.form_with("renew-proof"))
+    assert isinstance(empty, Page) and empty.status == 400
+    assert 'aria-describedby="renew-proof-hint renew-proof-error"' in empty.html
+    shown = browser.submit(page, form_index=page.form_with("renew-proof"),
+                           **{"renew-proof": app.code()})
+    assert isinstance(shown, Page) and len(RECOVERY.findall(shown.html)) == 10
+
+
+def test_without_a_second_factor_there_are_no_codes_to_renew(sqlite: Scene) -> None:
+    op = sqlite.op
+    identifier = new_person(op)
+    browser = Browser(op)
+    browser.sign_in(identifier)
+    page = browser.open(op.issuer + ENROL_PAGE)
+    assert isinstance(page, Page)
+    answer = browser.post(ENROL_PAGE + "/codes-de-secours", {
+        "csrf_token": csrf_token(page.html), "renew-proof": directory.PASSWORD})
+    assert answer.status == 302 and answer.headers["Location"].endswith(ENROL_PAGE)
+    assert op.run(lambda: db.session.scalars(select(RecoveryCode).where(
+        RecoveryCode.account_id == account_of(identifier).id)).all()) == []

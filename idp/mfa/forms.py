@@ -27,7 +27,9 @@ class EnrolForm(Form):
     next = HiddenField()  # where the person was going (an application asking eidas2)
 
 
-class DisableForm(Form):
+class ProofForm(Form):
+    """What changes the second factor (disable it, new recovery codes) asks first."""
+
     proof = PasswordField(
         "Mot de passe actuel ou code de vérification",
         validators=[DataRequired("Veuillez saisir votre mot de passe ou un code."),

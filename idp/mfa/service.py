@@ -170,6 +170,16 @@ def verify(account: Account, code: str, passphrase: str, actor: Actor) -> Proof 
     return Proof.RECOVERY_CODE
 
 
+def renew_recovery_codes(account: Account, actor: Actor) -> list[str]:
+    """Ten new recovery codes in place of the old ones, used or not (those stop working),
+    the second factor kept: to show the person, once."""
+    assert enrolled(account) is not None
+    codes = _new_recovery_codes(account)
+    record(actor, "second_factor.recovery_codes_renewed", target=account)
+    _tell(account, "recovery_codes_renewed")
+    return codes
+
+
 def remaining_recovery_codes(account: Account) -> int:
     return len(db.session.scalars(select(RecoveryCode.id).where(
         RecoveryCode.account_id == account.id, RecoveryCode.used_at.is_(None))).all())

@@ -1,5 +1,6 @@
 """The second factor's pages: « Double authentification » in Mon compte (enrol, see the
-recovery codes once, disable) and the login's second page (« Code de vérification »).
+recovery codes once, new recovery codes, disable) and the login's second page (« Code de
+vérification »).
 
 The login page hands over to `challenge` with a pending second factor
 (`idp.web.second_factor`): after a right password, or when an application needs a higher
@@ -28,7 +29,8 @@ from idp.directory.passwords import verify_password
 from idp.extensions import db
 from idp.mail import service as mail
 from idp.mfa import service
-from idp.mfa.forms import ChallengeForm, DisableForm, EnrolForm
+from idp.mfa.forms import ChallengeForm, EnrolForm, ProofForm
+from idp.mfa.models import SecondFactor
 from idp.ops import metrics
 from idp.outbox import service as outbox
 from idp.web.access import login_required, request_actor, signed_in_account
@@ -52,6 +54,7 @@ LOCKED_OUT = ("Trop de codes incorrects. Pour votre sécurité, réessayez dans 
 SLOWED = ("Trop de tentatives en peu de temps. Pour votre sécurité, patientez {seconds} "
           "secondes avant de réessayer.")
 DISABLED = "La double authentification est désactivée."
+RENEW = "renew"  # the prefix of the new recovery codes' form, beside the disabling one
 
 
 def _passphrase() -> str:
@@ -136,9 +139,7 @@ def manage() -> Response | tuple[str, int]:
     account = signed_in_account()
     factor = service.enrolled(account)
     if factor is not None:
-        return render_template(
-            "mfa/manage.html", factor=factor, form=DisableForm(),
-            remaining=service.remaining_recovery_codes(account)), 200
+        return _manage_page(account, factor, 200)
     form = EnrolForm()
     error, status = None, 200
     if request.method == "GET":
@@ -162,32 +163,70 @@ def manage() -> Response | tuple[str, int]:
                            ), status
 
 
+def _manage_page(account: Account, factor: SecondFactor, status: int, *,
+                 form: ProofForm | None = None, error: str | None = None,
+                 renew: ProofForm | None = None, renew_error: str | None = None,
+                 ) -> tuple[str, int]:
+    """The page of an enrolled person: its two forms, the one posted with its errors."""
+    return render_template(
+        "mfa/manage.html", factor=factor, form=form or ProofForm(formdata=None),
+        error=error, renew=renew or ProofForm(formdata=None, prefix=RENEW),
+        renew_error=renew_error, remaining=service.remaining_recovery_codes(account)
+    ), status
+
+
+def _proof_refused(account: Account, form: ProofForm) -> tuple[str | None, int] | None:
+    """Check the password or code typed to change the second factor, counted like a
+    login attempt (someone at an unlocked screen must not change it): None if right,
+    else the message and the status to answer."""
+    if not form.validate_on_submit():
+        return None, 400
+    guard, ip = login_throttle(), request.remote_addr or "unknown"
+    refusal = guard.admit(account.identifier, ip)
+    if refusal is not None:
+        return _refusal_message(refusal), 429
+    if verify_password(account.password_hash, form.proof.data) or service.verify(
+            account, form.proof.data, _passphrase(), request_actor(account)):
+        guard.succeeded(account.identifier, ip)
+        return None
+    guard.failed(account.identifier, ip)
+    return WRONG_PROOF, 401
+
+
 @bp.post("/compte/double-authentification/desactiver")
 @login_required
 def disable() -> Response | tuple[str, int]:
-    """Disable the second factor: the password or a code is asked (someone at an unlocked
-    screen must not remove it), counted like a login attempt."""
+    """Disable the second factor, once the password or a code is given."""
     account = signed_in_account()
     factor = service.enrolled(account)
     if factor is None:
         return redirect(url_for("mfa.manage"))
-    form = DisableForm()
-    error, status = None, 400
-    if form.validate_on_submit():
-        guard, ip = login_throttle(), request.remote_addr or "unknown"
-        actor = request_actor(account)
-        refusal = guard.admit(account.identifier, ip)
-        if refusal is not None:
-            error, status = _refusal_message(refusal), 429
-        elif verify_password(account.password_hash, form.proof.data) or service.verify(
-                account, form.proof.data, _passphrase(), actor):
-            guard.succeeded(account.identifier, ip)
-            service.remove(account, actor)
-            _commit()
-            flash(DISABLED, "success")
-            return redirect(url_for("selfservice.home"))
-        else:
-            guard.failed(account.identifier, ip)
-            error, status = WRONG_PROOF, 401
-    return render_template("mfa/manage.html", factor=factor, form=form, error=error,
-                           remaining=service.remaining_recovery_codes(account)), status
+    form = ProofForm()
+    refused = _proof_refused(account, form)
+    if refused is None:
+        service.remove(account, request_actor(account))
+        _commit()
+        flash(DISABLED, "success")
+        return redirect(url_for("selfservice.home"))
+    error, status = refused
+    return _manage_page(account, factor, status, form=form, error=error)
+
+
+@bp.post("/compte/double-authentification/codes-de-secours")
+@login_required
+def renew_recovery_codes() -> Response | tuple[str, int]:
+    """Ten new recovery codes (lost, used up, seen by someone), the old ones void, once
+    the password or a code is given; shown this once, like the first ones."""
+    account = signed_in_account()
+    factor = service.enrolled(account)
+    if factor is None:
+        return redirect(url_for("mfa.manage"))
+    form = ProofForm(prefix=RENEW)
+    refused = _proof_refused(account, form)
+    if refused is None:
+        codes = service.renew_recovery_codes(account, request_actor(account))
+        _commit()
+        return render_template("mfa/recovery_codes.html", codes=codes, renewed=True,
+                               next_url=None), 200
+    error, status = refused
+    return _manage_page(account, factor, status, renew=form, renew_error=error)

@@ -34,6 +34,7 @@ ACTIONS = {
     "second_factor.disabled": "Désactivation de la double authentification",
     "second_factor.reset": "Réinitialisation de la double authentification",
     "second_factor.recovery_code_used": "Utilisation d'un code de secours",
+    "second_factor.recovery_codes_renewed": "Nouveaux codes de secours",
     "logout": "Déconnexion",
     "consent.give": "Accord donné à une application",
     "consent.withdraw": "Accord retiré à une application",
