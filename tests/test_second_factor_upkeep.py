@@ -7,19 +7,29 @@ phone).
 
 from __future__ import annotations
 
+import time
 from http.cookiejar import Cookie
+from types import SimpleNamespace
+from typing import Any
 
+import pyotp
+import pytest
+from flask import Flask
 from sqlalchemy import select
 
-from idp.core.audit import Actor
+from idp.core.audit import Actor, AuditEvent
 from idp.directory import services
 from idp.directory.models import Account
 from idp.extensions import db
 from idp.keys import sealing
+from idp.mfa import service as second_factor
 from idp.mfa.models import RecoveryCode
+from idp.outbox.models import OutboxItem
 from tests.support import directory
 from tests.support.html import csrf_token
 from tests.support.oidc import Browser, Page, Provider, Scene
+from tests.test_profiles_pages import build, signed_in
+from tests.test_requests_pages import ANY_FORM, post, text
 from tests.test_second_factor import (
     CODE_PAGE,
     ENROL_PAGE,
@@ -187,3 +197,99 @@ def test_without_a_second_factor_there_are_no_codes_to_renew(sqlite: Scene) -> N
     assert answer.status == 302 and answer.headers["Location"].endswith(ENROL_PAGE)
     assert op.run(lambda: db.session.scalars(select(RecoveryCode).where(
         RecoveryCode.account_id == account_of(identifier).id)).all()) == []
+
+
+# --- an administrator's reset, from the profile's page --------------------------------
+
+
+def enrolled_directly(app: Flask, identifier: str) -> str:
+    """Enrol a person of the profiles' world as the page would: a first code confirms.
+    The secret, for the next code (of the next step: this one is used)."""
+    with app.app_context():
+        account = account_of(identifier)
+        passphrase = app.config["IDP"]["keys"]["passphrase"]
+        secret = second_factor.pending_secret(account, passphrase)
+        assert second_factor.confirm(account, pyotp.TOTP(secret).now(), passphrase,
+                                     Actor(label="test"))
+        db.session.commit()
+        return secret
+
+
+def has_second_factor(app: Flask, identifier: str) -> bool:
+    with app.app_context():
+        return second_factor.enrolled(account_of(identifier)) is not None
+
+
+@pytest.fixture
+def profiles_world(make_app: Any, database_url: str) -> SimpleNamespace:
+    """Paul Durand, APE of EHPAD Les Tilleuls; Élodie Martin, with a profile there and one
+    on EHPAD Le Verger (Yves Roux's), enrolled; Jeanne Petit administers nothing."""
+    world = build(make_app(database_url))
+    enrolled_directly(world.app, world.person)
+    return world
+
+
+def test_an_administrator_resets_the_second_factor_of_a_person_of_his_entity(
+        profiles_world: SimpleNamespace) -> None:
+    w = profiles_world
+    ape = signed_in(w, w.ape)
+    page = text(ape.get(f"/profils/{w.profile_x}/habilitations"))
+    assert "Réinitialiser la double authentification" in page
+    confirm = ape.get(f"/profils/{w.profile_x}/double-authentification")
+    assert confirm.status_code == 200 and "Confirmer la réinitialisation" in text(confirm)
+    assert has_second_factor(w.app, w.person)  # looking is not doing
+
+    done = post(ape, f"/profils/{w.profile_x}/double-authentification", {})
+    assert done.status_code == 302
+    assert done.headers["Location"].endswith(f"/profils/{w.profile_x}/habilitations")
+    assert "est réinitialisée" in text(ape.get(done.headers["Location"]))
+    assert not has_second_factor(w.app, w.person)
+    with w.app.app_context():
+        [event] = db.session.scalars(select(AuditEvent).where(
+            AuditEvent.action == "second_factor.reset")).all()
+        assert (event.target_id, event.actor_id) == (w.person, account_of(w.ape).id)
+        assert db.session.scalars(select(OutboxItem.subject).where(
+            OutboxItem.recipient == account_of(w.person).email
+        ).order_by(OutboxItem.id)).all()[-1] \
+            == "PLAGE – Double authentification désactivée"
+    signed = post(w.app.test_client(), "/connexion",
+                  {"identifier": w.person, "password": directory.PASSWORD})
+    assert signed.status_code == 302 and signed.headers["Location"] != CODE_PAGE
+    assert "Réinitialiser la double authentification" not in text(
+        ape.get(f"/profils/{w.profile_x}/habilitations"))
+    again = post(ape, f"/profils/{w.profile_x}/habilitations",
+                 {}, f"/profils/{w.profile_x}/double-authentification")
+    assert "rien à réinitialiser" in text(ape.get(again.headers["Location"]))
+
+
+def test_only_an_administrator_of_one_of_her_entities_may_reset_it(
+        profiles_world: SimpleNamespace) -> None:
+    w = profiles_world
+    reset = f"/profils/{w.profile_x}/double-authentification"
+    for who in (signed_in(w, w.yves), signed_in(w, w.jeanne)):  # Le Verger's APE, nobody
+        assert who.get(reset).status_code == 403
+        assert post(who, ANY_FORM, {}, reset).status_code == 403
+    assert has_second_factor(w.app, w.person)
+    # Yves administers Le Verger, where she holds her other profile: there, he may.
+    yves = signed_in(w, w.yves)
+    assert post(yves, ANY_FORM, {}, f"/profils/{w.profile_y}/double-authentification"
+                ).status_code == 302
+    assert not has_second_factor(w.app, w.person)
+
+
+def test_an_administrator_s_own_second_factor_is_not_reset_from_here(
+        profiles_world: SimpleNamespace) -> None:
+    w = profiles_world
+    secret = enrolled_directly(w.app, w.ape)
+    ape = w.app.test_client()
+    assert post(ape, "/connexion", {"identifier": w.ape, "password": directory.PASSWORD}
+                ).headers["Location"] == CODE_PAGE
+    code = pyotp.TOTP(secret).at(time.time() + 30)
+    assert post(ape, CODE_PAGE, {"code": code}).status_code == 302
+    assert "Réinitialiser la double authentification" not in text(
+        ape.get(f"/profils/{w.paul_x}/habilitations"))
+    own = f"/profils/{w.paul_x}/double-authentification"
+    assert "depuis Mon compte" in text(ape.get(own))
+    assert post(ape, ANY_FORM, {}, own).status_code == 403
+    assert ape.post(own).status_code == 400  # no CSRF token
+    assert has_second_factor(w.app, w.ape)
