@@ -7,8 +7,11 @@ phone).
 
 from __future__ import annotations
 
+import json
+import secrets
 import time
 from http.cookiejar import Cookie
+from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
@@ -19,7 +22,7 @@ from sqlalchemy import select
 
 from idp.core.audit import Actor, AuditEvent
 from idp.directory import services
-from idp.directory.models import Account
+from idp.directory.models import Account, Entity
 from idp.extensions import db
 from idp.keys import sealing
 from idp.mfa import service as second_factor
@@ -27,7 +30,7 @@ from idp.mfa.models import RecoveryCode
 from idp.outbox.models import OutboxItem
 from tests.support import directory
 from tests.support.html import csrf_token
-from tests.support.oidc import Browser, Page, Provider, Scene
+from tests.support.oidc import Browser, Page, Provider, Scene, register
 from tests.test_profiles_pages import build, signed_in
 from tests.test_requests_pages import ANY_FORM, post, text
 from tests.test_second_factor import (
@@ -40,6 +43,7 @@ from tests.test_second_factor import (
     new_person,
     password_then_code,
     subjects,
+    through_code_page,
 )
 
 NEW_PASSWORD = "Un-Autre-Mot-De-Passe-2026"
@@ -293,3 +297,106 @@ def test_an_administrator_s_own_second_factor_is_not_reset_from_here(
     assert post(ape, ANY_FORM, {}, own).status_code == 403
     assert ape.post(own).status_code == 400  # no CSRF token
     assert has_second_factor(w.app, w.ape)
+
+
+# --- the level a domain requires ------------------------------------------------------
+
+
+def domains_requiring(op: Provider, *levels: str | None) -> tuple[list[str], str]:
+    """Domains of this test's own, each requiring its level (None: nothing more than the
+    password), and a person signed in to nothing yet with a Lecteur role in each."""
+
+    def work() -> tuple[list[str], str]:
+        actor, codes = Actor(label="test"), []
+        for level in levels:
+            code = "ESSAI" + secrets.token_hex(3).upper()
+            domain = services.upsert_domain(code, f"Domaine {code}", actor)
+            services.upsert_role(domain, "LECTEUR", "Lecteur", actor)
+            services.require_acr(domain, level, actor)
+            codes.append(code)
+        entity = db.session.scalars(select(Entity).where(
+            Entity.name == "EHPAD Les Tilleuls")).one()
+        owner = directory.account("Hélène", secrets.token_hex(4))
+        directory.profile(owner, entity, "Cadre de santé", *[f"{c}/LECTEUR" for c in codes])
+        db.session.commit()
+        return codes, owner.identifier
+
+    return op.run(work)
+
+
+def test_a_domain_requiring_eidas2_steps_up_every_application_of_it(
+        any_scene: Scene) -> None:
+    """The domain asks it, not the client: a session opened with the password is stepped
+    up (the code only), and the ID token says eidas2."""
+    op = any_scene.op
+    [strict], identifier = domains_requiring(op, "eidas2")
+    browser = Browser(op)
+    browser.sign_in(identifier)
+    app, _, _ = enrol(browser)
+    rp = register(op, (strict,), name="Application du domaine")  # no level of its own
+    asked, claims = through_code_page(browser, rp, None, app.code())
+    assert "exige une double authentification" in asked.text
+    assert "password" not in {name for form in asked.forms for name in form.fields}
+    assert claims["acr"] == "eidas2" and claims["amr"] == ["pwd", "otp"]
+
+
+def test_the_strongest_of_the_domain_s_and_the_client_s_levels_wins(sqlite: Scene) -> None:
+    op = sqlite.op
+    (strict, plain), identifier = domains_requiring(op, "eidas2", None)
+    browser = Browser(op)
+    browser.sign_in(identifier)
+    app, _, _ = enrol(browser)
+    basic = register(op, (plain,), name="Sans exigence").login(browser).id_claims
+    assert basic["acr"] == "eidas1"  # neither the domain nor the client asks more
+    lenient = register(op, (plain, strict), name="Deux domaines", required_acr="eidas1")
+    _, claims = through_code_page(browser, lenient, None, app.code())
+    assert claims["acr"] == "eidas2"  # one of its domains requires it
+
+
+def test_a_domain_requiring_eidas2_sends_who_has_no_second_factor_to_enrol(
+        sqlite: Scene) -> None:
+    op = sqlite.op
+    [strict], identifier = domains_requiring(op, "eidas2")
+    told = Browser(op).authorize(register(op, (strict,)).begin().url, identifier)
+    assert isinstance(told, Page) and "Double authentification requise" in told.text
+
+
+def test_a_domain_s_level_is_set_by_the_catalogue_or_the_command_line(
+        make_app: Any, database_url: str, tmp_path: Path) -> None:
+    from idp.cli import cli
+
+    app = make_app(database_url)
+    runner = app.test_cli_runner()
+
+    def level() -> str | None:
+        listed = runner.invoke(cli, ["catalogue", "list", "--json"])
+        return next(d for d in json.loads(listed.stdout) if d["code"] == "ESSAI")[
+            "required_acr"]
+
+    def load(extra: str) -> Any:
+        catalogue = tmp_path / "catalogue.toml"
+        catalogue.write_text('[[domains]]\ncode = "ESSAI"\nlabel = "Essai"\n' + extra
+                             + 'roles = [{ code = "LECTEUR", label = "Lecteur" }]\n')
+        return runner.invoke(cli, ["catalogue", "load", str(catalogue)])
+
+    assert load('required_acr = "eidas2"\n').exit_code == 0
+    assert level() == "eidas2"
+    assert load("").exit_code == 0 and level() == "eidas2"  # a reload does not lower it
+    bad = load('required_acr = "eidas9"\n')
+    assert bad.exit_code != 0 and "required_acr must be one of eidas1, eidas2" in bad.output
+    assert level() == "eidas2"
+
+    lowered = runner.invoke(cli, ["catalogue", "require-acr", "essai", "eidas1", "--json"])
+    assert lowered.exit_code == 0, lowered.output
+    assert json.loads(lowered.stdout) == {"domain": "ESSAI", "required_acr": None}
+    raised = runner.invoke(cli, ["catalogue", "require-acr", "ESSAI", "eidas2"])
+    assert raised.exit_code == 0 and "require eidas2" in raised.output
+    refused = runner.invoke(cli, ["catalogue", "require-acr", "ESSAI", "eidas9"])
+    assert refused.exit_code != 0 and "eidas9" in refused.output
+    unknown = runner.invoke(cli, ["catalogue", "require-acr", "INCONNU", "eidas2"])
+    assert unknown.exit_code != 0 and "Domaine inconnu" in unknown.output
+    assert level() == "eidas2"
+    with app.app_context():
+        assert [e.details["required_acr"] for e in db.session.scalars(
+            select(AuditEvent).where(AuditEvent.action == "catalogue.domain.required_acr")
+            .order_by(AuditEvent.id))] == ["eidas2", "eidas1", "eidas2"]
