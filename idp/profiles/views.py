@@ -254,10 +254,14 @@ def hand_over_ape(profile_id: int) -> Response:
 # --- the person's second factor -------------------------------------------------------
 
 
+def _someone_else_s(account: Account, profile: Profile) -> bool:
+    """Not the administrator's own profile: his own second factor is removed from Mon
+    compte, where the password or a code is asked."""
+    return profile.account_id != account.id
+
+
 def _may_reset_second_factor(account: Account, profile: Profile) -> bool:
-    """Someone else's, and there is one (an administrator's own is removed from Mon
-    compte, where the password or a code is asked)."""
-    return (profile.account_id != account.id
+    return (_someone_else_s(account, profile)
             and second_factor.enrolled(profile.account) is not None)
 
 
@@ -273,7 +277,7 @@ def _reset_second_factor(profile: Profile, actor: Actor) -> None:
 def confirm_second_factor_reset(profile_id: int) -> View:
     """« Réinitialiser la double authentification »: what it does, asked to confirm."""
     profile, account = _profile(profile_id)
-    if profile.account_id == account.id:
+    if not _someone_else_s(account, profile):
         abort(403, NOT_YOURS_TO_RESET)
     factor = second_factor.enrolled(profile.account)
     if factor is None:
@@ -290,5 +294,4 @@ def reset_second_factor(profile_id: int) -> Response:
     return _act(profile_id, _reset_second_factor,
                 "La double authentification de la personne du profil « {label} » est "
                 "réinitialisée : elle en est informée par courriel.",
-                lambda account, profile: profile.account_id != account.id,
-                NOT_YOURS_TO_RESET)
+                _someone_else_s, NOT_YOURS_TO_RESET)
