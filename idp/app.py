@@ -177,7 +177,7 @@ _ERROR_MESSAGES = {
 
 # Endpoints called by programs (relying applications, load balancers): JSON errors.
 _MACHINE_ENDPOINTS = {"oidc.token", "oidc.userinfo", "oidc.jwks", "oidc.introspect",
-                      "oidc.revoke", "oidc.configuration", "home.health"}
+                      "oidc.revoke", "oidc.configuration"}
 
 
 def _json_error(error: str, description: str, status: int) -> Response:

@@ -52,6 +52,8 @@ def test_the_probes_answer_while_database_and_store_answer(sqlite_app: Flask) ->
     assert (live.status_code, live.json) == (200, {"status": "ok"})
     assert ready.status_code == 200
     assert ready.json == {"status": "ok", "checks": {"database": "ok", "store": "ok"}}
+    legacy = client.get("/health")  # what load balancers were first given: the same
+    assert (legacy.status_code, legacy.json) == (200, ready.json)
 
 
 def test_readiness_fails_with_a_short_answer_when_the_redis_server_stops(
@@ -66,6 +68,8 @@ def test_readiness_fails_with_a_short_answer_when_the_redis_server_stops(
     assert answer.json == {"status": "unavailable",
                            "checks": {"database": "ok", "store": "unavailable"}}
     assert "Traceback" not in answer.get_data(as_text=True)
+    legacy = client.get("/health", headers={"X-Request-Id": "probe-8"})
+    assert (legacy.status_code, legacy.json) == (503, answer.json)
     assert client.get("/healthz").status_code == 200  # alive, only not ready
     # Why, in the log: the warning and the request line carry the request's id.
     lines = [line for line in json_lines(capsys.readouterr().err)

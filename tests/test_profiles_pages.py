@@ -289,7 +289,9 @@ def pages(w: SimpleNamespace, profile_id: int) -> list[tuple[str, str]]:
             ("POST", f"/profils/{profile_id}/habilitations"),
             ("POST", f"/profils/{profile_id}/desactiver"),
             ("POST", f"/profils/{profile_id}/reactiver"),
-            ("POST", f"/profils/{profile_id}/administrateur-principal")]
+            ("POST", f"/profils/{profile_id}/administrateur-principal"),
+            ("GET", f"/profils/{profile_id}/double-authentification"),
+            ("POST", f"/profils/{profile_id}/double-authentification")]
 
 
 def test_no_page_without_signing_in(sqlite_world: SimpleNamespace) -> None:

@@ -86,3 +86,29 @@ def test_an_opened_key_is_kept_per_process_by_kid(sqlite_app: Flask,
         first = keys.signing_key("ES256", "phrase")
         assert [keys.signing_key("ES256", "phrase") for _ in range(3)] == [first] * 3
         assert first.kid == row.kid and derived == [1]
+
+
+def _salt_of(stored: str) -> str:
+    return stored.split("$")[2]
+
+
+def test_the_secrets_of_one_purpose_share_one_key_derivation_per_process() -> None:
+    """The second factor's secrets are opened at every code check: one derivation per
+    process opens them all, each still bound to its own row and to the passphrase."""
+    sealing._key.cache_clear()
+    first = sealing.seal(b"JBSWY3DPEHPK3PXP", "phrase", "totp:1", purpose="second-factor")
+    second = sealing.seal(b"KRSXG5CTMVRXEZLU", "phrase", "totp:2", purpose="second-factor")
+    assert _salt_of(first) == _salt_of(second) and first.split("$")[3] != second.split("$")[3]
+    for _ in range(3):
+        assert sealing.unseal(first, "phrase", "totp:1") == b"JBSWY3DPEHPK3PXP"
+        assert sealing.unseal(second, "phrase", "totp:2") == b"KRSXG5CTMVRXEZLU"
+    assert sealing._key.cache_info().misses == 1
+    with pytest.raises(sealing.WrongPassphrase):
+        sealing.unseal(first, "phrase", "totp:2")  # copied onto another account
+    with pytest.raises(sealing.WrongPassphrase):
+        sealing.unseal(first, "not the phrase", "totp:1")
+
+
+def test_a_signing_key_keeps_a_salt_of_its_own() -> None:
+    assert _salt_of(sealing.seal(b"pem", "phrase", "k1")) != _salt_of(
+        sealing.seal(b"pem", "phrase", "k2"))

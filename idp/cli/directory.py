@@ -196,14 +196,15 @@ def catalogue_load(path: Path | None, as_json: bool) -> None:
 def catalogue_list(as_json: bool) -> None:
     """List domains and their roles."""
     domains = db.session.scalars(select(Domain).order_by(Domain.code)).all()
-    data = [{"code": d.code, "label": d.label,
+    data = [{"code": d.code, "label": d.label, "required_acr": d.required_acr,
              "roles": [{"code": r.code, "label": r.label, "exclusive": r.exclusive_group}
                        for r in d.roles]} for d in domains]
     if as_json:
         emit(data, True)
         return
     for d in data:
-        click.echo(f"{d['code']}: {d['label']}")
+        level = f"  (requires {d['required_acr']})" if d["required_acr"] else ""
+        click.echo(f"{d['code']}: {d['label']}{level}")
         for r in d["roles"]:
             excl = f"  (exclusive: {r['exclusive']})" if r["exclusive"] else ""
             click.echo(f"  {r['code']}: {r['label']}{excl}")
@@ -234,6 +235,22 @@ def catalogue_add_role(domain: str, domain_label: str | None, role: str, label: 
     domain_row = role_row.domain
     emit({"domain": domain_row.code, "role": role_row.code, "label": role_row.label},
          as_json, f"Role {domain_row.code}/{role_row.code} « {role_row.label} » saved.")
+
+
+@catalogue_group.command("require-acr")
+@click.argument("domain")
+@click.argument("level")
+@json_option
+@with_appcontext
+def catalogue_require_acr(domain: str, level: str, as_json: bool) -> None:
+    """Make every login to DOMAIN's applications reach LEVEL (eidas2: the second factor;
+    eidas1: the password will do). A lower session is stepped up."""
+    row = services.get_domain(domain)
+    services.require_acr(row, level, Actor.cli())
+    db.session.commit()
+    emit({"domain": row.code, "required_acr": row.required_acr}, as_json,
+         f"Logins to the applications of {row.code} require "
+         f"{row.required_acr or 'the password only'}.")
 
 
 def register(cli: click.Group) -> None:

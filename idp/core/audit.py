@@ -35,6 +35,7 @@ ACTION_LABELS = {
     "second_factor.disabled": "Désactivation de la double authentification",
     "second_factor.reset": "Réinitialisation de la double authentification",
     "second_factor.recovery_code_used": "Utilisation d'un code de secours",
+    "second_factor.recovery_codes_renewed": "Nouveaux codes de secours",
     "passkey.registered": "Ajout d'une clé d'accès",
     "passkey.removed": "Suppression d'une clé d'accès",
     "logout": "Déconnexion",

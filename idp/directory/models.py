@@ -151,6 +151,9 @@ class Domain(db.Model):
     code: Mapped[str] = mapped_column(String(32), primary_key=True)
     label: Mapped[str] = mapped_column(String(255))
     description: Mapped[str | None] = mapped_column(Text)
+    # The level every login to the domain's applications must reach (`idp.core.assurance`;
+    # None: the password will do), like a client's own `required_acr`.
+    required_acr: Mapped[str | None] = mapped_column(String(16))
 
     roles: Mapped[list[Role]] = relationship(back_populates="domain", order_by="Role.id")
 

@@ -7,6 +7,8 @@ made again at the next successful login (`needs_rehash`).
 
 from __future__ import annotations
 
+import hashlib
+
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
@@ -33,6 +35,13 @@ def _dummy() -> str:
     if _dummy_hash is None:
         _dummy_hash = _hasher.hash("not a password")
     return _dummy_hash
+
+
+def password_stamp(password_hash: str | None) -> str:
+    """Changes with the password (every hash has a salt of its own) and tells nothing of
+    it: what is bound to it (a reset link, a remembered device) is void once it changes.
+    A hash made again with new parameters (`needs_rehash`) voids them too, once."""
+    return hashlib.sha256((password_hash or "").encode()).hexdigest()[:16]
 
 
 class WeakPassword(RuleViolation):

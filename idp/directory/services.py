@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import joinedload, selectinload
 
+from idp.core.assurance import ACR_BASIC, ACR_LADDER
 from idp.core.audit import Actor, record
 from idp.core.errors import NotFound, RuleViolation
 from idp.directory import rules
@@ -329,6 +330,32 @@ def upsert_domain(code: str, label: str, actor: Actor, description: str | None =
         domain.label, domain.description = label, description
         record(actor, "catalogue.domain.update", target=domain, label=label)
     return domain
+
+
+def get_domain(code: str) -> Domain:
+    domain = db.session.get(Domain, code.strip().upper())
+    if domain is None:
+        raise NotFound(f"Domaine inconnu : {code}")
+    return domain
+
+
+def require_acr(domain: Domain, level: str | None, actor: Actor) -> None:
+    """Make every login to the domain's applications reach `level` (a step of the ladder;
+    the lowest, or None, asks no more than the password)."""
+    level = (level or "").strip() or ACR_BASIC
+    if level not in ACR_LADDER:
+        raise RuleViolation(f"Niveau d'authentification inconnu : {level} "
+                            f"(parmi {', '.join(ACR_LADDER)}).")
+    required = None if level == ACR_BASIC else level
+    if domain.required_acr != required:
+        domain.required_acr = required
+        record(actor, "catalogue.domain.required_acr", target=domain, required_acr=level)
+
+
+def required_acr_of_domains(codes: Iterable[str]) -> list[str]:
+    """The levels that these domains require (none for most)."""
+    return list(db.session.scalars(select(Domain.required_acr).where(
+        Domain.code.in_(list(codes)), Domain.required_acr.is_not(None))))
 
 
 def upsert_role(

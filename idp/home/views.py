@@ -1,9 +1,6 @@
-"""The home page and the load balancers' health check."""
+"""The home page."""
 
-from flask import Blueprint, jsonify, render_template
-from sqlalchemy import text
-
-from idp.extensions import db
+from flask import Blueprint, render_template
 
 bp = Blueprint("home", __name__)
 
@@ -12,9 +9,3 @@ bp = Blueprint("home", __name__)
 def home() -> str:
     return render_template("home.html")
 
-
-@bp.get("/health")
-def health():  # type: ignore[no-untyped-def]
-    """For load balancers: 200 when the database answers."""
-    db.session.execute(text("SELECT 1"))
-    return jsonify(status="ok")

@@ -37,7 +37,9 @@ def _proof_field(**kwargs: str) -> PasswordField:
     )
 
 
-class DisableForm(Form):
+class ProofForm(Form):
+    """What changes the second factor (disable the app, new recovery codes) asks first."""
+
     proof = _proof_field()
 
 

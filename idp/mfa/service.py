@@ -3,7 +3,8 @@
 - The TOTP secret (RFC 6238: 6 digits, 30 s steps, SHA-1 as every authenticator app
   expects) is made here and stored sealed with `keys.passphrase` by the same sealing as
   the signing keys (`idp.keys.sealing`), bound to its account: a sealed secret copied
-  onto another account does not open.
+  onto another account does not open. The secrets share their purpose's derived key, so
+  that a code check does not pay the key derivation.
 - A code is accepted in its step and the steps either side (clocks drift), and once
   only: the step of the last code accepted is kept and a conditional UPDATE moves it
   forward, so two requests racing with the same code cannot both pass.
@@ -20,6 +21,7 @@ import hashlib
 import hmac
 import secrets
 import time
+from datetime import UTC, datetime, timedelta
 
 import pyotp
 import segno
@@ -28,15 +30,18 @@ from sqlalchemy import delete, or_, select, update
 from idp.core.audit import Actor, record
 from idp.core.clock import utcnow
 from idp.directory.models import Account
+from idp.directory.passwords import password_stamp
 from idp.extensions import db
 from idp.keys import sealing
 from idp.mail import service as mail
 from idp.mfa.models import Passkey, RecoveryCode, SecondFactor
 
 ISSUER = "PLAGE"  # the name authenticator apps show beside the identifier
+SEALING_PURPOSE = "second-factor"
 STEP = 30  # seconds
 DRIFT_STEPS = 1  # steps accepted either side of the current one
 RECOVERY_CODES = 10
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 class Proof(enum.StrEnum):
@@ -69,9 +74,14 @@ def has_second_factor(account: Account) -> bool:
 
 def device_stamp(factor: SecondFactor) -> str:
     """What a remembered device is bound to besides the account: this enrolment (a new
-    one, or a reset, forgets every device)."""
+    one, or a reset, forgets every device) and the password (a new one, whoever set it
+    and however, forgets them too: a password changed because it leaked leaves no
+    device of the thief's that would spare him the code)."""
     assert factor.confirmed_at is not None
-    return str(int(factor.confirmed_at.timestamp()))
+    account = db.session.get(Account, factor.account_id)
+    assert account is not None
+    enrolment = (factor.confirmed_at - _EPOCH) // timedelta(microseconds=1)
+    return f"{enrolment}.{password_stamp(account.password_hash)}"
 
 
 # --- enrolment ------------------------------------------------------------------------
@@ -79,7 +89,7 @@ def device_stamp(factor: SecondFactor) -> str:
 
 def _new_row(account: Account, secret: str, passphrase: str) -> SecondFactor:
     row = SecondFactor(account_id=account.id, secret_sealed=sealing.seal(
-        secret.encode(), passphrase, _associated_data(account)))
+        secret.encode(), passphrase, _associated_data(account), purpose=SEALING_PURPOSE))
     db.session.add(row)
     db.session.flush()
     return row
@@ -168,6 +178,16 @@ def verify(account: Account, code: str, passphrase: str, actor: Actor) -> Proof 
     record(actor, "second_factor.recovery_code_used", target=account, remaining=left)
     _tell(account, "recovery_code_used", remaining=left)
     return Proof.RECOVERY_CODE
+
+
+def renew_recovery_codes(account: Account, actor: Actor) -> list[str]:
+    """Ten new recovery codes in place of the old ones, used or not (those stop working),
+    the second factor kept: to show the person, once."""
+    assert enrolled(account) is not None
+    codes = _new_recovery_codes(account)
+    record(actor, "second_factor.recovery_codes_renewed", target=account)
+    _tell(account, "recovery_codes_renewed")
+    return codes
 
 
 def remaining_recovery_codes(account: Account) -> int:

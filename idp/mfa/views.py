@@ -1,6 +1,6 @@
 """The second factor's pages: « Double authentification » in Mon compte (enrol, see the
-recovery codes once, disable; add, list and remove passkeys) and the login's second page
-(« Code de vérification », or a passkey).
+recovery codes once, new recovery codes, disable; add, list and remove passkeys) and the
+login's second page (« Code de vérification », or a passkey).
 
 The login page hands over to `challenge` with a pending second factor
 (`idp.web.second_factor`): after a right password, or when an application needs a higher
@@ -33,11 +33,11 @@ from idp.mail import service as mail
 from idp.mfa import passkeys, service
 from idp.mfa.forms import (
     ChallengeForm,
-    DisableForm,
     EnrolForm,
     PasskeyAnswerForm,
     PasskeyRegisterForm,
     PasskeyRemoveForm,
+    ProofForm,
 )
 from idp.mfa.models import Passkey
 from idp.ops import metrics
@@ -72,6 +72,7 @@ PASSKEY_NOT_KEPT = ("La clé d'accès n'a pas pu être enregistrée (délai dép
 PASSKEY_ADDED = "La clé d'accès « {name} » est ajoutée."
 PASSKEY_REMOVED = "La clé d'accès « {name} » est supprimée."
 NO_PASSKEYS = "Les clés d'accès ne sont pas disponibles sur ce serveur."
+RENEW = "renew"  # the prefix of the new recovery codes' form, beside the disabling one
 
 
 def _passphrase() -> str:
@@ -194,7 +195,8 @@ def _manage_page(account: Account, status: int = 200, *,
                  ) -> tuple[str, int]:
     """The page: the TOTP app (enrolment, or its state and how to disable it) and the
     passkeys (list, add, remove)."""
-    disable_form = context.pop("form", None) or DisableForm(formdata=None)
+    disable_form = context.pop("form", None) or ProofForm(formdata=None)
+    renew_form = context.pop("renew", None) or ProofForm(formdata=None, prefix=RENEW)
     keys = passkeys.listed(account)
     remove_form = remove_form or PasskeyRemoveForm(formdata=None)
     remove_form.passkey.choices = [(p.id, p.name) for p in keys]
@@ -204,7 +206,7 @@ def _manage_page(account: Account, status: int = 200, *,
     factor = service.enrolled(account)
     if factor is not None:
         return render_template(
-            "mfa/manage.html", factor=factor, form=disable_form,
+            "mfa/manage.html", factor=factor, form=disable_form, renew=renew_form,
             remaining=service.remaining_recovery_codes(account), **shared), status
     form = enrol_form or EnrolForm(formdata=None)
     secret = service.pending_secret(account, _passphrase())
@@ -259,7 +261,7 @@ def disable() -> Response | tuple[str, int]:
     account = signed_in_account()
     if service.enrolled(account) is None:
         return redirect(url_for("mfa.manage"))
-    form = DisableForm()
+    form = ProofForm()
     if not form.validate_on_submit():
         return _manage_page(account, 400, form=form)
     refused = _proof_refused(account, form.proof.data)
@@ -269,6 +271,26 @@ def disable() -> Response | tuple[str, int]:
     commit()
     flash(TOTP_DISABLED if service.has_second_factor(account) else DISABLED, "success")
     return redirect(url_for("selfservice.home"))
+
+
+@bp.post("/compte/double-authentification/codes-de-secours")
+@login_required
+def renew_recovery_codes() -> Response | tuple[str, int]:
+    """Ten new recovery codes (lost, used up, seen by someone), the old ones void, once
+    the password or a code is given; shown this once, like the first ones."""
+    account = signed_in_account()
+    if service.enrolled(account) is None:
+        return redirect(url_for("mfa.manage"))
+    form = ProofForm(prefix=RENEW)
+    if not form.validate_on_submit():
+        return _manage_page(account, 400, renew=form)
+    refused = _proof_refused(account, form.proof.data)
+    if refused is not None:
+        return _manage_page(account, refused[1], renew=form, renew_error=refused[0])
+    codes = service.renew_recovery_codes(account, request_actor(account))
+    commit()
+    return render_template("mfa/recovery_codes.html", codes=codes, renewed=True,
+                           next_url=None), 200
 
 
 @bp.post("/compte/double-authentification/cles-d-acces")

@@ -1,7 +1,8 @@
 """The operators' endpoints and the hooks that time, count and log every request.
 
 - `/healthz`: the process answers (liveness; no dependency is checked).
-- `/readyz`: the database and the short-lived store answer (readiness), else 503.
+- `/readyz`: the database and the short-lived store answer (readiness), else 503;
+  `/health`, the address load balancers were first given, answers the same.
 - `/metrics`: Prometheus' text format, only when `metrics.enabled` and only to the
   addresses of `metrics.allowed_networks`; anyone else gets the 404 of an unknown page.
 """
@@ -36,6 +37,7 @@ def healthz() -> Response:
 
 
 @bp.get("/readyz")
+@bp.get("/health")
 def readyz() -> tuple[Response, int]:
     checks = health.readiness()
     ready = all(verdict == "ok" for verdict in checks.values())

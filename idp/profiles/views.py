@@ -1,5 +1,6 @@
 """Profils › Recherche de profils, Gestion des profils & habilitations, and a profile's
-page « Modifier les habilitations du profil » with its state and the APE role.
+page « Modifier les habilitations du profil » with its state, the APE role and the
+person's second factor (reset when the phone and the recovery codes are lost).
 
 Every page asks the kernel who may see it (`require_administrator_of` the profile's
 entity, `requests.administered_entities` for the lists): an administrator of X reaches
@@ -23,6 +24,8 @@ from idp.directory import profiles, requests, rules, services
 from idp.directory.enums import ProfileState
 from idp.directory.models import Account, Domain, Entity, Profile, Role
 from idp.extensions import db
+from idp.mfa import passkeys
+from idp.mfa import service as second_factor
 from idp.outbox import service as outbox
 from idp.profiles.forms import DomainForm, HabilitationsForm, SearchForm
 from idp.web import profile_mails as mails
@@ -38,6 +41,9 @@ TITLES = {"profiles.search": "Recherche de profils",
 NO_ENTITY = "Vous n'administrez aucune entité : aucun profil ne vous est confié."
 NOT_YOUR_APE_ROLE = ("Seul l'administrateur principal de l'entité peut transmettre son rôle "
                      "à un autre profil.")
+NOT_YOURS_TO_RESET = ("Votre propre double authentification se gère depuis Mon compte, "
+                      "votre mot de passe ou un code à l'appui.")
+NO_SECOND_FACTOR = "Cette personne n'a pas de double authentification : rien à réinitialiser."
 View = Response | str | tuple[str, int]
 
 
@@ -130,6 +136,7 @@ def _page(profile: Profile, account: Account, domain: Domain | None,
         conflicts=_conflicts(profile), retour=safe_next(form.retour.data),
         may_hand_over=rules.may_hand_over_ape(account.profiles, profile.entity_id)
         and rules.is_usable(profile) and not rules.holds_ape(profile),
+        may_reset_second_factor=_may_reset_second_factor(account, profile),
         self_view=profile.account_id == account.id), status
 
 
@@ -193,12 +200,13 @@ def save_habilitations(profile_id: int) -> View:
 
 
 def _act(profile_id: int, operation: Callable[[Profile, Actor], Any], done: str,
-         allowed: Callable[[Account, Profile], bool] | None = None) -> Response:
+         allowed: Callable[[Account, Profile], bool] | None = None,
+         refused: str = NOT_YOUR_APE_ROLE) -> Response:
     """Apply one of the page's buttons (their CSRF token is checked for every POST by
     the kernel's `csrf`), then come back to the profile's page."""
     profile, account = _profile(profile_id)
     if allowed is not None and not allowed(account, profile):
-        abort(403, NOT_YOUR_APE_ROLE)
+        abort(403, refused)
     try:
         operation(profile, request_actor(account))
     except RuleViolation as exc:
@@ -244,3 +252,50 @@ def hand_over_ape(profile_id: int) -> Response:
                 "de l'entité ; vous restez administrateur.",
                 lambda account, profile: rules.may_hand_over_ape(account.profiles,
                                                                  profile.entity_id))
+
+
+# --- the person's second factor -------------------------------------------------------
+
+
+def _someone_else_s(account: Account, profile: Profile) -> bool:
+    """Not the administrator's own profile: his own second factor is removed from Mon
+    compte, where the password or a code is asked."""
+    return profile.account_id != account.id
+
+
+def _may_reset_second_factor(account: Account, profile: Profile) -> bool:
+    return (_someone_else_s(account, profile)
+            and second_factor.has_second_factor(profile.account))
+
+
+def _reset_second_factor(profile: Profile, actor: Actor) -> None:
+    """The command line's reset (`idp accounts reset-second-factor`): audited, the
+    person told by mail, his remembered devices forgotten with the enrolment."""
+    if not second_factor.remove(profile.account, actor, by_administrator=True):
+        raise RuleViolation(NO_SECOND_FACTOR)
+
+
+@bp.get("/profils/<int:profile_id>/double-authentification")
+@login_required
+def confirm_second_factor_reset(profile_id: int) -> View:
+    """« Réinitialiser la double authentification »: what it does, asked to confirm."""
+    profile, account = _profile(profile_id)
+    if not _someone_else_s(account, profile):
+        abort(403, NOT_YOURS_TO_RESET)
+    if not second_factor.has_second_factor(profile.account):
+        flash(NO_SECOND_FACTOR, "error")
+        return redirect(url_for("profiles.habilitations", profile_id=profile_id))
+    return render_template("profiles/reset_second_factor.html", profile=profile,
+                           person=profile.account,
+                           factor=second_factor.enrolled(profile.account),
+                           passkeys=passkeys.listed(profile.account),
+                           entity_label=_entity_label)
+
+
+@bp.post("/profils/<int:profile_id>/double-authentification")
+@login_required
+def reset_second_factor(profile_id: int) -> Response:
+    return _act(profile_id, _reset_second_factor,
+                "La double authentification de la personne du profil « {label} » est "
+                "réinitialisée : elle en est informée par courriel.",
+                _someone_else_s, NOT_YOURS_TO_RESET)

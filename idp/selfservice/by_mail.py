@@ -32,6 +32,7 @@ from idp.core.audit import record
 from idp.core.clock import PARIS
 from idp.directory.enums import AccountState
 from idp.directory.models import Account
+from idp.directory.passwords import password_stamp
 from idp.extensions import db
 from idp.mail import service as mail
 from idp.outbox import service as outbox
@@ -105,7 +106,7 @@ def _reset_account(data: dict[str, Any] | None) -> Account | None:
     account = db.session.get(Account, data.get("account_id"))
     if account is None or account.state != AccountState.ACTIVE:
         return None
-    return account if data.get("stamp") == recovery.password_stamp(account) else None
+    return account if data.get("stamp") == password_stamp(account.password_hash) else None
 
 
 @bp.route("/mot-de-passe-oublie", methods=["GET", "POST"])

@@ -5,7 +5,6 @@ nobody can tell."""
 
 from __future__ import annotations
 
-import hashlib
 from typing import Any
 
 from flask import current_app
@@ -14,6 +13,7 @@ from sqlalchemy import func, select
 from idp.core.audit import Actor, record
 from idp.directory.enums import AccountState
 from idp.directory.models import Account
+from idp.directory.passwords import password_stamp
 from idp.extensions import db
 from idp.mail import service as mail
 from idp.web import deferred
@@ -26,11 +26,6 @@ RESET = "reset_link"
 
 def reset_links() -> MailLinks:
     return MailLinks(current_app.extensions["idp.store"], "password-reset")
-
-
-def password_stamp(account: Account) -> str:
-    """Changes with the password: a link asked before a password change is void."""
-    return hashlib.sha256((account.password_hash or "").encode()).hexdigest()[:16]
 
 
 @deferred.handler(REMINDER)
@@ -60,8 +55,8 @@ def send_reset_link(actor: Actor, typed: dict[str, Any]) -> None:
             or not anonymous_requests("identifier").allow(identifier)):
         return
     ttl = current_app.config["IDP"]["security"]["password_reset_ttl"]
-    token = reset_links().issue({"account_id": account.id, "stamp": password_stamp(account)},
-                                ttl)
+    stamp = password_stamp(account.password_hash)
+    token = reset_links().issue({"account_id": account.id, "stamp": stamp}, ttl)
     mail.queue_template(account.email, "password_reset", name=account.full_name,
                         account=account, reset_url=f"{typed['reset_url']}#{token}",
                         code=token, minutes=ttl // 60)

@@ -10,7 +10,8 @@
   only this session knows, and is taken once (an atomic pop): a replayed answer, or one
   made for another session or purpose, finds nothing.
 - A *remembered device*: a cookie signed with the application's secret that names the
-  account and its enrolment (`stamp`), valid `security.remembered_device_days`; on that
+  account, its enrolment and its password (`stamp`), valid
+  `security.remembered_device_days`; on that
   browser the password alone signs the person in again at the basic level (`eidas1`),
   and an application that requires `eidas2` still gets a code typed.
 """

@@ -34,6 +34,14 @@ from flask import Flask, Request, Response, current_app, session
 from flask.sessions import SessionInterface, SessionMixin
 from werkzeug.datastructures import CallbackDict
 
+# The ladder's home is the shared kernel (the catalogue checks its levels too); the
+# pages and the pipeline know it from here.
+from idp.core.assurance import (  # noqa: F401
+    ACR_BASIC,
+    ACR_LADDER,
+    ACR_SECOND_FACTOR,
+    acr_reaches,
+)
 from idp.store import ShortLivedStore, StoreUnavailable
 
 COOKIE_NAME = "plage_session"
@@ -173,18 +181,6 @@ def _index_login(store: ShortLivedStore, session: ServerSession, ttl: int) -> No
 
 
 # --- login state ----------------------------------------------------------------------
-
-# The assurance ladder, lowest first, in the words of the French federations (ProConnect,
-# FranceConnect+): what the `acr` of a login says was done.
-ACR_BASIC = "eidas1"  # the password
-ACR_SECOND_FACTOR = "eidas2"  # the password and a second factor (a TOTP or recovery code)
-ACR_LADDER = (ACR_BASIC, ACR_SECOND_FACTOR)
-
-
-def acr_reaches(acr: str, wanted: str) -> bool:
-    """Whether a login at level `acr` satisfies a requirement of level `wanted`."""
-    return acr in ACR_LADDER and ACR_LADDER.index(acr) >= ACR_LADDER.index(wanted)
-
 
 @dataclass
 class LoginState:

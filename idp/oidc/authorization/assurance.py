@@ -1,9 +1,10 @@
 """The level of assurance (`acr`) a request needs, and the login check that steps the
 session up to it rather than refusing it.
 
-The ladder is `idp.web.session.ACR_LADDER` (eidas1: password; eidas2: password and a
+The ladder is `idp.core.assurance.ACR_LADDER` (eidas1: password; eidas2: password and a
 second factor). A request needs the highest of:
 - the client's `required_acr` (a setting of the registry): mandatory;
+- the `required_acr` of the client's domains (the catalogue's): mandatory;
 - an essential `acr` of the `claims` parameter (OIDC Core 5.5.1.1): mandatory, the
   lowest of the values asked that we support (any of them will do);
 - `acr_values` (OIDC Core 3.1.2.1): voluntary, the lowest supported value listed; the
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from idp.directory import services
 from idp.directory.models import Account
 from idp.extensions import db
 from idp.mfa import service as second_factor
@@ -45,8 +47,10 @@ def _essential_acr(flow: Flow) -> str | None:
 
 def required_acr(flow: Flow) -> str | None:
     """The level the request cannot do without."""
-    registered = flow.client.required_acr if flow.client is not None else None
-    return _highest([registered, _essential_acr(flow)])
+    client = flow.client
+    registered = [client.required_acr, *services.required_acr_of_domains(client.domains)] \
+        if client is not None else []
+    return _highest([*registered, _essential_acr(flow)])
 
 
 def acr_too_low(flow: Flow, login: LoginState | None) -> bool:
