@@ -29,6 +29,7 @@ from idp.outbox.models import OutboxItem
 from tests.support import directory
 from tests.support.authenticator import SoftAuthenticator, b64url
 from tests.support.clock import store_clock
+from tests.support.html import csrf_token
 from tests.support.oidc import (
     Arrival,
     Browser,
@@ -460,6 +461,30 @@ def test_an_administrators_reset_removes_the_passkeys_too(op: Provider) -> None:
         return removed and not service.has_second_factor(account)
 
     assert op.run(reset)
+    assert stored(op, person.identifier) == []
+
+
+def test_an_administrator_resets_passkeys_alone_from_the_profile_s_page(op: Provider) -> None:
+    """Someone with passkeys and no TOTP app has a second factor all the same: the APE
+    of her entity sees them on the confirmation page and his reset removes them."""
+    person = new_person(op, synced=True)
+    add_passkey(person, "Téléphone")
+
+    def ape_and_profile() -> tuple[str, int]:
+        account = db.session.scalars(select(Account).where(
+            Account.identifier == person.identifier)).one()
+        ape = db.session.scalars(select(Account).where(
+            Account.given_name == "Paul", Account.family_name == "Durand")).one()
+        return ape.identifier, account.profiles[0].id
+
+    ape_identifier, profile_id = op.run(ape_and_profile)
+    ape = Browser(op)
+    ape.sign_in(ape_identifier)
+    confirm = ape.get(f"/profils/{profile_id}/double-authentification")
+    assert confirm.status == 200 and "Téléphone" in confirm.text
+    done = ape.post(f"/profils/{profile_id}/double-authentification",
+                    {"csrf_token": csrf_token(confirm.html)})
+    assert done.status == 302
     assert stored(op, person.identifier) == []
 
 

@@ -60,6 +60,7 @@ from idp.directory.enums import AccountState
 from idp.directory.models import Account
 from idp.extensions import db
 from idp.mail import service as mail
+from idp.mfa import service
 from idp.mfa.models import Passkey
 
 RP_NAME = "PLAGE"
@@ -105,11 +106,6 @@ def user_handle(account: Account, secret: str) -> bytes:
     authenticator), derived with the application's secret rather than stored."""
     return hmac.new(secret.encode(), f"passkey-user:{account.id}".encode(),
                     hashlib.sha256).digest()
-
-
-def listed(account: Account) -> list[Passkey]:
-    return list(db.session.scalars(select(Passkey).where(
-        Passkey.account_id == account.id).order_by(Passkey.created_at, Passkey.id)))
 
 
 def registered(account: Account) -> bool:
@@ -166,14 +162,14 @@ def registration_options(rp: RelyingParty, account: Account, challenge: bytes,
         authenticator_selection=AuthenticatorSelectionCriteria(
             resident_key=ResidentKeyRequirement.PREFERRED,
             user_verification=UserVerificationRequirement.PREFERRED),
-        exclude_credentials=[_descriptor(p) for p in listed(account)])
+        exclude_credentials=[_descriptor(p) for p in service.passkeys_of(account)])
     return options_to_json(options)
 
 
 def register(rp: RelyingParty, account: Account, name: str, answer: str, challenge: bytes,
              actor: Actor) -> Passkey:
     """Keep the passkey the browser made for `challenge`; PasskeyRefused otherwise."""
-    if len(listed(account)) >= MAX_PASSKEYS:
+    if len(service.passkeys_of(account)) >= MAX_PASSKEYS:
         raise PasskeyRefused("too_many")
     try:
         credential = parse_registration_credential_json(_json(answer))
@@ -219,7 +215,7 @@ def authentication_options(rp: RelyingParty, challenge: bytes,
     password, or (None) any discoverable one, the person verified by the authenticator."""
     options = generate_authentication_options(
         rp_id=rp.id, challenge=challenge, timeout=TIMEOUT * 1000,
-        allow_credentials=[_descriptor(p) for p in listed(account)] if account else [],
+        allow_credentials=[_descriptor(p) for p in service.passkeys_of(account)] if account else [],
         user_verification=UserVerificationRequirement.PREFERRED if account
         else UserVerificationRequirement.REQUIRED)
     return options_to_json(options)

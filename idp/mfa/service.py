@@ -72,6 +72,12 @@ def has_second_factor(account: Account) -> bool:
         select(Passkey.id).where(Passkey.account_id == account.id).limit(1)) is not None
 
 
+def passkeys_of(account: Account) -> list[Passkey]:
+    """The account's passkeys (`idp.mfa.passkeys`), oldest first."""
+    return list(db.session.scalars(select(Passkey).where(
+        Passkey.account_id == account.id).order_by(Passkey.created_at, Passkey.id)))
+
+
 def device_stamp(factor: SecondFactor) -> str:
     """What a remembered device is bound to besides the account: this enrolment (a new
     one, or a reset, forgets every device) and the password (a new one, whoever set it

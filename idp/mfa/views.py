@@ -197,7 +197,7 @@ def _manage_page(account: Account, status: int = 200, *,
     passkeys (list, add, remove)."""
     disable_form = context.pop("form", None) or ProofForm(formdata=None)
     renew_form = context.pop("renew", None) or ProofForm(formdata=None, prefix=RENEW)
-    keys = passkeys.listed(account)
+    keys = service.passkeys_of(account)
     remove_form = remove_form or PasskeyRemoveForm(formdata=None)
     remove_form.passkey.choices = [(p.id, p.name) for p in keys]
     shared = {"passkeys": keys, "remove_form": remove_form,
@@ -324,7 +324,7 @@ def add_passkey() -> Response | tuple[str, int]:
 def remove_passkey() -> Response | tuple[str, int]:
     account = signed_in_account()
     form = PasskeyRemoveForm()
-    form.passkey.choices = [(p.id, p.name) for p in passkeys.listed(account)]
+    form.passkey.choices = [(p.id, p.name) for p in service.passkeys_of(account)]
     if not form.validate_on_submit():
         return _manage_page(account, 400, remove_form=form)
     refused = _proof_refused(account, form.proof.data)

@@ -24,7 +24,6 @@ from idp.directory import profiles, requests, rules, services
 from idp.directory.enums import ProfileState
 from idp.directory.models import Account, Domain, Entity, Profile, Role
 from idp.extensions import db
-from idp.mfa import passkeys
 from idp.mfa import service as second_factor
 from idp.outbox import service as outbox
 from idp.profiles.forms import DomainForm, HabilitationsForm, SearchForm
@@ -288,7 +287,7 @@ def confirm_second_factor_reset(profile_id: int) -> View:
     return render_template("profiles/reset_second_factor.html", profile=profile,
                            person=profile.account,
                            factor=second_factor.enrolled(profile.account),
-                           passkeys=passkeys.listed(profile.account),
+                           passkeys=second_factor.passkeys_of(profile.account),
                            entity_label=_entity_label)
 
 
