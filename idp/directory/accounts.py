@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, func, or_, select
+from sqlalchemy import ColumnElement, Select, and_, func, or_, select
 
 from idp.core.audit import Actor, AuditEvent, record
 from idp.core.errors import RuleViolation
@@ -26,6 +26,15 @@ from idp.extensions import db
 def _blank_to_none(value: str | None) -> str | None:
     value = (value or "").strip()
     return value or None
+
+
+def with_address(address: str) -> Select:
+    """The active accounts at `address` whatever its case (« Identifiant perdu ? »): the
+    lower(email) index answers it."""
+    return (select(Account)
+            .where(func.lower(Account.email) == address.lower(),
+                   Account.state == AccountState.ACTIVE)
+            .order_by(Account.identifier))
 
 
 def personal_data(account: Account) -> dict[str, Any]:
