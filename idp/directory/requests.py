@@ -17,10 +17,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlalchemy import Select, and_, exists, func, not_, or_, select, update
+from sqlalchemy.orm import selectinload
 
 from idp.core.audit import Actor, record
 from idp.core.clock import utcnow
 from idp.core.errors import NotFound, RuleViolation
+from idp.core.paging import Cursor, Page, keyset_page
 from idp.directory import rules, services
 from idp.directory.enums import RequestStatus
 from idp.directory.folding import fold
@@ -267,6 +269,10 @@ class QueueFilter:
     entity: str = ""
 
 
+# Latest first (an index on created_at); the CSV export lists them in the same order.
+QUEUE_ORDER = (ProfileRequest.created_at, ProfileRequest.id)
+
+
 def queue_query(entity_ids: Collection[int], wanted: QueueFilter) -> Select:
     if wanted.view == "entite":
         query = select(ProfileRequest).where(_own_entity(entity_ids))
@@ -291,15 +297,15 @@ def queue_query(entity_ids: Collection[int], wanted: QueueFilter) -> Select:
     return query
 
 
-def queue_page(entity_ids: Collection[int], wanted: QueueFilter, offset: int, limit: int
-               ) -> tuple[list[ProfileRequest], int]:
+def queue_page(entity_ids: Collection[int], wanted: QueueFilter, cursor: Cursor, size: int
+               ) -> tuple[Page[ProfileRequest], int]:
     """One page of the queue, the latest first, and the number of requests in all."""
     query = queue_query(entity_ids, wanted)
     total = db.session.scalar(select(func.count()).select_from(query.subquery())) or 0
-    rows = db.session.scalars(
-        query.order_by(ProfileRequest.created_at.desc(), ProfileRequest.id.desc())
-        .offset(offset).limit(limit)).all()
-    return list(rows), total
+    found = keyset_page(db.session, query, QUEUE_ORDER, cursor, size, descending=True,
+                        options=(selectinload(ProfileRequest.account),
+                                 selectinload(ProfileRequest.entity)))
+    return found, total
 
 
 # --- the entity field -----------------------------------------------------------------

@@ -4,13 +4,14 @@ records about the account, newest first, a page at a time."""
 
 from __future__ import annotations
 
-from flask import render_template, request
+from flask import render_template
 
 from idp.directory import accounts, rules
 from idp.directory.enums import AccountState
 from idp.selfservice.by_mail import PARIS
 from idp.selfservice.profiles import PROFILE_STATES
 from idp.selfservice.views import bp
+from idp.web import paging
 from idp.web.access import login_required, signed_in_account
 
 PAGE_SIZE = 20
@@ -64,6 +65,6 @@ def identifier() -> str:
 @login_required
 def history() -> str:
     account = signed_in_account()
-    found = accounts.history_of(account, request.args.get("page", 1, type=int), PAGE_SIZE)
+    found, total = accounts.history_of(account, paging.cursor(), PAGE_SIZE)
     return render_template("selfservice/history.html", account=account, found=found,
-                           actions=ACTIONS, paris=PARIS)
+                           total=total, actions=ACTIONS, paris=PARIS)
