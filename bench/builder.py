@@ -17,18 +17,25 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from itertools import islice
 from typing import Any
+from urllib.parse import quote
 
 from sqlalchemy import Connection, Table, func, select, text
 
+from bench import world
 from bench.import_entities import finess_numbers
+from bench.servers import backends
+from idp import migrations
+from idp.app import create_app
 from idp.core.audit import Actor
 from idp.core.clock import utcnow
 from idp.directory import services
+from idp.directory.catalogue import load_catalogue
 from idp.directory.enums import AccountState, EntityType, ProfileState, RequestStatus
 from idp.directory.folding import entity_search_text, fold
 from idp.directory.identifiers import luhn_check_digit
@@ -115,14 +122,15 @@ def _write(connection: Connection, table: Table, columns: Sequence[str],
             for row in rows:
                 copy.write_row(row)
                 done += 1
-                if done % BATCH == 0:
+                if done % BATCH == 0 and done < total:
                     progress(table.name, done, total)
     else:
         while batch := list(islice(rows, BATCH)):
             connection.execute(table.insert(), [dict(zip(columns, row, strict=True))
                                                 for row in batch])
             done += len(batch)
-            progress(table.name, done, total)
+            if done < total:
+                progress(table.name, done, total)
     progress(table.name, total, total)
 
 
@@ -167,7 +175,7 @@ def build(connection: Connection, accounts: int, entities: int, password_hash: s
                 kind, name, parent = EntityType.EJ, f"Association {_NAMES[n % 16]} {n}", None
             else:
                 kind, parent = EntityType.ET, ej
-                name = f"{_KINDS[n % len(_KINDS)]} {_NAMES[n * 3 % len(_NAMES)]} {n}"
+                name = f"{_KINDS[n // 3 % len(_KINDS)]} {_NAMES[n * 3 % len(_NAMES)]} {n}"
             departement = finess[:3] if finess.startswith("97") else finess[:2]
             yield (entity_id, finess, finess, kind.value, name, city, departement, parent,
                    parent, True, entity_search_text(finess, finess, name, city), now, now)
@@ -282,13 +290,38 @@ def build_directory(accounts: int, entities: int, password: str,
     return Directory(admin.identifier, accounts, entities, time.monotonic() - started)
 
 
-def main(argv: Sequence[str]) -> None:
-    from bench import world
-    from bench.servers import backends
-    from idp import migrations
-    from idp.app import create_app
-    from idp.directory.catalogue import load_catalogue
+def fill(settings: dict[str, dict[str, Any]], accounts: int, entities: int) -> Directory:
+    """Build the directory into the migrated database of `settings` (the catalogue
+    loaded, as bench.world.build leaves it); print how long it took."""
+    app = create_app(settings)
+    with app.app_context():
+        built = build_directory(accounts, entities, world.PASSWORD)
+        db.session.remove()
+        db.engine.dispose()
+    print(f"directory: {built.accounts} accounts, {built.entities} entities built in "
+          f"{built.seconds:.1f} s", flush=True)
+    return built
 
+
+@dataclass
+class Browsers:
+    """The signed-in browsers of a run: the person of the token scenarios, and the
+    administrator who reads his queue."""
+
+    person: world.Browser
+    administrator: world.Browser
+
+
+def scenario_data(scenario: str, browsers: Browsers, connections: int) -> dict[str, str]:
+    """What the scenario's Lua script needs: this module's scenarios, or bench.world's."""
+    if scenario == "entity_autocomplete":
+        return {"queries": ",".join(quote(q) for q in AUTOCOMPLETE_QUERIES)}
+    if scenario == "request_queue":
+        return {"cookie": browsers.administrator.cookie}
+    return world.scenario_data(scenario, browsers.person, connections)
+
+
+def main(argv: Sequence[str]) -> None:
     parser = argparse.ArgumentParser(prog="python -m bench build",
                                      description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--accounts", type=int, default=1_000_000)
@@ -297,23 +330,23 @@ def main(argv: Sequence[str]) -> None:
                         "default: a throw-away PostgreSQL")
     args = parser.parse_args(argv)
 
-    def fill(url: str) -> None:
+    def build_into(url: str) -> None:
         migrations.upgrade(url)
-        app = create_app({"database": {"url": url},
-                          "server": {"instance_path": "/tmp/idp-bench-build",
-                                     "secret_key": "bench"},
-                          "keys": {"passphrase": "bench"}})
-        with app.app_context():
-            load_catalogue(ACTOR)
-            built = build_directory(args.accounts, args.entities, world.PASSWORD)
-            db.session.remove()
-            db.engine.dispose()
-        print(f"{built.accounts} accounts, {built.entities} entities in "
-              f"{built.seconds:.1f} s; administrator {built.administrator}")
+        with tempfile.TemporaryDirectory(prefix="idp-bench-") as tmp:
+            settings: dict[str, dict[str, Any]] = {
+                "database": {"url": url},
+                "server": {"instance_path": tmp, "secret_key": "bench"},
+                "keys": {"passphrase": "bench"}}
+            with create_app(settings).app_context():
+                load_catalogue(ACTOR)
+                db.session.commit()
+                db.session.remove()
+                db.engine.dispose()
+            fill(settings, args.accounts, args.entities)
 
     if args.database_url:
-        fill(args.database_url)
+        build_into(args.database_url)
         return
     with backends() as servers:
         servers.postgres.create_database("build")
-        fill(servers.postgres.url("build"))
+        build_into(servers.postgres.url("build"))
