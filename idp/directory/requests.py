@@ -333,7 +333,7 @@ def trigram_index_only() -> Iterator[None]:
 
     Its estimate for a LIKE inside words knows nothing of how words go together: given
     « tilleuls besancon » it expects hundreds of matches and, with a LIMIT, bets on a
-    scan that stops early; when there are none it reads all 100k entities (80 ms
+    scan that stops early; when there are none it reads all 100k entities (80 to 110 ms
     measured) where the trigram index answers in a few. The setting ends with the
     statement's transaction, and is set back here at once.
     """
