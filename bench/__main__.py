@@ -4,7 +4,8 @@ Flask floor in the same run.
     .venv/bin/python -m bench [--rounds 3] [--seconds 5] [--connections 8,32]
                               [--scenarios client_credentials,refresh,...] [--alg RS256]
                               [--label NAME] [--compare bench/results/OTHER.json]
-                              [--profile]
+                              [--profile] [--accounts 1000] [--entities 1000]
+    .venv/bin/python -m bench build --accounts 1000000 --entities 100000
 
 PostgreSQL and Redis are started from the Debian binaries, the provider and a trivial
 Flask `jsonify` endpoint each under gunicorn (2 sync workers), and wrk drives every
@@ -12,7 +13,9 @@ scenario at each connection count, round after round (interleaved, so that the n
 a shared machine falls on all of them alike). Printed and written to
 bench/results/NAME.{json,md}: median units/s, p50/p95/p99 latency, errors, units per
 CPU-second of the server's process tree (read from /proc), that figure with PostgreSQL
-and Redis counted in, the ratio to the floor's, and the RSS of each worker.
+and Redis counted in, the ratio to the floor's, and the RSS of each worker. The
+directory is first filled to --accounts and --entities (bench/builder.py), so that the
+same scenarios run at 1k and at 1M accounts; `build` alone times that filling.
 """
 
 from __future__ import annotations
@@ -23,10 +26,11 @@ import secrets
 import signal
 import sys
 import tempfile
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from bench import profile, report, world, wrk
+from bench import builder, profile, report, world, wrk
 from bench.servers import Gunicorn, backends, gunicorn
 from tests.support.services import free_port
 
@@ -41,6 +45,8 @@ SCENARIOS: dict[str, tuple[str, dict[str, str]]] = {
     "introspection": ("introspection", {}),
     "jwks": ("get", {"path": "/jwks"}),
     "discovery": ("get", {"path": "/.well-known/openid-configuration"}),
+    "entity_autocomplete": ("entity_autocomplete", {}),
+    "request_queue": ("request_queue", {}),
 }
 WORKERS = 2
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -56,6 +62,9 @@ def _arguments() -> argparse.Namespace:
     parser.add_argument("--alg", default="RS256", help="the relying application's ID tokens")
     parser.add_argument("--label", default="latest", help="name of the result files")
     parser.add_argument("--compare", type=Path, help="an earlier result file (JSON)")
+    parser.add_argument("--accounts", type=int, default=1000,
+                        help="accounts of the directory built first (bench/builder.py)")
+    parser.add_argument("--entities", type=int, default=1000)
     parser.add_argument("--profile", action="store_true",
                         help="py-spy the workers during each scenario's first run; the "
                              "stacks go to bench/results/NAME-profile-SCENARIO.txt")
@@ -74,7 +83,7 @@ def _environment(settings: dict[str, dict[str, Any]]) -> dict[str, str]:
 
 
 def measure(args: argparse.Namespace, idp: Gunicorn, floor: Gunicorn,
-            browser: world.Browser, backend_cpu: Any) -> list[dict[str, Any]]:
+            browsers: builder.Browsers, backend_cpu: Any) -> list[dict[str, Any]]:
     runs = []
     scenarios = ["floor", *args.scenarios.split(",")]
     first = int(args.connections.split(",")[0])
@@ -84,7 +93,7 @@ def measure(args: argparse.Namespace, idp: Gunicorn, floor: Gunicorn,
                 lua, fixed = SCENARIOS[name]
                 server = floor if name == "floor" else idp
                 data = {**fixed, **({} if name == "floor" or lua == "get" else
-                                    world.scenario_data(name, browser, connections))}
+                                    builder.scenario_data(name, browsers, connections))}
                 spy = None
                 if args.profile and round_ == 1 and connections == first and name != "floor":
                     stacks = RESULTS / f"{args.label}-profile-{name}.txt"
@@ -112,6 +121,9 @@ def _print_profile(scenario: str, stacks: Path) -> None:
 
 
 def main() -> None:
+    if sys.argv[1:2] == ["build"]:
+        builder.main(sys.argv[2:])
+        return
     args = _arguments()
     # Stopped from outside: still stop the servers it started (the `with` blocks).
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
@@ -126,16 +138,21 @@ def main() -> None:
             "keys": {"passphrase": secrets.token_urlsafe(16)},
         }
         data = world.build(settings, args.alg.upper())
+        directory = builder.fill(settings, args.accounts, args.entities)
         hash_cpu = world.hash_cpu_seconds()
         with gunicorn("idp:create_app()", _environment(settings), WORKERS, "/jwks",
                       port) as idp, \
              gunicorn("bench.floor:create_app()", {}, WORKERS, "/", free_port()) as floor:
-            browser = world.Browser(idp.base, data)
-            runs = measure(args, idp, floor, browser, servers.cpu)
+            browsers = builder.Browsers(world.Browser(idp.base, data),
+                                        world.Browser(idp.base, replace(
+                                            data, identifier=directory.administrator)))
+            runs = measure(args, idp, floor, browsers, servers.cpu)
             rss = {"provider": idp.worker_rss(), "floor": floor.worker_rss()}
     results = report.summarize(runs, rss=rss, hash_cpu_seconds=hash_cpu, settings={
         "rounds": args.rounds, "seconds": args.seconds, "workers": WORKERS,
-        "alg": args.alg.upper(), "connections": args.connections})
+        "alg": args.alg.upper(), "connections": args.connections,
+        "accounts": args.accounts, "entities": args.entities,
+        "build_seconds": round(directory.seconds, 1)})
     earlier = json.loads(args.compare.read_text()) if args.compare else None
     markdown = report.markdown(results, earlier)
     RESULTS.mkdir(exist_ok=True)

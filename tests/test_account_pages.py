@@ -558,14 +558,17 @@ def test_the_history_shows_this_accounts_records_a_page_at_a_time(world: World) 
         submit(client, "/compte/informations", family_name="Martin", given_name="Élodie",
                phone=f"03 81 00 00 {n:02d}", address="")
 
+    html = client.get("/compte/historique").get_data(as_text=True)
     first = text(client.get("/compte/historique"))
 
-    assert "Page 1 sur 2" in first and 'rel="next"' in first
+    after = re.search(r'href="/compte/historique\?apres=(\d+)" rel="next"', html)
+    assert after and 'rel="prev"' not in html
     assert first.count("Modification des informations personnelles") == 20
-    second = text(client.get("/compte/historique?page=2"))
+    second = text(client.get(f"/compte/historique?apres={after[1]}"))
     assert "Création du compte" in second and "Création d'un profil" in second
     assert "Habilitation attribuée" in second and "Connexion" in second
     assert "Création du compte" not in first
+    assert "Modification des informations personnelles" in second  # the 5 left
     # Nothing of anybody else's.
     with world.app.app_context():
         total = len([e for e in db.session.scalars(select(AuditEvent))
@@ -573,5 +576,9 @@ def test_the_history_shows_this_accounts_records_a_page_at_a_time(world: World) 
     assert total > 0
     outsider = text(signed_in(world, world.outsider).get("/compte/historique"))
     assert "Modification des informations personnelles" not in outsider
-    assert "Page 1 sur 2" in text(client.get("/compte/historique?page=abc"))
-    assert "Page 2 sur 2" in text(client.get(f"/compte/historique?page={10**30}"))
+    # A malformed cursor, or a row of someone else's history: the first page.
+    with world.app.app_context():
+        foreign = max(e.id for e in db.session.scalars(select(AuditEvent))
+                      if e.target_id == world.outsider)
+    for cursor in ("apres=abc", f"apres={10**30}", f"avant={foreign}", f"apres={foreign}"):
+        assert text(client.get(f"/compte/historique?{cursor}")) == first, cursor

@@ -12,6 +12,7 @@ from flask import Flask
 from sqlalchemy import select
 
 from idp.core.errors import RuleViolation
+from idp.core.paging import Cursor
 from idp.directory import catalogue, entities, rules, services
 from idp.directory.enums import AccountState, EntityType, ProfileState
 from idp.directory.models import Entity
@@ -137,3 +138,26 @@ def test_the_catalogue_checks(sqlite_catalogue: Flask, kwargs: dict[str, str],
     assert caught.value.field == field_name
     with pytest.raises(catalogue.UnknownDomain):
         catalogue.add_role("INCONNU", "X", "X", d.ACTOR)
+
+
+def test_the_entities_list_walks_every_entity_once_and_finds_them_folded(app: Flask) -> None:
+    """« Entités » reads 100,000 entities a page at a time by keyset (name, id), names
+    shared included, and its search is the folded one of the request form."""
+    for n in range(23):
+        d.entity(f"E{n:03d}", EntityType.ET,
+                 f"EHPAD Saint-Étienne {('nord', 'sud', 'levant', 'ouest')[n % 4]}")
+    db.session.commit()
+    national = rules.Oversight(national=True)
+    query = entities.search_query(national, entities.EntityFilter(text="saint etienne"))
+    seen, cursor = [], Cursor()
+    while True:
+        found, total = entities.page_of(query, cursor, 5)
+        seen += [e.id for e in found.rows]
+        if found.after is None:
+            break
+        cursor = Cursor(after=found.after)
+    names = dict(db.session.execute(select(Entity.id, Entity.name)).all())
+    assert total == 23 and len(seen) == len(set(seen)) == 23
+    assert seen == sorted(seen, key=lambda i: (names[i], i))
+    assert entities.page_of(entities.search_query(national, entities.EntityFilter(
+        text="etienne ouest")), Cursor(), 5)[1] == 5  # 3, 7, 11, 15, 19: every word holds

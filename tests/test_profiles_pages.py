@@ -5,6 +5,7 @@ deactivation; and who may do what, tried by URL with and without the CSRF token.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from types import SimpleNamespace
 from typing import Any
@@ -138,16 +139,25 @@ def test_search_pages_through_many_profiles(sqlite_world: SimpleNamespace) -> No
                       "SCANSANTE/LECTEUR")
         db.session.commit()
     ape = signed_in(w, w.ape)
-    first = text(ape.get("/profils/recherche?nom=numero"))
-    assert "60 profils" in first
-    assert "Page 1 sur 2" in first and first.count("data-profile-id=") == 50
-    assert 'href="/profils/recherche?page=2&amp;nom=numero" rel="next"' in \
-        ape.get("/profils/recherche?nom=numero").get_data(as_text=True)  # the filter kept
-    second = text(ape.get("/profils/recherche?nom=numero&page=2"))
-    assert second.count("data-profile-id=") == 10
-    # No query per row: a page of 50 costs what a page of 10 does.
-    assert len(statements_of(w.app, lambda: ape.get("/profils/recherche?nom=numero"))) == \
-        len(statements_of(w.app, lambda: ape.get("/profils/recherche?nom=numero&page=2")))
+    html = ape.get("/profils/recherche?nom=numero").get_data(as_text=True)
+    assert "60 profils" in html and html.count("data-profile-id=") == 50
+    assert 'rel="prev"' not in html
+    after = re.search(r'href="/profils/recherche\?apres=(\d+)&amp;nom=numero" rel="next"', html)
+    assert after, "« Suivant » keeps the filter"
+    second = ape.get(f"/profils/recherche?apres={after[1]}&nom=numero").get_data(as_text=True)
+    assert second.count("data-profile-id=") == 10 and 'rel="next"' not in second
+    assert "Numero59" in second and "Numero49" not in second
+    before = re.search(r'href="/profils/recherche\?avant=(\d+)&amp;nom=numero" rel="prev"',
+                       second)
+    assert before, "« Précédent » keeps the filter"
+    back = ape.get(f"/profils/recherche?avant={before[1]}&nom=numero").get_data(as_text=True)
+    assert back.count("data-profile-id=") == 50 and "Numero00" in back
+    assert 'rel="prev"' not in back
+    # No query per row: a page of 50 costs what a page of 10 does, but for the one
+    # statement that reads the cursor's sort key.
+    assert len(statements_of(w.app, lambda: ape.get("/profils/recherche?nom=numero"))) + 1 == \
+        len(statements_of(w.app, lambda: ape.get(
+            f"/profils/recherche?apres={after[1]}&nom=numero")))
 
 
 # --- Modifier les habilitations du profil ---------------------------------------------
@@ -361,7 +371,9 @@ def test_bad_input_is_a_french_message_never_a_500(sqlite_world: SimpleNamespace
     answer = post(ape, ANY_FORM, data, f"/profils/{w.jeanne_profile}/habilitations")
     assert answer.status_code == 400
     assert held(w, w.jeanne_profile) == {"SCANSANTE/LECTEUR"}
-    for url in ("/profils/999999/habilitations", "/profils/recherche?page=-4&etat=x&role=y",
+    for url in ("/profils/999999/habilitations",
+                "/profils/recherche?apres=-4&avant=x&etat=x&role=y",
+                f"/profils/recherche?apres={10**30}", "/profils/recherche?avant=999999",
                 f"/profils/{w.jeanne_profile}/habilitations?domaine=%00"):
         assert ape.get(url).status_code in (200, 400, 404), url  # %00: screened out
 

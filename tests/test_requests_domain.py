@@ -11,6 +11,7 @@ from flask import Flask
 from sqlalchemy import select
 
 from idp.core.audit import Actor, AuditEvent
+from idp.core.paging import Cursor
 from idp.directory import requests, rules, services
 from idp.directory.enums import EntityType, ProfileState, RequestStatus
 from idp.extensions import db
@@ -160,10 +161,10 @@ def test_queues_show_each_administrator_his_own(world: d.AncreWorld) -> None:
 
     def queue(account: Any, view: str, **filters: Any) -> list[int]:
         mine = requests.administered_entities(account.profiles)
-        rows, total = requests.queue_page(mine, requests.QueueFilter(view=view, **filters),
-                                          0, 50)
-        assert total == len(rows)
-        return sorted(r.id for r in rows)
+        found, total = requests.queue_page(mine, requests.QueueFilter(view=view, **filters),
+                                           Cursor(), 50)
+        assert total == len(found.rows)
+        return sorted(r.id for r in found.rows)
 
     og_admin = world.extras["og_admin"]
     assert queue(world.ape, "entite") == [plain_x.id]

@@ -8,14 +8,13 @@ session and leaves the commit to the caller.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, func, or_, select
+from sqlalchemy import ColumnElement, Select, and_, func, or_, select
 
 from idp.core.audit import Actor, AuditEvent, record
 from idp.core.errors import RuleViolation
+from idp.core.paging import Cursor, Page, keyset_page
 from idp.directory import rules
 from idp.directory.enums import AccountState, RequestStatus
 from idp.directory.models import Account, Profile, ProfileRequest
@@ -26,6 +25,15 @@ from idp.extensions import db
 def _blank_to_none(value: str | None) -> str | None:
     value = (value or "").strip()
     return value or None
+
+
+def with_address(address: str) -> Select:
+    """The active accounts at `address` whatever its case (« Identifiant perdu ? »): the
+    lower(email) index answers it."""
+    return (select(Account)
+            .where(func.lower(Account.email) == address.lower(),
+                   Account.state == AccountState.ACTIVE)
+            .order_by(Account.identifier))
 
 
 def personal_data(account: Account) -> dict[str, Any]:
@@ -120,19 +128,11 @@ def merge_accounts(kept: Account, closed: Account, actor: Actor) -> list[Profile
     return moved
 
 
-@dataclass(frozen=True)
-class HistoryPage:
-    events: Sequence[AuditEvent]
-    total: int
-    page: int  # the page shown: the one asked for, within 1..pages
-    pages: int
-
-
-def history_of(account: Account, page: int, page_size: int) -> HistoryPage:
+def history_of(account: Account, cursor: Cursor, size: int) -> tuple[Page[AuditEvent], int]:
     """Mon historique: the audit records about the account, its profiles and its profile
     requests (whoever acted), and what the person did with no one else concerned (his
     consents, say: an administrator's acts on other people are not his account's
-    history), newest first, `page_size` a page."""
+    history), newest first, `size` a page, and how many there are in all."""
     requests = select(ProfileRequest.id).where(ProfileRequest.account_id == account.id)
 
     def about(kind: str, ids: list[str]) -> ColumnElement[bool]:
@@ -146,10 +146,6 @@ def history_of(account: Account, page: int, page_size: int) -> HistoryPage:
              or_(AuditEvent.target_type.is_(None), AuditEvent.target_type == "consent")),
     )
     total = db.session.scalar(select(func.count()).select_from(AuditEvent).where(concerned)) or 0
-    pages = max(1, -(-total // page_size))
-    page = min(max(1, page), pages)
-    events = db.session.scalars(
-        select(AuditEvent).where(concerned).order_by(AuditEvent.at.desc(), AuditEvent.id.desc())
-        .offset((page - 1) * page_size).limit(page_size)
-    ).all()
-    return HistoryPage(events, total, page, pages)
+    found = keyset_page(db.session, select(AuditEvent).where(concerned),
+                        (AuditEvent.at, AuditEvent.id), cursor, size, descending=True)
+    return found, total

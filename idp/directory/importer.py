@@ -44,6 +44,7 @@ from idp.core.audit import Actor, record
 from idp.core.clock import utcnow
 from idp.core.errors import RuleViolation
 from idp.directory.enums import EntityType
+from idp.directory.folding import entity_search_text
 from idp.directory.geography import departements, region_of, regions
 from idp.directory.identifiers import InvalidFiness, finess_departement, validate_finess
 from idp.directory.models import Entity
@@ -501,7 +502,11 @@ class _Writer:
         # it), several times faster on PostgreSQL than one huge multi-row VALUES statement.
         stmt = stmt.on_conflict_do_update(
             index_elements=[_table.c.code],
-            set_={c: stmt.excluded[c] for c in (*columns, "updated_at") if c != "code"},
+            set_={c: stmt.excluded[c]
+                  for c in (*columns, "updated_at", "search_text") if c != "code"},
         )
-        db.session.connection().execute(stmt, rows)
+        # Written behind the ORM's back: the folded search column too (see models.py).
+        db.session.connection().execute(stmt, [
+            row | {"search_text": entity_search_text(row["finess"], row["code"], row["name"],
+                                                     row["city"])} for row in rows])
         self.report("writing", self.done, self.total)

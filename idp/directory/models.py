@@ -9,14 +9,18 @@ from datetime import datetime
 from sqlalchemy import (
     JSON,
     Boolean,
+    Connection,
     Enum,
     ForeignKey,
+    Index,
     Integer,
     String,
     Text,
     UniqueConstraint,
+    event,
+    func,
 )
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.orm import Mapped, Mapper, mapped_column, relationship
 
 from idp.core.clock import utcnow
 from idp.directory.enums import (
@@ -26,6 +30,7 @@ from idp.directory.enums import (
     ProfileState,
     RequestStatus,
 )
+from idp.directory.folding import entity_search_text
 from idp.extensions import UTCDateTime, db
 
 
@@ -37,6 +42,12 @@ def _enum(cls: type[enum.Enum]) -> Enum:
 
 class Entity(db.Model):
     __tablename__ = "entities"
+    # The « Entité » field searches inside words: a trigram index on PostgreSQL (created
+    # by migration 0010 with pg_trgm; a plain index elsewhere, where SQLite scans).
+    __table_args__ = (
+        Index("ix_entities_search_text", "search_text", postgresql_using="gin",
+              postgresql_ops={"search_text": "gin_trgm_ops"}),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     code: Mapped[str] = mapped_column(String(32), unique=True)
@@ -53,6 +64,9 @@ class Entity(db.Model):
     # The organisme gestionnaire managing this establishment, when there is one.
     managing_og_id: Mapped[int | None] = mapped_column(ForeignKey("entities.id"), index=True)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
+    # entity_search_text() of the row, kept by the listener below (and by the importer,
+    # which writes behind the ORM's back).
+    search_text: Mapped[str] = mapped_column(String(512), default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(
         UTCDateTime, default=utcnow, onupdate=utcnow
@@ -78,6 +92,13 @@ class Entity(db.Model):
         return f"<Entity {self.code} {self.type} {self.name!r}>"
 
 
+@event.listens_for(Entity, "before_insert")
+@event.listens_for(Entity, "before_update")
+def _fold_search_text(_mapper: Mapper[Entity], _connection: Connection, entity: Entity) -> None:
+    entity.search_text = entity_search_text(entity.finess, entity.code, entity.name,
+                                            entity.city)
+
+
 class Account(db.Model):
     __tablename__ = "accounts"
 
@@ -86,7 +107,7 @@ class Account(db.Model):
     password_hash: Mapped[str | None] = mapped_column(String(255))
     given_name: Mapped[str] = mapped_column(String(120))
     family_name: Mapped[str] = mapped_column(String(120))
-    email: Mapped[str] = mapped_column(String(255), index=True)
+    email: Mapped[str] = mapped_column(String(255))
     email_verified: Mapped[bool] = mapped_column(Boolean, default=False)
     phone: Mapped[str | None] = mapped_column(String(32))
     address: Mapped[str | None] = mapped_column(Text)
@@ -109,6 +130,10 @@ class Account(db.Model):
 
     def __repr__(self) -> str:
         return f"<Account {self.identifier}>"
+
+
+# « Identifiant perdu ? » looks people up by their address whatever its case.
+Index("ix_accounts_email_lower", func.lower(Account.email))
 
 
 class Profile(db.Model):

@@ -18,6 +18,7 @@ from sqlalchemy.orm import contains_eager, selectinload
 
 from idp.core.audit import Actor, record
 from idp.core.errors import RuleViolation
+from idp.core.paging import Cursor, Page, keyset_page
 from idp.directory import events, requests, rules, services
 from idp.directory.enums import ProfileState
 from idp.directory.models import Account, Domain, Habilitation, Profile, Role
@@ -83,17 +84,16 @@ def search_query(entity_ids: Collection[int], wanted: ProfileFilter) -> Select:
     return query
 
 
-def search_page(entity_ids: Collection[int], wanted: ProfileFilter, offset: int, limit: int
-                ) -> tuple[list[Profile], int]:
+def search_page(entity_ids: Collection[int], wanted: ProfileFilter, cursor: Cursor, size: int
+                ) -> tuple[Page[Profile], int]:
     """One page of the profiles found, by name, and how many were found in all."""
     query = search_query(entity_ids, wanted)
     total = db.session.scalar(select(func.count()).select_from(query.subquery())) or 0
-    rows = db.session.scalars(
-        query.options(contains_eager(Profile.account), selectinload(Profile.entity),
-                      selectinload(Profile.habilitations).selectinload(Habilitation.role))
-        .order_by(Account.family_name, Account.given_name, Profile.id)
-        .offset(offset).limit(limit)).all()
-    return list(rows), total
+    found = keyset_page(
+        db.session, query, (Account.family_name, Account.given_name, Profile.id), cursor, size,
+        options=(contains_eager(Profile.account), selectinload(Profile.entity),
+                 selectinload(Profile.habilitations).selectinload(Habilitation.role)))
+    return found, total
 
 
 # --- Modifier les habilitations du profil ---------------------------------------------

@@ -7,8 +7,6 @@ record land together or not at all.
 
 from __future__ import annotations
 
-import re
-import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -20,6 +18,7 @@ from idp.core.audit import Actor, record
 from idp.core.errors import NotFound, RuleViolation
 from idp.directory import rules
 from idp.directory.enums import AccountState, EntityType, ProfileState
+from idp.directory.folding import fold
 from idp.directory.identifiers import new_identifier
 from idp.directory.models import Account, Domain, Entity, Habilitation, Profile, Role
 from idp.directory.passwords import (
@@ -30,20 +29,10 @@ from idp.directory.passwords import (
 )
 from idp.extensions import db
 
-# Ligatures have no decomposition: "Lœuillet" is typed "Loeuillet" on most keyboards.
-_LIGATURES = str.maketrans({"œ": "oe", "æ": "ae"})
-
 
 def name_key(given_name: str, family_name: str) -> str:
-    """'Élodie', 'Dupont-Martin' -> 'dupont martin elodie' (for the duplicate check).
-
-    Accents go, ligatures are spelt out, and any punctuation (hyphens, straight or curly
-    apostrophes) separates words, so that every keyboard's spelling gives the same key.
-    """
-    text = unicodedata.normalize("NFKD", f"{family_name} {given_name}")
-    text = "".join(c for c in text if not unicodedata.combining(c))
-    text = text.casefold().translate(_LIGATURES)
-    return " ".join(re.split(r"[\W_]+", text)).strip()
+    """'Élodie', 'Dupont-Martin' -> 'dupont martin elodie' (for the duplicate check)."""
+    return fold(f"{family_name} {given_name}")
 
 
 # --- entities -------------------------------------------------------------------------

@@ -36,6 +36,7 @@ from idp.national.forms import (
     RoleForm,
 )
 from idp.outbox import service as outbox
+from idp.web import paging
 from idp.web.access import (
     login_required,
     national_admin_required,
@@ -66,11 +67,6 @@ def _entity(entity_id: int) -> Entity:
     return entity
 
 
-def _page() -> int:
-    # Bounded: an absurd page number must not overflow the database's integers.
-    return min(max(1, request.args.get("page", 1, type=int) or 1), 1_000_000)
-
-
 def _chosen(field: Any) -> str:
     """A filter's value, left out when it is not among the choices (its message shown)."""
     return "" if field.errors else (field.data or "")
@@ -94,19 +90,17 @@ def entities() -> str:
         text=_chosen(form.texte), region=_chosen(form.region),
         departement=_chosen(form.departement),
         type=EntityType(_chosen(form.type)) if _chosen(form.type) else None)
-    page = _page()
-    rows, total = directory.page_of(directory.search_query(scope, wanted),
-                                    (page - 1) * PAGE_SIZE, PAGE_SIZE)
+    found, total = directory.page_of(directory.search_query(scope, wanted), paging.cursor(),
+                                     PAGE_SIZE)
+    rows = found.rows
     ids = [e.id for e in rows]
     appointers = directory.appointing_admin_entities(account.profiles)
     appointed = set(db.session.scalars(
         directory.appointed_by(appointers).where(Entity.id.in_(ids))
         .with_only_columns(Entity.id))) if ids else set()
     return render_template(
-        "admin/entities.html", form=form, rows=rows, total=total, page=page,
-        pages=max(1, -(-total // PAGE_SIZE)),
-        args={k: v for k, v in request.args.items() if k != "page"},
-        apes=directory.apes_of(ids), appointed=appointed, scope=scope,
+        "admin/entities.html", form=form, rows=rows, total=total, found=found,
+        args=paging.filters(), apes=directory.apes_of(ids), appointed=appointed, scope=scope,
         types=TYPE_LABELS)
 
 
@@ -239,13 +233,11 @@ def appointments() -> str:
         query = directory.search_query(rules.Oversight(national=True),
                                        directory.EntityFilter(text=text)).where(
             Entity.id.in_(query.with_only_columns(Entity.id)))
-    page = _page()
-    rows, total = directory.page_of(query, (page - 1) * PAGE_SIZE, PAGE_SIZE)
+    found, total = directory.page_of(query, paging.cursor(), PAGE_SIZE)
     return render_template(
-        "admin/appointments.html", form=form, rows=rows, total=total, page=page,
-        pages=max(1, -(-total // PAGE_SIZE)), appointers=appointers,
-        args={k: v for k, v in request.args.items() if k != "page"},
-        apes=directory.apes_of([e.id for e in rows]), types=TYPE_LABELS)
+        "admin/appointments.html", form=form, rows=found.rows, total=total, found=found,
+        appointers=appointers, args=paging.filters(),
+        apes=directory.apes_of([e.id for e in found.rows]), types=TYPE_LABELS)
 
 
 def _appointer_of(entity: Entity) -> Account:

@@ -27,6 +27,7 @@ from idp.extensions import db
 from idp.mfa import service as second_factor
 from idp.outbox import service as outbox
 from idp.profiles.forms import DomainForm, HabilitationsForm, SearchForm
+from idp.web import paging
 from idp.web import profile_mails as mails
 from idp.web.access import login_required, request_actor, require_administrator_of
 from idp.web.access import signed_in_account as signed_in
@@ -89,14 +90,12 @@ def listing() -> str:
     entities = _administered()
     form = SearchForm(request.args)
     wanted = _criteria(form, entities)
-    page = max(1, request.args.get("page", 1, type=int) or 1)
-    rows, total = profiles.search_page([e.id for e in entities], wanted,
-                                       (page - 1) * PAGE_SIZE, PAGE_SIZE)
-    args = {k: v for k, v in request.args.items() if k != "page"}
+    found, total = profiles.search_page([e.id for e in entities], wanted, paging.cursor(),
+                                        PAGE_SIZE)
     return render_template(
         "profiles/listing.html", title=TITLES[request.endpoint or "profiles.search"],
-        form=form, rows=rows, total=total, page=page, pages=max(1, -(-total // PAGE_SIZE)),
-        args=args, entities=entities, states=profiles.STATE_LABELS,
+        form=form, found=found, total=total, args=paging.filters(), entities=entities,
+        states=profiles.STATE_LABELS,
         entity_label=_entity_label)
 
 

@@ -24,6 +24,7 @@ from idp.requests import mails
 from idp.requests.forms import STATUS_LABELS, DecisionForm, QueueFilterForm
 from idp.requests.views import activation_links, bp
 from idp.requests.wording import entity_name, entity_phrase
+from idp.web import paging
 from idp.web.access import login_required, request_actor, require_decider_of, signed_in_account
 from idp.web.password_links import min_length
 from idp.web.spreadsheet import csv_response
@@ -61,13 +62,11 @@ def _filters() -> tuple[QueueFilterForm, requests.QueueFilter]:
 def queue() -> str:
     mine = _mine()
     form, wanted = _filters()
-    page = max(1, request.args.get("page", 1, type=int) or 1)
-    rows, total = requests.queue_page(mine, wanted, (page - 1) * PAGE_SIZE, PAGE_SIZE)
+    found, total = requests.queue_page(mine, wanted, paging.cursor(), PAGE_SIZE)
     entities = db.session.query(Entity).filter(Entity.id.in_(mine)).order_by(Entity.name).all()
-    args = {k: v for k, v in request.args.items() if k != "page"}
     return render_template(
-        "requests/queue.html", form=form, rows=rows, total=total, page=page,
-        pages=max(1, -(-total // PAGE_SIZE)), view=wanted.view, views=VIEWS, args=args,
+        "requests/queue.html", form=form, found=found, total=total,
+        view=wanted.view, views=VIEWS, args=paging.filters(),
         entities=[entity_phrase(e) for e in entities], statuses=STATUS_LABELS,
         entity_name=entity_name)
 
@@ -92,7 +91,7 @@ def export_csv() -> Response:
     mine = _mine()
     _, wanted = _filters()
     query = requests.queue_query(mine, wanted).order_by(
-        ProfileRequest.created_at.desc(), ProfileRequest.id.desc())
+        *(column.desc() for column in requests.QUEUE_ORDER))
 
     def rows() -> Iterator[list[str]]:
         for r in db.session.scalars(query.execution_options(yield_per=500)):

@@ -4,7 +4,7 @@ records about the account, newest first, a page at a time."""
 
 from __future__ import annotations
 
-from flask import render_template, request
+from flask import render_template
 
 from idp.core.audit import ACTION_LABELS
 from idp.core.clock import PARIS
@@ -12,6 +12,7 @@ from idp.directory import accounts, rules
 from idp.directory.enums import AccountState
 from idp.selfservice.profiles import PROFILE_STATES
 from idp.selfservice.views import bp
+from idp.web import paging
 from idp.web.access import login_required, signed_in_account
 
 PAGE_SIZE = 20
@@ -31,6 +32,6 @@ def identifier() -> str:
 @login_required
 def history() -> str:
     account = signed_in_account()
-    found = accounts.history_of(account, request.args.get("page", 1, type=int), PAGE_SIZE)
+    found, total = accounts.history_of(account, paging.cursor(), PAGE_SIZE)
     return render_template("selfservice/history.html", account=account, found=found,
-                           actions=ACTION_LABELS, paris=PARIS)
+                           total=total, actions=ACTION_LABELS, paris=PARIS)

@@ -8,9 +8,10 @@ from __future__ import annotations
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from idp.core.audit import Actor, record
+from idp.directory import accounts as directory_accounts
 from idp.directory.enums import AccountState
 from idp.directory.models import Account
 from idp.directory.passwords import password_stamp
@@ -31,12 +32,7 @@ def reset_links() -> MailLinks:
 @deferred.handler(REMINDER)
 def remind_identifier(actor: Actor, typed: dict[str, Any]) -> None:
     address = typed["address"]
-    accounts = db.session.scalars(
-        select(Account)
-        .where(func.lower(Account.email) == address.lower(),
-               Account.state == AccountState.ACTIVE)
-        .order_by(Account.identifier)
-    ).all()
+    accounts = db.session.scalars(directory_accounts.with_address(address)).all()
     if not accounts or not anonymous_requests("email").allow(address.lower()):
         return
     mail.queue_template(accounts[0].email, "lost_identifier", accounts=accounts,
