@@ -128,8 +128,9 @@ def main() -> None:
         data = world.build(settings, args.alg.upper())
         hash_cpu = world.hash_cpu_seconds()
         with gunicorn("idp:create_app()", _environment(settings), WORKERS, "/jwks",
-                      port) as idp, \
-             gunicorn("bench.floor:create_app()", {}, WORKERS, "/", free_port()) as floor:
+                      port, Path(tmp) / "provider.log") as idp, \
+             gunicorn("bench.floor:create_app()", {}, WORKERS, "/", free_port(),
+                      Path(tmp) / "floor.log") as floor:
             browser = world.Browser(idp.base, data)
             runs = measure(args, idp, floor, browser, servers.cpu)
             rss = {"provider": idp.worker_rss(), "floor": floor.worker_rss()}
