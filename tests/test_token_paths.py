@@ -7,13 +7,14 @@ queries."""
 from __future__ import annotations
 
 import base64
+import time
 from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
 import jwt
 import pytest
-from flask import Flask
+from flask import Flask, request
 from sqlalchemy import event
 
 from idp.clients import service as clients
@@ -23,7 +24,9 @@ from idp.directory.enums import EntityType
 from idp.extensions import db
 from idp.keys import service as keys
 from idp.oidc import grants_store
+from idp.oidc import registry as registry_module
 from idp.oidc.grants_store import AuthorizationCode
+from idp.oidc.signing import JWKS_LAG
 from tests.support import directory
 
 ACTOR = Actor(label="test")
@@ -118,6 +121,47 @@ def test_the_jwks_etag_changes_with_a_rotation(sqlite_app: Flask) -> None:
     keys.rotate("ES256", "test-passphrase", ACTOR, retire_after=timedelta(hours=1))
     db.session.commit()
     assert http.get("/jwks", headers={"If-None-Match": etag}).status_code == 200
+
+
+@pytest.mark.parametrize("path", ["/jwks", "/.well-known/openid-configuration"])
+def test_a_held_public_document_is_answered_ahead_of_the_page_hooks(
+        sqlite_app: Flask, path: str) -> None:
+    """Once loaded, the document is answered without Flask's hooks (no session, no CSRF,
+    no screening of a form), with the same body and headers; anything else than a plain
+    GET still goes through Flask."""
+    ready(sqlite_app)
+    hooks: list[str] = []
+    sqlite_app.before_request(lambda: hooks.append(request.path) and None)
+    http = sqlite_app.test_client()
+    loaded = http.get(path)  # the first one loads it, through Flask
+    assert hooks == [path]
+    held = http.get(path, headers={"X-Request-Id": "fetch-1"})
+    assert hooks == [path], "answered ahead of the hooks"
+    assert held.status_code == 200 and held.data == loaded.data
+    assert held.headers["X-Request-Id"] == "fetch-1"
+    for name in ("ETag", "Cache-Control", "Content-Type", "X-Frame-Options",
+                 "Content-Security-Policy", "X-Content-Type-Options", "Referrer-Policy"):
+        assert held.headers[name] == loaded.headers[name], name
+    assert http.get(path, headers={"If-None-Match": held.headers["ETag"]}).status_code == 304
+    assert http.get(path + "?x=1").data == loaded.data and hooks == [path, path]
+    assert http.post(path).status_code == 405
+
+
+def test_a_held_jwks_follows_a_rotation_made_elsewhere_within_its_lag(
+        two_apps: tuple[Flask, Flask], monkeypatch: pytest.MonkeyPatch) -> None:
+    first, second = two_apps
+    http = second.test_client()
+    published = http.get("/jwks").get_json()
+    with first.app_context():
+        new_kid = keys.rotate("ES256", "test-passphrase", ACTOR,
+                              retire_after=timedelta(hours=1)).kid
+        db.session.commit()
+    # The second process compares the registry's version at most once a JWKS_LAG: past
+    # it, its held document is no longer answered ahead and is read again.
+    later = time.monotonic() + JWKS_LAG
+    monkeypatch.setattr(registry_module.time, "monotonic", lambda: later)
+    kids = {k["kid"] for k in http.get("/jwks").get_json()["keys"]}
+    assert new_kid in kids and new_kid not in {k["kid"] for k in published["keys"]}
 
 
 @pytest.mark.parametrize(("asked", "answered"), [
