@@ -145,7 +145,7 @@ def userinfo() -> Response:
         response.status_code = 401
         response.headers["WWW-Authenticate"] = 'Bearer realm="userinfo"'
         return response
-    verified = verify_with_grant(token, with_subject=True)
+    verified = verify_with_grant(token)
     if verified is None:
         return _bearer_error("The access token is invalid, expired or revoked.")
     claims, grant = verified
