@@ -141,8 +141,9 @@ def main() -> None:
         directory = builder.fill(settings, args.accounts, args.entities)
         hash_cpu = world.hash_cpu_seconds()
         with gunicorn("idp:create_app()", _environment(settings), WORKERS, "/jwks",
-                      port) as idp, \
-             gunicorn("bench.floor:create_app()", {}, WORKERS, "/", free_port()) as floor:
+                      port, Path(tmp) / "provider.log") as idp, \
+             gunicorn("bench.floor:create_app()", {}, WORKERS, "/", free_port(),
+                      Path(tmp) / "floor.log") as floor:
             browsers = builder.Browsers(world.Browser(idp.base, data),
                                         world.Browser(idp.base, replace(
                                             data, identifier=directory.administrator)))

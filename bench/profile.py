@@ -1,5 +1,8 @@
 """A py-spy profile of the provider's workers while wrk drives one scenario: the raw
-collapsed stacks, and the functions that hold most of the samples (inclusive)."""
+collapsed stacks, and the functions that hold most of the samples (inclusive).
+
+Only samples holding the GIL are kept (`--gil`): the bench counts CPU time, and a worker
+waiting for PostgreSQL or Redis releases it, so waits would otherwise look like cost."""
 
 from __future__ import annotations
 
@@ -19,7 +22,7 @@ def start(master_pid: int, seconds: float, output: Path) -> subprocess.Popen[byt
         raise SystemExit(f"{PY_SPY} not found: .venv/bin/pip install py-spy")
     return subprocess.Popen(
         [str(PY_SPY), "record", "--pid", str(master_pid), "--subprocesses", "--format", "raw",
-         "--rate", "250", "--duration", str(max(1, round(seconds))), "--nonblocking",
+         "--rate", "250", "--gil", "--duration", str(max(1, round(seconds))), "--nonblocking",
          "-o", str(output)],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 

@@ -81,15 +81,23 @@ class Gunicorn:
 
 @contextmanager
 def gunicorn(app: str, env: dict[str, str], workers: int, probe: str,
-             port: int) -> Iterator[Gunicorn]:
-    process = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "-w", str(workers), "-k", "sync",
-         "-b", f"127.0.0.1:{port}", "--log-level", "warning", app],
-        env={**os.environ, **env}, cwd=Path(__file__).resolve().parents[1],
-    )
+             port: int, log: Path) -> Iterator[Gunicorn]:
+    """The app's output (the provider's request log) goes to the file `log`, as it would
+    go to a journal: written to the bench's terminal or pipe, each line could wait for
+    the reader and slow the server down."""
+    with log.open("ab") as output:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "gunicorn", "-w", str(workers), "-k", "sync",
+             "-b", f"127.0.0.1:{port}", "--log-level", "warning", app],
+            env={**os.environ, **env}, cwd=Path(__file__).resolve().parents[1],
+            stdout=output, stderr=output,
+        )
     server = Gunicorn(process, port)
     try:
-        _wait_for(server.base + probe, process)
+        try:
+            _wait_for(server.base + probe, process)
+        except RuntimeError as exc:
+            raise RuntimeError(f"{exc}; its output:\n{log.read_text()[-4000:]}") from exc
         yield server
     finally:
         process.terminate()

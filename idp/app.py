@@ -63,6 +63,9 @@ def create_app(overrides: dict[str, dict[str, Any]] | None = None) -> Flask:
         WTF_I18N_ENABLED=False,  # WTForms' own French catalogue (idp.web.forms), no Babel
         MAX_CONTENT_LENGTH=16 * 1024 * 1024,
     )
+    # Discovery and the JWKS once held: answered ahead of Flask, inside the host guard.
+    from idp.oidc.views import serve_public_documents
+    serve_public_documents(app, _security_headers(app))
     # Before ProxyFix wraps the app: the guard judges the Host the proxy forwarded.
     screening.install(app)
     if settings["server"]["proxy_hops"]:
@@ -132,23 +135,28 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
         cursor.close()
 
 
-def _add_security_headers(app: Flask) -> None:
+def _security_headers(app: Flask) -> list[tuple[str, str]]:
     """Pages that take passwords and consents must not be framed (clickjacking), sniffed
     or leak their URLs (which carry interaction ids) to other sites. `same-origin`
     keeps the Referer and Origin of our own forms, which the CSRF check compares."""
-    https = app.config["IDP"]["server"]["issuer"].startswith("https://")
+    headers = [("X-Frame-Options", "DENY"),
+               ("Content-Security-Policy", CONTENT_SECURITY_POLICY),
+               ("X-Content-Type-Options", "nosniff"),
+               ("Referrer-Policy", "same-origin")]
+    if app.config["IDP"]["server"]["issuer"].startswith("https://"):
+        headers.append(("Strict-Transport-Security", "max-age=31536000; includeSubDomains"))
+    return headers
+
+
+def _add_security_headers(app: Flask) -> None:
+    security = _security_headers(app)
 
     @app.after_request
     def headers(response: Response) -> Response:
-        response.headers.setdefault("X-Frame-Options", "DENY")
-        response.headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
-        response.headers.setdefault("X-Content-Type-Options", "nosniff")
-        response.headers.setdefault("Referrer-Policy", "same-origin")
+        for name, value in security:
+            response.headers.setdefault(name, value)
         if response.mimetype == "text/html":
             response.headers.setdefault("Cache-Control", "no-store")
-        if https:
-            response.headers.setdefault("Strict-Transport-Security",
-                                        "max-age=31536000; includeSubDomains")
         return response
 
 

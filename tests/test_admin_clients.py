@@ -40,6 +40,9 @@ def test_a_national_administrator_registers_an_application(make_app, database_ur
     home = browser.get("/compte/").get_data(as_text=True)
     assert "Applications clientes" in home
     form = browser.get("/admin/applications/nouvelle").get_data(as_text=True)
+    assert re.search(r'<option selected value="ES256">|<option value="ES256" selected',
+                     form), "ES256 offered first"
+    assert 'value="RS256"' in form
     response = browser.post("/admin/applications/nouvelle", data={
         "csrf_token": csrf_token(form), "name": "ANCRE", "domains": ["ANCRE"],
         "kind": "confidential", "redirect_uris": "https://ancre.example.fr/callback\n",

@@ -66,6 +66,8 @@ def test_a_confidential_client_gets_a_secret_stored_only_as_a_hash(catalogue: Fl
     assert stored.grant_types == ["authorization_code", "refresh_token"]
     assert stored.allowed_scopes == list(service.SCOPES)
     assert stored.domains == ["TDBESMS"] and not stored.is_public and not stored.disabled
+    # ES256 unless asked otherwise: a tenth of an RS256 signature for the provider.
+    assert stored.id_token_signed_response_alg == "ES256"
 
 
 def test_two_clients_of_the_same_name_get_distinct_client_ids(catalogue: Flask) -> None:

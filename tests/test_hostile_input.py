@@ -179,6 +179,18 @@ def test_nul_characters_are_refused_before_they_reach_postgresql(
     assert answer.status_code == 401 and answer.json["error"] == "invalid_client"
 
 
+def test_a_nul_character_in_a_header_is_refused_too(
+        make_app: Callable[..., Flask], sqlite_url: str, no_traceback: None) -> None:
+    app, world = provider(make_app, sqlite_url)
+    http = app.test_client()
+    for headers in ({"X-Trace": "a\x00b"}, {"Content-Type": "text/plain\x00"}):
+        assert "caractère interdit" in french_page(http.get("/connexion", headers=headers),
+                                                   400)
+        answer = http.post("/token", headers={**world.basic, **headers},
+                           data={"grant_type": "authorization_code"})
+        assert answer.status_code == 400 and answer.json["error"] == "invalid_request"
+
+
 # --- clients --------------------------------------------------------------------------
 
 

@@ -7,23 +7,31 @@ queries."""
 from __future__ import annotations
 
 import base64
+import hashlib
+import secrets
+import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
 import jwt
 import pytest
-from flask import Flask
+from flask import Flask, request
 from sqlalchemy import event
 
 from idp.clients import service as clients
+from idp.clients.models import Client
 from idp.core.audit import Actor
 from idp.directory.catalogue import load_catalogue
 from idp.directory.enums import EntityType
+from idp.directory.models import Account, Profile
 from idp.extensions import db
 from idp.keys import service as keys
 from idp.oidc import grants_store
+from idp.oidc import registry as registry_module
 from idp.oidc.grants_store import AuthorizationCode
+from idp.oidc.signing import JWKS_LAG
 from tests.support import directory
 
 ACTOR = Actor(label="test")
@@ -120,6 +128,47 @@ def test_the_jwks_etag_changes_with_a_rotation(sqlite_app: Flask) -> None:
     assert http.get("/jwks", headers={"If-None-Match": etag}).status_code == 200
 
 
+@pytest.mark.parametrize("path", ["/jwks", "/.well-known/openid-configuration"])
+def test_a_held_public_document_is_answered_ahead_of_the_page_hooks(
+        sqlite_app: Flask, path: str) -> None:
+    """Once loaded, the document is answered without Flask's hooks (no session, no CSRF,
+    no screening of a form), with the same body and headers; anything else than a plain
+    GET still goes through Flask."""
+    ready(sqlite_app)
+    hooks: list[str] = []
+    sqlite_app.before_request(lambda: hooks.append(request.path) and None)
+    http = sqlite_app.test_client()
+    loaded = http.get(path)  # the first one loads it, through Flask
+    assert hooks == [path]
+    held = http.get(path, headers={"X-Request-Id": "fetch-1"})
+    assert hooks == [path], "answered ahead of the hooks"
+    assert held.status_code == 200 and held.data == loaded.data
+    assert held.headers["X-Request-Id"] == "fetch-1"
+    for name in ("ETag", "Cache-Control", "Content-Type", "X-Frame-Options",
+                 "Content-Security-Policy", "X-Content-Type-Options", "Referrer-Policy"):
+        assert held.headers[name] == loaded.headers[name], name
+    assert http.get(path, headers={"If-None-Match": held.headers["ETag"]}).status_code == 304
+    assert http.get(path + "?x=1").data == loaded.data and hooks == [path, path]
+    assert http.post(path).status_code == 405
+
+
+def test_a_held_jwks_follows_a_rotation_made_elsewhere_within_its_lag(
+        two_apps: tuple[Flask, Flask], monkeypatch: pytest.MonkeyPatch) -> None:
+    first, second = two_apps
+    http = second.test_client()
+    published = http.get("/jwks").get_json()
+    with first.app_context():
+        new_kid = keys.rotate("ES256", "test-passphrase", ACTOR,
+                              retire_after=timedelta(hours=1)).kid
+        db.session.commit()
+    # The second process compares the registry's version at most once a JWKS_LAG: past
+    # it, its held document is no longer answered ahead and is read again.
+    later = time.monotonic() + JWKS_LAG
+    monkeypatch.setattr(registry_module.time, "monotonic", lambda: later)
+    kids = {k["kid"] for k in http.get("/jwks").get_json()["keys"]}
+    assert new_kid in kids and new_kid not in {k["kid"] for k in published["keys"]}
+
+
 @pytest.mark.parametrize(("asked", "answered"), [
     (None, None),  # nothing asked: nothing to say
     ("openid", None),  # granted as asked
@@ -152,27 +201,80 @@ def statements(app: Flask) -> Iterator[list[str]]:
     event.remove(db.engine, "before_cursor_execute", note)
 
 
-def test_a_refresh_reads_the_grant_and_its_subject_in_one_query(
-        app: Flask, statements: list[str]) -> None:
-    """The rights are checked at every refresh from one SELECT (grant, person, profile,
-    entity, habilitations, roles); the client and the keys come from the registry; the
-    token is claimed by one UPDATE and its successor stored by one INSERT."""
+@dataclass
+class TokenWorld:
+    person: Account
+    profile: Profile
+    rp: Client
+    auth: dict[str, str]  # the client's HTTP Basic credentials
+
+    def code(self, verifier: str) -> str:
+        """A code the person approved for the client, as the authorization endpoint
+        leaves it in the store."""
+        code = secrets.token_urlsafe(32)
+        challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest())
+        grants_store.save_code(AuthorizationCode(
+            account_id=self.person.id, profile_id=self.profile.id,
+            scope="openid profile habilitations", sid="", auth_time=int(time.time()),
+            acr="eidas1", amr=["pwd"], code=code, client_id=self.rp.client_id,
+            redirect_uri=REDIRECT_URI, code_challenge=challenge.rstrip(b"=").decode(),
+            code_challenge_method="S256"))
+        return code
+
+
+REDIRECT_URI = "https://rp.test/cb"
+
+
+@pytest.fixture
+def token_world(app: Flask) -> TokenWorld:
     ready(app)
     person = directory.account("Banc", "Essai")
     profile = directory.profile(person, directory.entity("E1", EntityType.NAT, "Essai"),
                                 "Essai", "ANCRE/LECTEUR")
-    rp, secret = directory.client("Appli", ["ANCRE"], ["https://rp.test/cb"])
+    rp, secret = directory.client("Appli", ["ANCRE"], [REDIRECT_URI])
+    db.session.commit()
+    credentials = base64.b64encode(f"{rp.client_id}:{secret}".encode()).decode()
+    return TokenWorld(person, profile, rp, {"Authorization": f"Basic {credentials}"})
+
+
+def test_a_code_exchange_writes_its_grant_and_reads_it_back_with_the_subject_once(
+        app: Flask, token_world: TokenWorld, statements: list[str]) -> None:
+    """The grant is inserted, then read with its person, profile, entity, habilitations
+    and roles in one SELECT (the rights are checked on them), and the refresh token
+    inserted: nothing else reaches the database."""
+    http = app.test_client()
+    verifier = secrets.token_urlsafe(40)
+
+    def exchange() -> None:
+        code = token_world.code(verifier)
+        statements.clear()
+        response = http.post("/token", headers=token_world.auth, data={
+            "grant_type": "authorization_code", "code": code, "redirect_uri": REDIRECT_URI,
+            "code_verifier": verifier})
+        assert response.status_code == 200, response.get_data(as_text=True)
+        assert {"id_token", "refresh_token"} <= set(response.get_json())
+
+    exchange()  # the first one fills the registry
+    exchange()
+    assert statements == ["INSERT", "SELECT", "INSERT"], statements
+
+
+def test_a_refresh_reads_the_grant_and_its_subject_in_one_query(
+        app: Flask, token_world: TokenWorld, statements: list[str]) -> None:
+    """The rights are checked at every refresh from one SELECT (grant, person, profile,
+    entity, habilitations, roles); the client and the keys come from the registry; the
+    token is claimed by one UPDATE and its successor stored by one INSERT."""
     grant = grants_store.create_grant(AuthorizationCode(
-        account_id=person.id, profile_id=profile.id, scope="openid profile habilitations",
-        sid="", auth_time=0, acr="eidas1", amr=["pwd"], client_id=rp.client_id))
+        account_id=token_world.person.id, profile_id=token_world.profile.id,
+        scope="openid profile habilitations", sid="", auth_time=0, acr="eidas1",
+        amr=["pwd"], client_id=token_world.rp.client_id))
     grant.offline = True  # no provider session in this test
     refresh = grants_store.issue_refresh_token(grant)
     db.session.commit()
-    credentials = base64.b64encode(f"{rp.client_id}:{secret}".encode()).decode()
     http = app.test_client()
 
     def rotate(token: str) -> str:
-        response = http.post("/token", headers={"Authorization": f"Basic {credentials}"},
+        response = http.post("/token", headers=token_world.auth,
                              data={"grant_type": "refresh_token", "refresh_token": token})
         assert response.status_code == 200, response.get_data(as_text=True)
         assert "id_token" in response.get_json()

@@ -8,7 +8,7 @@ from wtforms import (
 )
 from wtforms.validators import DataRequired, Length, Optional
 
-from idp.oidc.capabilities import SIGNING_ALGORITHMS
+from idp.oidc.capabilities import NEW_CLIENT_SIGNING_ALGORITHM, SIGNING_ALGORITHMS
 from idp.web.forms import Form, MultiCheckboxField
 from idp.web.session import ACR_LADDER
 
@@ -34,7 +34,8 @@ class ClientForm(Form):
                                          validators=[Optional(), Length(max=1000)])
     id_token_signed_response_alg = SelectField("Algorithme de signature de l'ID token",
                                                choices=[SelectChoice(alg) for alg
-                                                        in SIGNING_ALGORITHMS])
+                                                        in SIGNING_ALGORITHMS],
+                                               default=NEW_CLIENT_SIGNING_ALGORITHM)
     required_acr = SelectField(
         "Niveau d'authentification exigé", default="",
         choices=[SelectChoice("", "Aucune exigence (le mot de passe suffit)"),

@@ -124,7 +124,7 @@ def _settings_options(command: Callable[..., Any]) -> Callable[..., Any]:
                           f"{service.PUBLIC_AUTH_METHOD} for public ones."),
         click.option("--id-token-alg", "id_token_signed_response_alg",
                      help=f"ID token signing algorithm ({' or '.join(service.SIGNING_ALGORITHMS)}; "
-                          f"default {service.DEFAULT_SIGNING_ALGORITHM})."),
+                          f"default {service.NEW_CLIENT_SIGNING_ALGORITHM})."),
         click.option("--userinfo-alg", "userinfo_signed_response_alg",
                      help="Sign userinfo responses with this algorithm (default: plain JSON)."),
         click.option("--jwks", "jwks_path",

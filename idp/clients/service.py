@@ -35,8 +35,8 @@ from idp.oidc.capabilities import (
     CONFIDENTIAL_AUTH_METHODS,
     DEFAULT_CONFIDENTIAL_AUTH_METHOD,
     DEFAULT_GRANT_TYPES,
-    DEFAULT_SIGNING_ALGORITHM,
     GRANT_TYPES,
+    NEW_CLIENT_SIGNING_ALGORITHM,
     PRIVATE_KEY_JWT,
     PUBLIC_AUTH_METHOD,
     REFRESH_TOKEN,
@@ -75,7 +75,7 @@ class ClientSettings:
     allowed_scopes: Sequence[str] | None = None
     grant_types: Sequence[str] | None = None
     token_endpoint_auth_method: str | None = None
-    id_token_signed_response_alg: str = DEFAULT_SIGNING_ALGORITHM
+    id_token_signed_response_alg: str = NEW_CLIENT_SIGNING_ALGORITHM
     userinfo_signed_response_alg: str | None = None
     jwks: dict[str, Any] | None = None
     required_acr: str | None = None  # the level every login must reach (step-up)
@@ -115,7 +115,7 @@ def create_client(
     allowed_scopes: Iterable[str] | None = None,
     grant_types: Iterable[str] | None = None,
     token_endpoint_auth_method: str | None = None,
-    id_token_signed_response_alg: str = DEFAULT_SIGNING_ALGORITHM,
+    id_token_signed_response_alg: str = NEW_CLIENT_SIGNING_ALGORITHM,
     userinfo_signed_response_alg: str | None = None,
     jwks: dict[str, Any] | None = None,
     client_id: str | None = None,

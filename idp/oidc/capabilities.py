@@ -49,6 +49,11 @@ CLAIMS_SUPPORTED = (*PROTOCOL_CLAIMS, *(c for names in SCOPE_CLAIMS.values() for
 # The signing keys decide: we sign with the algorithms we hold keys for (idp.keys).
 SIGNING_ALGORITHMS = SUPPORTED_ALGORITHMS
 DEFAULT_SIGNING_ALGORITHM = DEFAULT_ALGORITHM
+# What a newly registered client's ID tokens (and logout tokens) are signed with unless
+# it asks otherwise: ES256 costs the provider about a tenth of an RS256 signature, and
+# the relying side's libraries verify it (the PLAGE kit does); RS256 stays available for
+# those that do not. Clients registered before keep what they hold.
+NEW_CLIENT_SIGNING_ALGORITHM = "ES256"
 # Access tokens (RFC 9068) are read by resource servers we do not know: the default
 # algorithm, the one every JOSE library supports.
 ACCESS_TOKEN_ALGORITHM = DEFAULT_SIGNING_ALGORITHM

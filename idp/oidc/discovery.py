@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import current_app
+from flask import Flask, current_app
 
 from idp.oidc import capabilities
 from idp.oidc.documents import Document
+
+_HELD = "idp.discovery"
+MAX_AGE = 3600
 
 
 def metadata() -> dict[str, Any]:
@@ -60,6 +63,10 @@ def metadata() -> dict[str, Any]:
 def document() -> Document:
     """The metadata, serialized once per app (it changes only with the configuration)."""
     extensions = current_app.extensions
-    if "idp.discovery" not in extensions:
-        extensions["idp.discovery"] = Document.of(metadata())
-    return extensions["idp.discovery"]
+    if _HELD not in extensions:
+        extensions[_HELD] = Document.of(metadata(), MAX_AGE)
+    return extensions[_HELD]
+
+
+def held_document(app: Flask) -> Document | None:
+    return app.extensions.get(_HELD)

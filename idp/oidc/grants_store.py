@@ -21,7 +21,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import ColumnElement, bindparam, select, update
+from sqlalchemy import ColumnElement, bindparam, insert, select, update
 from sqlalchemy.orm import joinedload
 
 from idp.directory import rules
@@ -139,10 +139,14 @@ class Subject:
 
 
 def create_grant(code: AuthorizationCode) -> Grant:
-    grant = Grant(id=secrets.token_hex(16), client_id=code.client_id,
-                  offline="offline_access" in code.scope.split(), **asdict(code.approval))
-    db.session.add(grant)
-    db.session.flush()
+    """The grant a code exchange makes, read back with its subject: one INSERT, one
+    joined SELECT (the subject had to be read anyway)."""
+    grant_id = secrets.token_hex(16)
+    db.session.connection().execute(_NEW_GRANT, {
+        "id": grant_id, "client_id": code.client_id,
+        "offline": "offline_access" in code.scope.split(), **asdict(code.approval)})
+    grant = active_grant(grant_id)
+    assert grant is not None  # inserted just now, in this transaction
     return grant
 
 
@@ -166,29 +170,42 @@ def subject_for(grant: Grant, domains: Iterable[str]) -> Subject | None:
 # The statements of the token paths, built once (SQLAlchemy still caches their SQL, but
 # building them anew costs as much as running them).
 _profile = joinedload(Grant.profile)
-_ACTIVE_GRANT = select(Grant).where(Grant.id == bindparam("grant_id"),
-                                    Grant.revoked_at.is_(None))
 # With everything a token's claims and the rights check read, in the grant's one SELECT:
 # the person, the profile, its entity, its habilitations and their roles.
-_ACTIVE_GRANT_WITH_SUBJECT = _ACTIVE_GRANT.options(
+_ACTIVE_GRANT_WITH_SUBJECT = select(Grant).where(
+    Grant.id == bindparam("grant_id"), Grant.revoked_at.is_(None)).options(
     joinedload(Grant.account), _profile.joinedload(Profile.entity),
     _profile.joinedload(Profile.habilitations).joinedload(Habilitation.role))
+# The statements that read or write no object are run on the session's connection, as
+# plain SQL: the ORM's machinery for an UPDATE, or for an object flushed at the commit,
+# costs more CPU than the database's work on them.
 _tokens = RefreshToken.__table__.c
+_grants = Grant.__table__.c
 _CLAIM = (
     update(RefreshToken.__table__)
     .where(_tokens.token_hash == bindparam("hash"), _tokens.used_at.is_(None),
            _tokens.expires_at > bindparam("claimed_at"),
-           _tokens.grant_id.in_(select(Grant.id).where(Grant.client_id == bindparam("client_id"),
-                                                      Grant.revoked_at.is_(None))))
+           _tokens.grant_id.in_(select(_grants.id).where(
+               _grants.client_id == bindparam("client_id"), _grants.revoked_at.is_(None))))
     .values(used_at=bindparam("claimed_at"))
     .returning(_tokens.grant_id)
 )
+_IS_ACTIVE = select(_grants.id).where(_grants.id == bindparam("grant_id"),
+                                      _grants.revoked_at.is_(None))
+_NEW_TOKEN = insert(RefreshToken.__table__)
+_NEW_GRANT = insert(Grant.__table__)
 
 
-def active_grant(grant_id: str, with_subject: bool = False) -> Grant | None:
-    """The grant if it is active; `with_subject` loads its subject in the same query."""
-    query = _ACTIVE_GRANT_WITH_SUBJECT if with_subject else _ACTIVE_GRANT
-    return db.session.scalars(query, {"grant_id": grant_id}).unique().one_or_none()
+def active_grant(grant_id: str) -> Grant | None:
+    """The grant if it is active, with its subject (the person, the profile, its entity,
+    habilitations and roles) loaded in the same query."""
+    return db.session.scalars(_ACTIVE_GRANT_WITH_SUBJECT,
+                              {"grant_id": grant_id}).unique().one_or_none()
+
+
+def is_active(grant_id: str) -> bool:
+    return db.session.connection().execute(
+        _IS_ACTIVE, {"grant_id": grant_id}).first() is not None
 
 
 def revoke_grant(grant_id: str, reason: str) -> None:
@@ -250,9 +267,11 @@ def _family_end(grant: Grant) -> datetime:
 
 def issue_refresh_token(grant: Grant) -> str:
     token = secrets.token_urlsafe(48)
-    expires = datetime.now(UTC) + timedelta(seconds=int(_settings()["refresh_token_ttl"]))
-    db.session.add(RefreshToken(token_hash=digest(token), grant_id=grant.id,
-                                expires_at=min(expires, _family_end(grant))))
+    now = datetime.now(UTC)
+    expires = now + timedelta(seconds=int(_settings()["refresh_token_ttl"]))
+    db.session.connection().execute(_NEW_TOKEN, {
+        "token_hash": digest(token), "grant_id": grant.id, "issued_at": now,
+        "expires_at": min(expires, _family_end(grant))})
     return token
 
 
@@ -280,12 +299,12 @@ def claim_refresh_token(token: str, client_id: str) -> Grant | None:
     """
     now = datetime.now(UTC)
     token_hash = digest(token)
-    grant_id = db.session.execute(_CLAIM, {"hash": token_hash, "claimed_at": now,
-                                           "client_id": client_id}).scalar_one_or_none()
+    grant_id = db.session.connection().execute(_CLAIM, {
+        "hash": token_hash, "claimed_at": now, "client_id": client_id}).scalar_one_or_none()
     if grant_id is None:
         _detect_reuse(token_hash, client_id, now)
         return None
-    grant = active_grant(grant_id, with_subject=True)
+    grant = active_grant(grant_id)
     if grant is None:
         return None  # revoked in the meantime
     refusal = _refusal(grant)

@@ -87,6 +87,18 @@ class Registry:
         self._entries[name] = (value, None if ttl is None else now + ttl, version)
         return value
 
+    def peek(self, name: str, lag: float) -> Any | None:
+        """The entry `name` if it is held, unexpired, and its version was compared with
+        the store's less than `lag` seconds ago; else None (the caller then goes through
+        `cached`). It reads neither the store nor the database: it can answer ahead of
+        the application, outside any request."""
+        held = self._entries.get(name)
+        now = time.monotonic()
+        if (held is None or held[2] != self._version or now - self._checked_at >= lag
+                or (held[1] is not None and held[1] <= now)):
+            return None
+        return held[0]
+
     def changed(self) -> None:
         """Tell every process (this one first) that the registry changed."""
         self._entries.clear()

@@ -137,10 +137,9 @@ class CodeGrant(grants.AuthorizationCodeGrant):
         """Already gone: `take_code` popped it atomically."""
 
     def authenticate_user(self, authorization_code: AuthorizationCode) -> Subject | None:
-        made = grants_store.create_grant(authorization_code)
-        grants_store.remember_code_use(authorization_code.code, made.id)
-        grant = grants_store.active_grant(made.id, with_subject=True)  # one joined SELECT
-        return grants_store.subject_for(grant, self.request.client.domains) if grant else None
+        grant = grants_store.create_grant(authorization_code)
+        grants_store.remember_code_use(authorization_code.code, grant.id)
+        return grants_store.subject_for(grant, self.request.client.domains)
 
 
 class RefreshCredential:

@@ -8,7 +8,7 @@ published keys are read again after `PUBLISHED_TTL` seconds at the latest.
 
 from __future__ import annotations
 
-from flask import current_app
+from flask import Flask, current_app
 from joserfc.jwk import KeySet
 
 from idp.keys import service as keys
@@ -19,6 +19,8 @@ PUBLISHED_TTL = 60.0
 # Relying applications keep the JWKS for minutes (its Cache-Control): a document at most
 # a second older than a key change spares each fetch a look at the store.
 JWKS_LAG = 1.0
+# Short: a rotation must reach relying applications well before the old key retires.
+JWKS_MAX_AGE = 300
 
 
 def signing_keyset(alg: str) -> KeySet:
@@ -33,5 +35,10 @@ def public_keyset() -> KeySet:
 
 
 def jwks_document() -> Document:
-    return registry().cached("jwks", lambda: Document.of(keys.jwks()), ttl=PUBLISHED_TTL,
-                             lag=JWKS_LAG)
+    return registry().cached("jwks", lambda: Document.of(keys.jwks(), JWKS_MAX_AGE),
+                             ttl=PUBLISHED_TTL, lag=JWKS_LAG)
+
+
+def held_jwks(app: Flask) -> Document | None:
+    """The JWKS document if this process holds it fresh (see `Registry.peek`)."""
+    return app.extensions["idp.registry"].peek("jwks", JWKS_LAG)

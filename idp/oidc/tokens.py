@@ -22,14 +22,29 @@ REVOKED_PREFIX = "revoked-access-token:"
 
 def verify_access_token(token: str) -> dict[str, Any] | None:
     """The claims of a valid, unexpired, unrevoked access token we signed; else None."""
-    verified = verify_with_grant(token)
-    return verified[0] if verified else None
+    claims = _live_claims(token)
+    grant_id = claims.get("grant_id") if claims is not None else None
+    if grant_id is not None and not grants_store.is_active(str(grant_id)):
+        return None
+    return claims
 
 
-def verify_with_grant(token: str, with_subject: bool = False
-                      ) -> tuple[dict[str, Any], Grant | None] | None:
+def verify_with_grant(token: str) -> tuple[dict[str, Any], Grant | None] | None:
     """`verify_access_token`'s claims with the active grant behind them (None for a
-    client_credentials token), its subject loaded in the same query if `with_subject`."""
+    client_credentials token), its subject loaded in the same query."""
+    claims = _live_claims(token)
+    if claims is None:
+        return None
+    grant_id = claims.get("grant_id")
+    if grant_id is None:
+        return claims, None
+    grant = grants_store.active_grant(str(grant_id))
+    return None if grant is None else (claims, grant)
+
+
+def _live_claims(token: str) -> dict[str, Any] | None:
+    """The claims of an unexpired access token we signed, unless it was revoked by
+    itself (a token with a grant is revoked with its grant: the callers check it)."""
     try:
         decoded = jwt.decode(token, public_keyset(), algorithms=[ACCESS_TOKEN_ALGORITHM])
     except (JoseError, ValueError, TypeError):
@@ -37,17 +52,13 @@ def verify_with_grant(token: str, with_subject: bool = False
     if decoded.header.get("typ") != "at+jwt":
         return None  # an ID token is not an access token
     claims = decoded.claims
-    now = int(time.time())
     if claims.get("iss") != current_app.config["IDP"]["server"]["issuer"]:
         return None
-    if not isinstance(claims.get("exp"), int) or claims["exp"] <= now:
+    if not isinstance(claims.get("exp"), int) or claims["exp"] <= int(time.time()):
         return None
-    grant_id = claims.get("grant_id")
-    if grant_id is None:
-        revoked = _store().get(REVOKED_PREFIX + str(claims.get("jti")))
-        return None if revoked else (dict(claims), None)
-    grant = grants_store.active_grant(str(grant_id), with_subject)
-    return None if grant is None else (dict(claims), grant)
+    if claims.get("grant_id") is None and _store().get(REVOKED_PREFIX + str(claims.get("jti"))):
+        return None
+    return dict(claims)
 
 
 def revoke_grantless_token(claims: dict[str, Any]) -> None:

@@ -3,20 +3,22 @@
 from __future__ import annotations
 
 import base64
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from functools import wraps
 from typing import Any
 
 from authlib.oauth2 import OAuth2Error
-from flask import Blueprint, current_app, jsonify, render_template, request
+from flask import Blueprint, Flask, current_app, jsonify, render_template, request
 from joserfc import jwt
 from werkzeug.wrappers import Response
 
 from idp.oidc import discovery, grants_store
 from idp.oidc.authorization import pipeline
+from idp.oidc.documents import PublicDocuments
 from idp.oidc.server import query_client, subject_claims
-from idp.oidc.signing import jwks_document, signing_keyset
+from idp.oidc.signing import held_jwks, jwks_document, signing_keyset
 from idp.oidc.tokens import verify_with_grant
+from idp.ops import context
 from idp.web.csrf import csrf
 
 bp = Blueprint("oidc", __name__)
@@ -39,13 +41,24 @@ def oauth_error(error: OAuth2Error) -> Response | tuple[str, int]:
 
 @bp.get("/.well-known/openid-configuration")
 def configuration() -> Response:
-    return discovery.document().response(max_age=3600)
+    context.not_logged()  # as when `PublicDocuments` answers it
+    return discovery.document().response()
 
 
 @bp.get("/jwks")
 def jwks() -> Response:
-    # Short: a rotation must reach relying applications well before the old key retires.
-    return jwks_document().response(max_age=300)
+    context.not_logged()
+    return jwks_document().response()
+
+
+def serve_public_documents(app: Flask, headers: Iterable[tuple[str, str]]) -> None:
+    """Answer the held discovery and JWKS documents ahead of Flask (`PublicDocuments`),
+    with `headers` besides their own."""
+    app.wsgi_app = PublicDocuments(app.wsgi_app, {  # type: ignore[method-assign]
+        "/.well-known/openid-configuration": ("oidc.configuration",
+                                              lambda: discovery.held_document(app)),
+        "/jwks": ("oidc.jwks", lambda: held_jwks(app)),
+    }, headers)
 
 
 @bp.route("/authorize", methods=["GET", "POST"])
@@ -132,7 +145,7 @@ def userinfo() -> Response:
         response.status_code = 401
         response.headers["WWW-Authenticate"] = 'Bearer realm="userinfo"'
         return response
-    verified = verify_with_grant(token, with_subject=True)
+    verified = verify_with_grant(token)
     if verified is None:
         return _bearer_error("The access token is invalid, expired or revoked.")
     claims, grant = verified

@@ -26,6 +26,7 @@ class RequestNotes:
         self.started = started
         self.client_id: str | None = None
         self.outcome: str | None = None
+        self.logged = True  # a successful answer gets a request line
 
 
 def request_id_from(header: str | None) -> str:
@@ -58,3 +59,12 @@ def note_client(client_id: str) -> None:
     notes = current()
     if notes is not None:
         notes.client_id = client_id
+
+
+def not_logged() -> None:
+    """No request line for this request if it succeeds (a public document: the same for
+    everyone, fetched by every application and proxy, it tells the log nothing); it is
+    still counted in the metrics."""
+    notes = current()
+    if notes is not None:
+        notes.logged = False

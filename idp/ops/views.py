@@ -119,6 +119,8 @@ def _finish(response: Response) -> Response:
         return response  # probes and scrapes: neither timed nor logged
     seconds = time.perf_counter() - notes.started
     metrics.request_served(request.method, request.endpoint, response.status_code, seconds)
+    if not notes.logged and response.status_code < 400:
+        return response
     notes.client_id = notes.client_id or _claimed_client()
     notes.outcome = notes.outcome or _oauth_error(response)
     # The path only: secrets travel in query strings (a logout's id_token_hint) and

@@ -16,6 +16,7 @@ what would otherwise fail deep inside a library or a database as a server error.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from itertools import chain
 from typing import Any
 
 from flask import Flask, request
@@ -70,13 +71,26 @@ class HostGuard:
         return self.wsgi_app(environ, start_response)
 
 
+_HEADERS_WITHOUT_PREFIX = ("CONTENT_TYPE", "CONTENT_LENGTH")
+
+
+def _headers_carry_nul(environ: dict[str, Any]) -> bool:
+    """A NUL in a header's name or value, read from the WSGI environ itself (through
+    `request.headers`, each name would be rebuilt first: that cost more than the check)."""
+    return any("\x00" in key or "\x00" in value for key, value in environ.items()
+               if isinstance(value, str)
+               and (key.startswith("HTTP_") or key in _HEADERS_WITHOUT_PREFIX))
+
+
 def _refusal() -> InputRefused | None:
     """Why the request is refused before any view, if it is."""
-    if any(name is None for name in request.form):
+    form = request.form
+    if None in form:
         return InputRefused(NAMELESS_FIELD, "A form part has no name.")
-    pairs = [*request.args.items(multi=True), *request.form.items(multi=True),
-             *request.headers.items()]
-    if "\x00" in request.path or any("\x00" in part for pair in pairs for part in pair):
+    fields = chain(request.args.items(multi=True), form.items(multi=True))
+    if "\x00" in request.path or any("\x00" in name or "\x00" in value
+                                     for name, value in fields) \
+            or _headers_carry_nul(request.environ):
         return InputRefused(NUL_REFUSED, "The request contains a NUL character.")
     return None
 
