@@ -62,6 +62,9 @@ def test_every_word_typed_must_match_somewhere() -> None:
     assert names("tilleuls lyon") == []
     assert names("e2") == []  # under three characters
     assert names("%%%") == [] and names("___") == []  # typed, not wildcards
+    # A pasted paragraph searches its first words (each once), never the database's limits.
+    assert names("tilleuls lyon " + "ehpad " * 2000) == []
+    assert names(" ".join(["saint"] * 2000 + ["tilleuls"])) == ["EHPAD Les Tilleuls"]
 
 
 def test_a_common_word_lists_twenty_entities_by_name(app: Flask) -> None:

@@ -20,7 +20,7 @@ from idp.core.errors import RuleViolation
 from idp.core.paging import Cursor, Page, keyset_page
 from idp.directory import importer, profiles, rules
 from idp.directory.enums import EntityType, ProfileState
-from idp.directory.folding import fold
+from idp.directory.folding import search_words
 from idp.directory.models import Account, Entity, Habilitation, Profile, Role
 from idp.directory.requests import escape_like
 from idp.extensions import db
@@ -66,7 +66,7 @@ def search_query(scope: rules.Oversight, wanted: EntityFilter) -> Select:
     # « Entité » field (« saint etienne » finds « Saint-Étienne »), on its indexed column.
     query = select(Entity).where(_overseen(scope), *(
         Entity.search_text.like(f"%{escape_like(word)}%", "\\")
-        for word in fold(wanted.text).split()))
+        for word in search_words(wanted.text)))
     if wanted.type is not None:
         query = query.where(Entity.type == wanted.type)
     if wanted.region:

@@ -27,3 +27,13 @@ def entity_search_text(finess: str | None, code: str, name: str, city: str | Non
     """The folded text the entity search looks into: what a person may type of an
     entity (its FINESS or code, its name, its city), one word after another."""
     return fold(" ".join(part for part in (finess, code, name, city) if part))
+
+
+# More words than a name and a city hold add nothing to a search but cost: each is a
+# LIKE of its own (and a hostile thousand of them overflow SQLite's expression tree).
+SEARCH_WORDS_MAX = 8
+
+
+def search_words(text: str) -> list[str]:
+    """The words of an entity search, folded (`fold`), each once, the first few."""
+    return list(dict.fromkeys(fold(text).split()))[:SEARCH_WORDS_MAX]

@@ -27,7 +27,7 @@ from idp.core.errors import NotFound, RuleViolation
 from idp.core.paging import Cursor, Page, keyset_page
 from idp.directory import rules, services
 from idp.directory.enums import RequestStatus
-from idp.directory.folding import fold
+from idp.directory.folding import search_words
 from idp.directory.models import (
     Account,
     Domain,
@@ -355,7 +355,7 @@ def entity_search_query(text: str, limit: int) -> Select | None:
     matches only: a common word (« ehpad ») matches thousands of entities, and sorting
     them all to show 20 would cost a scan; the person types one more word instead.
     """
-    words = fold(text).split()
+    words = search_words(text)
     if len(" ".join(words)) < ENTITY_SEARCH_MIN:
         return None
     matches = (select(Entity.id).where(Entity.active, *(
