@@ -25,7 +25,6 @@ from idp.directory.models import Account, Entity
 from idp.extensions import db
 from idp.mfa import passkeys, service
 from idp.mfa.models import Passkey
-from idp.outbox.models import OutboxItem
 from tests.support import directory
 from tests.support.authenticator import SoftAuthenticator, b64url
 from tests.support.clock import store_clock
@@ -38,6 +37,7 @@ from tests.support.oidc import (
     Scene,
     app_factory,
     audit_events,
+    mail_subjects,
     register,
     serving,
 )
@@ -152,16 +152,6 @@ def stored(op: Provider, identifier: str) -> list[Passkey]:
     return op.run(work)
 
 
-def subjects(op: Provider, identifier: str) -> list[str]:
-    def work() -> list[str]:
-        email = db.session.scalars(select(Account.email).where(
-            Account.identifier == identifier)).one()
-        return list(db.session.scalars(select(OutboxItem.subject).where(
-            OutboxItem.recipient == email).order_by(OutboxItem.id)))
-
-    return op.run(work)
-
-
 def signed_in(browser: Browser) -> bool:
     page = browser.get("/compte/")
     return page.status == 200
@@ -181,7 +171,7 @@ def test_a_passkey_is_registered_named_listed_audited_and_mailed(op: Provider) -
     assert row.credential_id == b64url(person.key.credentials[0].id)
     assert row.sign_count == 0 and row.last_used_at is None and not row.synced
     assert any(e["passkey"] == "Clé USB bleue" for e in audit_events(op, "passkey.registered"))
-    assert "PLAGE – Clé d'accès ajoutée" in subjects(op, person.identifier)
+    assert "PLAGE – Clé d'accès ajoutée" in mail_subjects(op, person.identifier)
 
 
 def test_a_registration_made_for_another_origin_or_twice_is_not_kept(op: Provider) -> None:
@@ -441,7 +431,7 @@ def test_removing_a_passkey_asks_the_password_and_then_the_password_alone_signs_
                                  proof=directory.PASSWORD)
     assert isinstance(done, Page) and "« Téléphone » est supprimée" in done.text
     assert stored(op, person.identifier) == []
-    assert "PLAGE – Clé d'accès supprimée" in subjects(op, person.identifier)
+    assert "PLAGE – Clé d'accès supprimée" in mail_subjects(op, person.identifier)
     assert any(e["passkey"] == "Téléphone" for e in audit_events(op, "passkey.removed"))
     claims = register(op).login(Browser(op), person.identifier).id_claims
     assert claims["acr"] == "eidas1" and claims["amr"] == ["pwd"]

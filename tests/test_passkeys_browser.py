@@ -9,7 +9,6 @@ Screenshots go to test-artifacts/screenshots/.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -17,41 +16,17 @@ import jwt
 import pytest
 from flask import Flask
 
-from idp.extensions import db
-from idp.outbox import service as outbox
 from tests.support import directory as d
-from tests.support.oidc import Provider, serving
-from tests.support.rp import app_server, kit_app
+from tests.support.rp import Eidas2World, eidas2_world
 
 pytestmark = pytest.mark.browser
 
 
-@dataclass
-class World:
-    op: Provider
-    app_base: str  # the relying application, which requires eidas2
-    identifier: str
-
-
 @pytest.fixture
-def world(make_app: Callable[..., Flask], sqlite_url: str, tmp_path: Path) -> Iterator[World]:
-    with serving(make_app, host="localhost") as serve, app_server() as serve_app:
-        op = serve(sqlite_url)
-        identifier = op.run(lambda: d.ancre_world().person.identifier)
-
-        def build(base: str) -> Flask:
-            def register() -> tuple[str, str | None]:
-                row, secret = d.client("Tableau de bord ESMS", ["TDBESMS"],
-                                       [f"{base}/plage/callback"], required_acr="eidas2")
-                db.session.commit()
-                return row.client_id, secret
-
-            client_id, secret = op.run(register)
-            return kit_app(op.issuer, client_id, secret, f"sqlite:///{tmp_path / 'rp.sqlite3'}")
-
-        _, base = serve_app(build)
-        yield World(op, base, identifier)
-        assert outbox.wait_idle(20)
+def world(make_app: Callable[..., Flask], sqlite_url: str, tmp_path: Path
+          ) -> Iterator[Eidas2World]:
+    with eidas2_world(make_app, sqlite_url, tmp_path, host="localhost") as found:
+        yield found
 
 
 def virtual_authenticator(page: Any) -> tuple[Any, str]:
@@ -71,7 +46,7 @@ def claims_at(page: Any, app_base: str) -> dict[str, Any]:
 
 
 def test_register_then_password_and_passkey_then_passkey_alone(
-        world: World, page: Any, screenshot: Any) -> None:
+        world: Eidas2World, page: Any, screenshot: Any) -> None:
     op = world.op
     cdp, authenticator = virtual_authenticator(page)
     page.goto(op.issuer + "/connexion")
@@ -126,7 +101,7 @@ def test_register_then_password_and_passkey_then_passkey_alone(
     assert claims["sub"] == world.identifier
 
 
-def test_a_browser_without_webauthn_is_told_in_french(world: World, page: Any) -> None:
+def test_a_browser_without_webauthn_is_told_in_french(world: Eidas2World, page: Any) -> None:
     page.add_init_script("delete window.PublicKeyCredential;")
     page.goto(world.op.issuer + "/connexion/cle-d-acces")
     page.get_by_role("button", name="Utiliser ma clé d'accès").click()

@@ -24,7 +24,6 @@ from idp.core.audit import AuditEvent
 from idp.directory.models import Account, Entity
 from idp.extensions import db
 from idp.mfa.models import RecoveryCode, SecondFactor
-from idp.outbox.models import OutboxItem
 from tests.support import directory
 from tests.support.oidc import (
     Arrival,
@@ -34,6 +33,7 @@ from tests.support.oidc import (
     RelyingParty,
     Scene,
     app_factory,
+    mail_subjects,
     register,
     serving,
 )
@@ -119,16 +119,6 @@ def audit(op: Provider, identifier: str) -> list[str]:
         AuditEvent.target_id == identifier).order_by(AuditEvent.id))))
 
 
-def subjects(op: Provider, identifier: str) -> list[str]:
-    def work() -> list[str]:
-        email = db.session.scalars(select(Account.email).where(
-            Account.identifier == identifier)).one()
-        return list(db.session.scalars(select(OutboxItem.subject).where(
-            OutboxItem.recipient == email).order_by(OutboxItem.id)))
-
-    return op.run(work)
-
-
 # --- enrolment ------------------------------------------------------------------------
 
 
@@ -161,7 +151,7 @@ def test_enrolment_shows_ten_recovery_codes_once_and_keeps_them_hashed(sqlite: S
     assert app.secret not in sealed and sealed.startswith("pbkdf2-sha256-aes256gcm$")
     assert len(digests) == 10 and not set(codes) & set(digests)
     assert "second_factor.enrolled" in audit(op, identifier)
-    assert "PLAGE – Double authentification activée" in subjects(op, identifier)
+    assert "PLAGE – Double authentification activée" in mail_subjects(op, identifier)
 
 
 def test_a_wrong_first_code_does_not_enrol_and_keeps_the_same_key(sqlite: Scene) -> None:
@@ -217,7 +207,7 @@ def test_a_recovery_code_signs_in_once(sqlite: Scene) -> None:
     again = password_then_code(Browser(op), identifier, codes[3])
     assert isinstance(again, Page) and again.status == 401
     assert "second_factor.recovery_code_used" in audit(op, identifier)
-    assert "PLAGE – Un code de secours a été utilisé" in subjects(op, identifier)
+    assert "PLAGE – Un code de secours a été utilisé" in mail_subjects(op, identifier)
     browser = Browser(op)
     assert isinstance(password_then_code(browser, identifier, codes[4]), Page)
     manage = browser.open(op.issuer + ENROL_PAGE)
@@ -234,7 +224,7 @@ def test_wrong_codes_lock_like_wrong_passwords_and_warn_the_holder(sqlite: Scene
     locked = password_then_code(browser, identifier, app.code())  # the right one, too late
     assert isinstance(locked, Page) and locked.status == 429
     assert "Trop de codes incorrects" in locked.text
-    assert "PLAGE – Codes de vérification incorrects sur votre compte" in subjects(
+    assert "PLAGE – Codes de vérification incorrects sur votre compte" in mail_subjects(
         op, identifier)
     # The password's own count is another: it still opens the code page.
     page = browser.open(op.issuer + "/connexion")
@@ -356,7 +346,7 @@ def test_disabling_asks_the_password_then_mails_the_holder(sqlite: Scene) -> Non
                           proof=directory.PASSWORD)
     assert isinstance(done, Page) and "La double authentification est désactivée." in done.text
     assert "second_factor.disabled" in audit(op, identifier)
-    assert "PLAGE – Double authentification désactivée" in subjects(op, identifier)
+    assert "PLAGE – Double authentification désactivée" in mail_subjects(op, identifier)
     Browser(op).sign_in(identifier)  # the password alone, again
 
 
@@ -380,7 +370,7 @@ def test_an_operator_resets_a_lost_second_factor(sqlite: Scene) -> None:
     assert result.exit_code == 0, result.output
     assert '"reset": true' in result.output
     assert "second_factor.reset" in audit(op, identifier)
-    assert "PLAGE – Double authentification désactivée" in subjects(op, identifier)
+    assert "PLAGE – Double authentification désactivée" in mail_subjects(op, identifier)
     Browser(op).sign_in(identifier)  # the password alone
     again = runner.invoke(cli, ["accounts", "reset-second-factor", identifier])
     assert again.exit_code == 0 and "nothing to reset" in again.output

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -17,45 +16,21 @@ import pyotp
 import pytest
 from flask import Flask
 
-from idp.extensions import db
-from idp.outbox import service as outbox
 from tests.support import directory as d
-from tests.support.oidc import Provider, serving
-from tests.support.rp import app_server, kit_app
+from tests.support.rp import Eidas2World, eidas2_world
 
 pytestmark = pytest.mark.browser
 
 
-@dataclass
-class World:
-    op: Provider
-    app_base: str  # the relying application, which requires eidas2
-    identifier: str
-
-
 @pytest.fixture
-def world(make_app: Callable[..., Flask], sqlite_url: str, tmp_path: Path) -> Iterator[World]:
-    with serving(make_app) as serve, app_server() as serve_app:
-        op = serve(sqlite_url)
-        identifier = op.run(lambda: d.ancre_world().person.identifier)
-
-        def build(base: str) -> Flask:
-            def register() -> tuple[str, str | None]:
-                row, secret = d.client("Tableau de bord ESMS", ["TDBESMS"],
-                                       [f"{base}/plage/callback"], required_acr="eidas2")
-                db.session.commit()
-                return row.client_id, secret
-
-            client_id, secret = op.run(register)
-            return kit_app(op.issuer, client_id, secret, f"sqlite:///{tmp_path / 'rp.sqlite3'}")
-
-        _, base = serve_app(build)
-        yield World(op, base, identifier)
-        assert outbox.wait_idle(20)
+def world(make_app: Callable[..., Flask], sqlite_url: str, tmp_path: Path
+          ) -> Iterator[Eidas2World]:
+    with eidas2_world(make_app, sqlite_url, tmp_path) as found:
+        yield found
 
 
 def test_enrol_sign_out_then_reach_an_application_that_requires_eidas2(
-        world: World, page: Any, screenshot: Any) -> None:
+        world: Eidas2World, page: Any, screenshot: Any) -> None:
     op = world.op
     page.goto(op.issuer + "/connexion")
     page.get_by_label("Identifiant Plage").fill(world.identifier)

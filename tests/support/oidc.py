@@ -33,8 +33,9 @@ from sqlalchemy import select
 
 from idp.core.audit import AuditEvent
 from idp.directory import services
-from idp.directory.models import Habilitation
+from idp.directory.models import Account, Habilitation
 from idp.extensions import db
+from idp.outbox.models import OutboxItem
 from tests.support import directory
 from tests.support.apps import AppFactory, app_factory, app_server
 from tests.support.directory import PASSWORD
@@ -724,6 +725,17 @@ def audit_events(op: Provider, action: str) -> list[dict[str, Any]]:
     """The details of the audit events recorded for `action`, oldest first."""
     return op.run(lambda: [e.details for e in db.session.scalars(
         select(AuditEvent).where(AuditEvent.action == action).order_by(AuditEvent.id))])
+
+
+def mail_subjects(op: Provider, identifier: str) -> list[str]:
+    """The subjects of the mails queued for the account `identifier`, oldest first."""
+    def work() -> list[str]:
+        email = db.session.scalars(select(Account.email).where(
+            Account.identifier == identifier)).one()
+        return list(db.session.scalars(select(OutboxItem.subject).where(
+            OutboxItem.recipient == email).order_by(OutboxItem.id)))
+
+    return op.run(work)
 
 
 @dataclass

@@ -10,14 +10,18 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from flask import Flask
 
+from idp.extensions import db
+from idp.outbox import service as outbox
+from tests.support import directory as d
 from tests.support.apps import ServeApp
 from tests.support.apps import app_server as bound_app_server
-from tests.support.oidc import Arrival, Browser, Page, Provider
+from tests.support.oidc import Arrival, Browser, Page, Provider, serving
 
 
 def _dispose_kit(app: Flask) -> None:
@@ -144,3 +148,36 @@ def serve_demo(op: Provider, serve: Callable[[Callable[[str], Flask]], tuple[Fla
                        config_path=Path(os.devnull))
 
     return serve(build)
+
+
+@dataclass
+class Eidas2World:
+    """A provider with the ANCRE guide's people and a kit application that requires
+    eidas2 (Tableau de bord ESMS): the second-factor browser tests' world."""
+
+    op: Provider
+    app_base: str
+    identifier: str  # Élodie Martin, who has no second factor yet
+
+
+@contextmanager
+def eidas2_world(make_app: Callable[..., Flask], database_url: str, tmp_path: Path,
+                 host: str = "127.0.0.1") -> Iterator[Eidas2World]:
+    """`host`: `localhost` where WebAuthn is used (it wants a domain, 127.0.0.1 is none)."""
+    with serving(make_app, host=host) as serve, app_server() as serve_app:
+        op = serve(database_url)
+        identifier = op.run(lambda: d.ancre_world().person.identifier)
+
+        def build(base: str) -> Flask:
+            def register() -> tuple[str, str | None]:
+                row, secret = d.client("Tableau de bord ESMS", ["TDBESMS"],
+                                       [f"{base}/plage/callback"], required_acr="eidas2")
+                db.session.commit()
+                return row.client_id, secret
+
+            client_id, secret = op.run(register)
+            return kit_app(op.issuer, client_id, secret, f"sqlite:///{tmp_path / 'rp.sqlite3'}")
+
+        _, base = serve_app(build)
+        yield Eidas2World(op, base, identifier)
+        assert outbox.wait_idle(20)
