@@ -30,7 +30,7 @@ from idp.mfa.models import RecoveryCode
 from idp.outbox.models import OutboxItem
 from tests.support import directory
 from tests.support.html import csrf_token
-from tests.support.oidc import Browser, Page, Provider, Scene, register
+from tests.support.oidc import Browser, Page, Provider, Scene, mail_subjects, register
 from tests.test_profiles_pages import build, signed_in
 from tests.test_requests_pages import ANY_FORM, post, text
 from tests.test_second_factor import (
@@ -42,7 +42,6 @@ from tests.test_second_factor import (
     enrolled_person,
     new_person,
     password_then_code,
-    subjects,
     through_code_page,
 )
 
@@ -165,7 +164,7 @@ def test_new_recovery_codes_replace_the_old_ones_and_keep_the_second_factor(
     assert not RECOVERY.findall(again.html)  # shown once
 
     assert audit(op, identifier)[-1] == "second_factor.recovery_codes_renewed"
-    assert "PLAGE – Nouveaux codes de secours" in subjects(op, identifier)
+    assert "PLAGE – Nouveaux codes de secours" in mail_subjects(op, identifier)
     refused = password_then_code(Browser(op), identifier, old[1])
     assert isinstance(refused, Page) and refused.status == 401
     signed = password_then_code(Browser(op), identifier, new[0])
