@@ -256,6 +256,9 @@ def test_a_second_profile_then_a_refusal_with_a_comment(world: SimpleNamespace,
             "label": "Siège", "applications": ["ANCRE"], "comment": ""}
     confirm = post(person, "/compte/demandes/nouvelle", form)
     assert "Valider l'envoi de la demande aux administrateurs." in text(confirm)
+    # To whom it will go, written by the server (the page's script is not needed).
+    assert re.search(r'Votre demande sera envoyée aux administrateurs Plage sur [^.]*'
+                     + re.escape(world.og.name), text(confirm))
     assert pending(app) is None
     done = post(person, "/compte/demandes/nouvelle", {**form, "step": "confirmer"})
     assert done.status_code == 302

@@ -104,15 +104,20 @@ def _looking_up() -> bool:
 def _request_page(template: str, form: ProfileRequestForm, status: int = 200,
                   **context: Any) -> tuple[str, int]:
     """The form; where no entity is chosen (a search asked, or text typed without a
-    choice), the entities matching the text as a list of choices."""
+    choice), the entities matching the text as a list of choices; where one is, to whom
+    the request will go."""
     entity = None if _looking_up() else form.chosen_entity()
     matches = None
     if entity is None and (_looking_up() or form.entity_search.errors):
         matches = [(e.code, entity_choice(e))
                    for e in requests.search_entities(form.entity_search.data or "")]
+    # To whom the request will go, as the page's script says it after a choice: written
+    # by the server too, for a page without scripts and for the confirmation page.
+    recipients = recipients_line(requests.deciding_entities(
+        entity, form.wants_ape.data == "oui")) if entity else ""
     return render_template(template, form=form, entity=entity, matches=matches,
                            entity_label=entity_choice(entity) if entity else "",
-                           **context), status
+                           recipients=recipients, **context), status
 
 
 # --- Créer un compte ------------------------------------------------------------------
