@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from idp.directory.models import Account, Entity
+from idp.directory.models import Account
 from idp.extensions import db
 from idp.mfa import passkeys, service
 from idp.mfa.models import Passkey
@@ -41,6 +41,7 @@ from tests.support.oidc import (
     register,
     serving,
 )
+from tests.test_second_factor import new_person as own_person
 
 ENROL_PAGE = "/compte/double-authentification"
 CODE_PAGE = "/connexion/code"
@@ -81,17 +82,7 @@ class Person:
 def new_person(op: Provider, *, synced: bool = False) -> Person:
     """A person of her own (her counters cross no other test) with an ANCRE profile,
     signed in, holding an authenticator for this provider's origin."""
-
-    def work() -> str:
-        entity = db.session.scalars(select(Entity).where(
-            Entity.name == "EHPAD Les Tilleuls")).one()
-        family = "".join(secrets.choice("abcdefghij") for _ in range(8)).capitalize()
-        owner = directory.account("Hélène", family)
-        directory.profile(owner, entity, "Cadre de santé", "ANCRE/LECTEUR")
-        db.session.commit()
-        return owner.identifier
-
-    person = Person(op.run(work), Browser(op), SoftAuthenticator(op.issuer, synced=synced))
+    person = Person(own_person(op), Browser(op), SoftAuthenticator(op.issuer, synced=synced))
     person.browser.sign_in(person.identifier)
     return person
 

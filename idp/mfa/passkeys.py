@@ -108,11 +108,6 @@ def user_handle(account: Account, secret: str) -> bytes:
                     hashlib.sha256).digest()
 
 
-def registered(account: Account) -> bool:
-    return db.session.scalar(select(Passkey.id).where(
-        Passkey.account_id == account.id).limit(1)) is not None
-
-
 def amr(passkey: Passkey, *, passwordless: bool) -> list[str]:
     """What a login with `passkey` adds to `amr` (RFC 8176)."""
     key = SOFTWARE if passkey.synced else HARDWARE

@@ -68,7 +68,11 @@ def enrolled(account: Account) -> SecondFactor | None:
 def has_second_factor(account: Account) -> bool:
     """Whether the password alone no longer signs the account in: it has a TOTP app
     enrolled or a passkey registered (`idp.mfa.passkeys`)."""
-    return enrolled(account) is not None or db.session.scalar(
+    return enrolled(account) is not None or has_passkeys(account)
+
+
+def has_passkeys(account: Account) -> bool:
+    return db.session.scalar(
         select(Passkey.id).where(Passkey.account_id == account.id).limit(1)) is not None
 
 

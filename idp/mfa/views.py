@@ -180,7 +180,7 @@ def challenge() -> Response | tuple[str, int]:
     return render_template("mfa/challenge.html", form=form, error=error,
                            step_up=pending.step_up, totp=factor is not None,
                            passkey_form=passkey_form if relying_party() else None,
-                           has_passkeys=passkeys.registered(account),
+                           has_passkeys=service.has_passkeys(account),
                            offer_remember=devices_remembered() and not pending.step_up,
                            ), status
 
