@@ -237,11 +237,11 @@ def token_world(app: Flask) -> TokenWorld:
     return TokenWorld(person, profile, rp, {"Authorization": f"Basic {credentials}"})
 
 
-def test_a_code_exchange_writes_its_grant_and_reads_it_back_with_the_subject_once(
+def test_a_code_exchange_writes_its_grant_and_reads_it_back_once(
         app: Flask, token_world: TokenWorld, statements: list[str]) -> None:
-    """The grant is inserted, then read with its person, profile, entity, habilitations
-    and roles in one SELECT (the rights are checked on them), and the refresh token
-    inserted: nothing else reaches the database."""
+    """The grant is inserted, then read back in one SELECT with the counters under which
+    its subject (person, profile, entity, habilitations, roles) is kept in memory, and
+    the refresh token inserted: nothing else reaches the database."""
     http = app.test_client()
     verifier = secrets.token_urlsafe(40)
 
@@ -259,16 +259,15 @@ def test_a_code_exchange_writes_its_grant_and_reads_it_back_with_the_subject_onc
     assert statements == ["INSERT", "SELECT", "INSERT"], statements
 
 
-def test_a_refresh_reads_the_grant_and_its_subject_in_one_query(
+def test_a_refresh_reads_the_grant_in_one_query(
         app: Flask, token_world: TokenWorld, statements: list[str]) -> None:
-    """The rights are checked at every refresh from one SELECT (grant, person, profile,
-    entity, habilitations, roles); the client and the keys come from the registry; the
-    token is claimed by one UPDATE and its successor stored by one INSERT."""
-    grant = grants_store.create_grant(AuthorizationCode(
+    """The rights are checked at every refresh from one SELECT (the grant, with the
+    counters its subject is kept under); the client and the keys come from the registry;
+    the token is claimed by one UPDATE and its successor stored by one INSERT."""
+    grant = grants_store.create_grant(AuthorizationCode(  # offline: no provider session
         account_id=token_world.person.id, profile_id=token_world.profile.id,
-        scope="openid profile habilitations", sid="", auth_time=0, acr="eidas1",
-        amr=["pwd"], client_id=token_world.rp.client_id))
-    grant.offline = True  # no provider session in this test
+        scope="openid profile habilitations offline_access", sid="", auth_time=0,
+        acr="eidas1", amr=["pwd"], client_id=token_world.rp.client_id))
     refresh = grants_store.issue_refresh_token(grant)
     db.session.commit()
     http = app.test_client()

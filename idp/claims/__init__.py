@@ -13,7 +13,7 @@ client may have their scope.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from idp.directory import rules
@@ -41,8 +41,10 @@ def entity_claim(profile: Profile) -> dict[str, Any]:
     }
 
 
-def _all_claims(account: Account, profile: Profile | None,
-                domains: Iterable[str]) -> dict[str, Any]:
+def all_claims(account: Account, profile: Profile | None,
+               domains: Iterable[str]) -> dict[str, Any]:
+    """Every claim of the person with the profile, for a client of `domains`: what the
+    token paths keep in memory (idp.oidc.subjects) and `release_claims` chooses from."""
     claims: dict[str, Any] = {
         "given_name": account.given_name,
         "family_name": account.family_name,
@@ -78,22 +80,21 @@ def scopes_of_claims(names: Iterable[str], allowed_scopes: Iterable[str]) -> set
 
 
 def release_claims(
-    account: Account,
-    profile: Profile | None,
+    values: Mapping[str, Any],
     *,
-    domains: Iterable[str],
+    sub: str,
     scopes: Iterable[str],
     allowed_scopes: Iterable[str],
     requested: Iterable[str] = (),
 ) -> dict[str, Any]:
-    """The claims for the granted scopes, plus individually requested ones the client may
-    receive; `sub` always. Claims without a value are left out."""
+    """The claims for the granted scopes among `values` (`all_claims`), plus individually
+    requested ones the client may receive; `sub` always. Claims without a value are left
+    out."""
     granted = set(scopes)
     names = {c for scope in granted for c in SCOPE_CLAIMS.get(scope, ())}
     permitted = {c for scope in allowed_scopes for c in SCOPE_CLAIMS.get(scope, ())}
     names |= set(requested) & permitted
-    values = _all_claims(account, profile, domains)
-    released: dict[str, Any] = {"sub": account.identifier}
+    released: dict[str, Any] = {"sub": sub}
     for name in sorted(names):
         if values.get(name) is not None:
             released[name] = values[name]

@@ -8,6 +8,7 @@ from datetime import datetime
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     Connection,
     Enum,
@@ -119,6 +120,10 @@ class Account(db.Model):
         UTCDateTime, default=utcnow, onupdate=utcnow
     )
     last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Moved on by the database at any change of the account, its profiles or their
+    # habilitations (triggers of migration 0012): the token paths' claims are kept under
+    # it (idp.oidc.subjects). Nothing in Python writes it.
+    rights_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
     profiles: Mapped[list[Profile]] = relationship(
         back_populates="account", order_by="Profile.id", cascade="all, delete-orphan"
@@ -134,6 +139,17 @@ class Account(db.Model):
 
 # « Identifiant perdu ? » looks people up by their address whatever its case.
 Index("ix_accounts_email_lower", func.lower(Account.email))
+
+
+class DirectoryEpoch(db.Model):
+    """One row whose value the database moves on at any change of the entities, roles
+    or domains (triggers of migration 0012): with an account's `rights_version`, what the
+    claims kept by the token paths were read under."""
+
+    __tablename__ = "directory_epoch"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    value: Mapped[int] = mapped_column(BigInteger)
 
 
 class Profile(db.Model):

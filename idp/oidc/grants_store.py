@@ -15,18 +15,14 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from collections.abc import Iterable
 from dataclasses import asdict, dataclass, fields
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from flask import current_app
 from sqlalchemy import ColumnElement, bindparam, insert, select, update
-from sqlalchemy.orm import joinedload
 
-from idp.directory import rules
-from idp.directory.enums import AccountState
-from idp.directory.models import Account, Habilitation, Profile
+from idp.directory.models import Account, DirectoryEpoch
 from idp.extensions import db
 from idp.oidc.models import Grant, RefreshToken
 from idp.ops import metrics
@@ -126,21 +122,29 @@ def remember_code_use(code: str, grant_id: str) -> None:
     _store().put(USED_CODE_PREFIX + digest(code), grant_id, USED_CODE_MEMORY)
 
 
-@dataclass
-class Subject:
-    """The person and the selected profile behind a token (Authlib's `user`)."""
+@dataclass(frozen=True)
+class GrantRow:
+    """An active grant as the token paths read it (one plain SELECT, no ORM object),
+    with the counters its subject is kept under in memory (`idp.oidc.subjects`): the
+    account's rights version and the directory's epoch."""
 
-    account: Account
-    profile: Profile | None
-    grant: Grant
+    id: str
+    client_id: str
+    account_id: int
+    profile_id: int | None
+    scope: str
+    sid: str | None
+    auth_time: int | None
+    acr: str | None
+    amr: list[str]
+    claims_request: dict[str, Any] | None
+    offline: bool
+    created_at: datetime
+    rights: tuple[int, int]
 
-    def get_user_id(self) -> str:
-        return self.account.identifier
 
-
-def create_grant(code: AuthorizationCode) -> Grant:
-    """The grant a code exchange makes, read back with its subject: one INSERT, one
-    joined SELECT (the subject had to be read anyway)."""
+def create_grant(code: AuthorizationCode) -> GrantRow:
+    """The grant a code exchange makes: one INSERT, read back with its counters."""
     grant_id = secrets.token_hex(16)
     db.session.connection().execute(_NEW_GRANT, {
         "id": grant_id, "client_id": code.client_id,
@@ -150,35 +154,10 @@ def create_grant(code: AuthorizationCode) -> Grant:
     return grant
 
 
-def subject_for(grant: Grant, domains: Iterable[str]) -> Subject | None:
-    """The person and profile behind an active grant, while they may still use it with
-    the client registered for `domains`.
-
-    Tokens never outlive the rights they carry: the profile must still pass the rule the
-    login applied (`rules.may_use_for_client`: active, a role in the client's domains, no
-    two exclusive roles there); otherwise the grant serves no code exchange, no refresh
-    and no userinfo, and the person must sign in again and choose another profile.
-    """
-    account, profile = grant.account, grant.profile
-    if account is None or not grant.active or account.state != AccountState.ACTIVE:
-        return None
-    if profile is not None and not rules.may_use_for_client(profile, domains):
-        return None
-    return Subject(account=account, profile=profile, grant=grant)
-
-
 # The statements of the token paths, built once (SQLAlchemy still caches their SQL, but
-# building them anew costs as much as running them).
-_profile = joinedload(Grant.profile)
-# With everything a token's claims and the rights check read, in the grant's one SELECT:
-# the person, the profile, its entity, its habilitations and their roles.
-_ACTIVE_GRANT_WITH_SUBJECT = select(Grant).where(
-    Grant.id == bindparam("grant_id"), Grant.revoked_at.is_(None)).options(
-    joinedload(Grant.account), _profile.joinedload(Profile.entity),
-    _profile.joinedload(Profile.habilitations).joinedload(Habilitation.role))
-# The statements that read or write no object are run on the session's connection, as
-# plain SQL: the ORM's machinery for an UPDATE, or for an object flushed at the commit,
-# costs more CPU than the database's work on them.
+# building them anew costs as much as running them). They are run on the session's
+# connection, as plain SQL: the ORM's machinery for an UPDATE, for an object flushed at
+# the commit or for a row read into an object costs more CPU than the database's work.
 _tokens = RefreshToken.__table__.c
 _grants = Grant.__table__.c
 _CLAIM = (
@@ -190,17 +169,25 @@ _CLAIM = (
     .values(used_at=bindparam("claimed_at"))
     .returning(_tokens.grant_id)
 )
+_accounts = Account.__table__.c
+_epoch = DirectoryEpoch.__table__.c
+_ACTIVE_GRANT = (
+    select(*(_grants[field.name] for field in fields(GrantRow) if field.name != "rights"),
+           _accounts.rights_version,
+           select(_epoch.value).where(_epoch.id == 1).scalar_subquery())
+    .join_from(Grant.__table__, Account.__table__, _grants.account_id == _accounts.id)
+    .where(_grants.id == bindparam("grant_id"), _grants.revoked_at.is_(None))
+)
 _IS_ACTIVE = select(_grants.id).where(_grants.id == bindparam("grant_id"),
                                       _grants.revoked_at.is_(None))
 _NEW_TOKEN = insert(RefreshToken.__table__)
 _NEW_GRANT = insert(Grant.__table__)
 
 
-def active_grant(grant_id: str) -> Grant | None:
-    """The grant if it is active, with its subject (the person, the profile, its entity,
-    habilitations and roles) loaded in the same query."""
-    return db.session.scalars(_ACTIVE_GRANT_WITH_SUBJECT,
-                              {"grant_id": grant_id}).unique().one_or_none()
+def active_grant(grant_id: str) -> GrantRow | None:
+    """The grant if it is active."""
+    row = db.session.connection().execute(_ACTIVE_GRANT, {"grant_id": grant_id}).first()
+    return None if row is None else GrantRow(*row[:-2], rights=(row[-2], row[-1]))
 
 
 def is_active(grant_id: str) -> bool:
@@ -261,11 +248,11 @@ def session_client_ids(sid: str) -> list[str]:
     ))
 
 
-def _family_end(grant: Grant) -> datetime:
+def _family_end(grant: GrantRow) -> datetime:
     return grant.created_at + timedelta(seconds=int(_settings()["refresh_family_max_age"]))
 
 
-def issue_refresh_token(grant: Grant) -> str:
+def issue_refresh_token(grant: GrantRow) -> str:
     token = secrets.token_urlsafe(48)
     now = datetime.now(UTC)
     expires = now + timedelta(seconds=int(_settings()["refresh_token_ttl"]))
@@ -275,7 +262,7 @@ def issue_refresh_token(grant: Grant) -> str:
     return token
 
 
-def _refusal(grant: Grant) -> str | None:
+def _refusal(grant: GrantRow) -> str | None:
     """Why a refresh family must end now that it is used, if it must: its absolute
     lifetime ran out, or the provider session it ends with is over. A refresh of a live
     session counts as its activity (the person is at work in the application)."""
@@ -287,9 +274,9 @@ def _refusal(grant: Grant) -> str | None:
     return None
 
 
-def claim_refresh_token(token: str, client_id: str) -> Grant | None:
-    """Take `client_id`'s refresh token for rotation, atomically; its grant, with the
-    subject loaded, or None if the token cannot be used.
+def claim_refresh_token(token: str, client_id: str) -> GrantRow | None:
+    """Take `client_id`'s refresh token for rotation, atomically; its grant, or None if
+    the token cannot be used.
 
     One `UPDATE … RETURNING` claims a live, unused token of an active grant of this
     client. When it claims nothing, the token is read to tell why: another client's token

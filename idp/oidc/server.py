@@ -24,9 +24,10 @@ from sqlalchemy import inspect, select
 from idp.claims import release_claims, requested_claim_names
 from idp.clients.models import Client
 from idp.extensions import db
-from idp.oidc import capabilities, client_auth, errors, grants_store, registry
-from idp.oidc.grants_store import Approval, AuthorizationCode, Subject
+from idp.oidc import capabilities, client_auth, errors, grants_store, registry, subjects
+from idp.oidc.grants_store import Approval, AuthorizationCode
 from idp.oidc.signing import signing_keyset
+from idp.oidc.subjects import Subject
 from idp.oidc.token_endpoints import Introspection, Revocation
 from idp.ops import metrics
 
@@ -60,13 +61,12 @@ def query_client(client_id: str | None) -> Client | None:
 
 def subject_claims(subject: Subject, client: Client, scope: str, target: str) -> dict[str, Any]:
     """The identity claims of a token, an ID token or a userinfo response."""
-    grant = subject.grant
     return release_claims(
-        subject.account, subject.profile,
-        domains=client.domains,
+        subject.claims,
+        sub=subject.identifier,
         scopes=scope.split(),
         allowed_scopes=client.allowed_scopes,
-        requested=requested_claim_names(grant.claims_request, target),
+        requested=requested_claim_names(subject.grant.claims_request, target),
     )
 
 
@@ -139,7 +139,7 @@ class CodeGrant(grants.AuthorizationCodeGrant):
     def authenticate_user(self, authorization_code: AuthorizationCode) -> Subject | None:
         grant = grants_store.create_grant(authorization_code)
         grants_store.remember_code_use(authorization_code.code, grant.id)
-        return grants_store.subject_for(grant, self.request.client.domains)
+        return subjects.subject_for(grant, self.request.client.domains)
 
 
 class RefreshCredential:
@@ -159,7 +159,7 @@ class RefreshCredential:
         return False  # checked by claim_refresh_token
 
     def is_revoked(self) -> bool:
-        return not self.subject.grant.active
+        return False  # claimed from an active grant, by claim_refresh_token
 
 
 class RefreshGrant(grants.RefreshTokenGrant):
@@ -171,7 +171,7 @@ class RefreshGrant(grants.RefreshTokenGrant):
         grant = grants_store.claim_refresh_token(refresh_token, client.client_id)
         if grant is None:
             return None  # Authlib answers invalid_grant
-        subject = grants_store.subject_for(grant, client.domains)
+        subject = subjects.subject_for(grant, client.domains)
         if subject is None:
             grants_store.revoke_grant(grant.id, "rights_withdrawn")
             db.session.commit()
@@ -279,20 +279,15 @@ class Server(AuthorizationServer):
 
 def save_token(token: dict[str, Any], request: Any) -> None:
     """Refresh tokens were stored when generated; commit the grant and tokens together.
-    The ID token is made next from the same objects, as checked for this request: the
-    commit leaves them loaded instead of reading them all again."""
-    session = db.session()
-    expire, session.expire_on_commit = session.expire_on_commit, False
-    try:
-        session.commit()
-    finally:
-        session.expire_on_commit = expire
+    The ID token is made next from the same subject, as checked for this request."""
+    db.session.commit()
     metrics.token_issued(request.payload.grant_type)
 
 
 def create_server(app: Flask) -> AuthorizationServer:
     errors.install()
     registry.install(app)
+    subjects.install(app)
     server = Server(app, query_client=query_client, save_token=save_token)
     generator = AccessTokenGenerator(
         issuer=app.config["IDP"]["server"]["issuer"],

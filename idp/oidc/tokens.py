@@ -12,7 +12,7 @@ from joserfc.errors import JoseError
 
 from idp.oidc import grants_store
 from idp.oidc.capabilities import ACCESS_TOKEN_ALGORITHM
-from idp.oidc.models import Grant
+from idp.oidc.grants_store import GrantRow
 from idp.oidc.signing import public_keyset
 from idp.store import ShortLivedStore
 
@@ -29,9 +29,9 @@ def verify_access_token(token: str) -> dict[str, Any] | None:
     return claims
 
 
-def verify_with_grant(token: str) -> tuple[dict[str, Any], Grant | None] | None:
+def verify_with_grant(token: str) -> tuple[dict[str, Any], GrantRow | None] | None:
     """`verify_access_token`'s claims with the active grant behind them (None for a
-    client_credentials token), its subject loaded in the same query."""
+    client_credentials token)."""
     claims = _live_claims(token)
     if claims is None:
         return None

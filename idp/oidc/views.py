@@ -12,7 +12,7 @@ from flask import Blueprint, Flask, current_app, jsonify, render_template, reque
 from joserfc import jwt
 from werkzeug.wrappers import Response
 
-from idp.oidc import discovery, grants_store
+from idp.oidc import discovery, subjects
 from idp.oidc.authorization import pipeline
 from idp.oidc.documents import PublicDocuments
 from idp.oidc.server import query_client, subject_claims
@@ -152,7 +152,7 @@ def userinfo() -> Response:
     if "openid" not in str(claims.get("scope", "")).split() or grant is None:
         return _bearer_error("The access token was not issued for OpenID Connect.", 403)
     client = query_client(claims.get("client_id"))
-    subject = grants_store.subject_for(grant, client.domains) if client else None
+    subject = subjects.subject_for(grant, client.domains) if client else None
     if subject is None or client is None:
         return _bearer_error("The access token is no longer valid.")
     info = subject_claims(subject, client, claims["scope"], "userinfo")
