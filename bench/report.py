@@ -1,5 +1,6 @@
 """The figures of a run: medians over rounds per scenario and connection count, the
-ratios to the Flask floor, as JSON and as a Markdown table."""
+ratios to the Flask floor and, where the peer ran the same scenario, ours to the peer's,
+as JSON and as a Markdown table."""
 
 from __future__ import annotations
 
@@ -36,9 +37,14 @@ def summarize(runs: list[dict[str, Any]], **context: Any) -> dict[str, Any]:
         })
     floors = {row["connections"]: row["per_cpu_second"] for row in rows
               if row["scenario"] == "floor"}
+    peers = {(row["scenario"].removeprefix("peer_"), row["connections"]): row["per_cpu_second"]
+             for row in rows if row["scenario"].startswith("peer_")}
     for row in rows:
         floor = floors.get(row["connections"])
         row["ratio_to_floor"] = row["per_cpu_second"] / floor if floor else None
+        peer = peers.get((row["scenario"], row["connections"]))
+        if peer:
+            row["ratio_to_peer"] = row["per_cpu_second"] / peer
     return {**context, "rows": rows, "runs": runs}
 
 
@@ -54,6 +60,19 @@ def _login_to_hash(results: dict[str, Any]) -> str:
     return f" (password login: {max(logins) * results['hash_cpu_seconds']:.2f}× the hash rate)"
 
 
+def _to_peer(results: dict[str, Any]) -> list[str]:
+    """One line per scenario the peer ran too: ours per app CPU-second over the peer's."""
+    ratios: dict[str, list[str]] = defaultdict(list)
+    for row in results["rows"]:
+        if "ratio_to_peer" in row:
+            ratios[row["scenario"]].append(f"{_ratio(row['ratio_to_peer'])} at "
+                                           f"{row['connections']} conns")
+    if not ratios:
+        return []
+    return ["", f"Ours to the peer ({results['settings']['peer']}), per app CPU-s:", "",
+            *(f"- {scenario}: {', '.join(cells)}" for scenario, cells in ratios.items())]
+
+
 def markdown(results: dict[str, Any], earlier: dict[str, Any] | None = None) -> str:
     before = {(r["scenario"], r["connections"]): r for r in (earlier or {}).get("rows", [])}
     settings = results["settings"]
@@ -66,9 +85,9 @@ def markdown(results: dict[str, Any], earlier: dict[str, Any] | None = None) -> 
         f"{settings['workers']} gunicorn sync workers, ID tokens {settings['alg']}; "
         f"one argon2id hash: {results['hash_cpu_seconds'] * 1000:.0f} ms of CPU"
         f"{_login_to_hash(results)}; "
-        "worker RSS (MiB): provider "
-        + ", ".join(f"{m:.0f}" for m in results["rss"]["provider"])
-        + ", floor " + ", ".join(f"{m:.0f}" for m in results["rss"]["floor"]),
+        "worker RSS (MiB): " + "; ".join(
+            f"{server} " + ", ".join(f"{mib:.0f}" for mib in workers)
+            for server, workers in results["rss"].items()),
         "",
         "| " + " | ".join(head) + " |",
         "|" + "|".join("---" if i == 0 else "---:" for i in range(len(head))) + "|",
@@ -83,4 +102,4 @@ def markdown(results: dict[str, Any], earlier: dict[str, Any] | None = None) -> 
             cells += [f"{old['per_cpu_second']:.1f}" if old else "",
                       _ratio(old["ratio_to_floor"]) if old else ""]
         lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines) + "\n"
+    return "\n".join([*lines, *_to_peer(results)]) + "\n"

@@ -1,6 +1,7 @@
 """The servers a benchmark run measures: PostgreSQL and Redis from the Debian binaries
 (started as the test suite starts them), the provider and the Flask floor under
-gunicorn, and the CPU time and memory of their process trees read from /proc."""
+gunicorn, the peer under node (bench/peer.py), and the CPU time and memory of their
+process trees read from /proc."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -62,8 +63,8 @@ def rss_mib(pid: int) -> float:
 
 
 @dataclass
-class Gunicorn:
-    """An app under gunicorn: `workers` sync workers, no access log."""
+class Server:
+    """An HTTP server on the loopback: a process that forks its workers."""
 
     process: subprocess.Popen[bytes]
     port: int
@@ -80,19 +81,15 @@ class Gunicorn:
 
 
 @contextmanager
-def gunicorn(app: str, env: dict[str, str], workers: int, probe: str,
-             port: int, log: Path) -> Iterator[Gunicorn]:
-    """The app's output (the provider's request log) goes to the file `log`, as it would
-    go to a journal: written to the bench's terminal or pipe, each line could wait for
-    the reader and slow the server down."""
+def serve(command: list[str], env: dict[str, str], cwd: Path, probe: str, port: int,
+          log: Path) -> Iterator[Server]:
+    """The server's output (the provider's request log) goes to the file `log`, as it
+    would go to a journal: written to the bench's terminal or pipe, each line could wait
+    for the reader and slow the server down."""
     with log.open("ab") as output:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "-w", str(workers), "-k", "sync",
-             "-b", f"127.0.0.1:{port}", "--log-level", "warning", app],
-            env={**os.environ, **env}, cwd=Path(__file__).resolve().parents[1],
-            stdout=output, stderr=output,
-        )
-    server = Gunicorn(process, port)
+        process = subprocess.Popen(command, env={**os.environ, **env}, cwd=cwd,
+                                   stdout=output, stderr=output)
+    server = Server(process, port)
     try:
         try:
             _wait_for(server.base + probe, process)
@@ -104,11 +101,19 @@ def gunicorn(app: str, env: dict[str, str], workers: int, probe: str,
         process.wait(30)
 
 
+def gunicorn(app: str, env: dict[str, str], workers: int, probe: str,
+             port: int, log: Path) -> AbstractContextManager[Server]:
+    """`app` under gunicorn: `workers` sync workers, no access log."""
+    return serve([sys.executable, "-m", "gunicorn", "-w", str(workers), "-k", "sync",
+                  "-b", f"127.0.0.1:{port}", "--log-level", "warning", app],
+                 env, Path(__file__).resolve().parents[1], probe, port, log)
+
+
 def _wait_for(url: str, process: subprocess.Popen[bytes]) -> None:
     deadline = time.monotonic() + 120  # a loaded machine boots workers slowly
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise RuntimeError(f"gunicorn exited ({process.returncode}) before serving")
+            raise RuntimeError(f"the server exited ({process.returncode}) before serving")
         try:
             if requests.get(url, timeout=30).status_code < 500:
                 return
