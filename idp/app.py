@@ -18,7 +18,7 @@ from idp.config import load_settings
 from idp.core import redaction
 from idp.core.errors import NotFound
 from idp.directory import passwords
-from idp.extensions import database_unavailable, db, private_sqlite_file
+from idp.extensions import database_unavailable, db, ping_when_idle, private_sqlite_file
 from idp.ops import views as ops
 from idp.store import StoreUnavailable, create_store
 from idp.web import screening
@@ -54,7 +54,8 @@ def create_app(overrides: dict[str, dict[str, Any]] | None = None) -> Flask:
         SQLALCHEMY_ECHO=settings["database"]["echo"],
         # hide_parameters: an SQL error logged must not carry the values bound to it
         # (session data, tokens, personal details).
-        SQLALCHEMY_ENGINE_OPTIONS={"pool_pre_ping": True, "hide_parameters": True},
+        # The pool checks idle connections itself (extensions.ping_when_idle).
+        SQLALCHEMY_ENGINE_OPTIONS={"hide_parameters": True},
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
         SESSION_COOKIE_SECURE=settings["server"]["issuer"].startswith("https://"),
@@ -82,6 +83,7 @@ def create_app(overrides: dict[str, dict[str, Any]] | None = None) -> Flask:
     db.init_app(app)
     csrf.init_app(app)
     with app.app_context():
+        ping_when_idle(db.engine)
         app.extensions["idp.store"] = create_store(
             settings["redis"]["url"], settings["database"]["url"], db.engine
         )

@@ -1,17 +1,18 @@
 """Flask extensions, created unbound and initialised by `create_app`."""
 
 import os
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from flask_sqlalchemy import SQLAlchemy
-from sqlalchemy import DateTime, MetaData, Table, TypeDecorator
+from sqlalchemy import DateTime, Engine, MetaData, Table, TypeDecorator, event
 from sqlalchemy.dialects.postgresql import Insert as PgInsert
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import Insert as SqliteInsert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import DBAPIError, DisconnectionError, InterfaceError, OperationalError
 from sqlalchemy.orm import DeclarativeBase, Session
 
 # Stable constraint names so that Alembic migrations are identical on SQLite and PostgreSQL.
@@ -29,6 +30,35 @@ class Base(DeclarativeBase):
 
 
 db = SQLAlchemy(model_class=Base)
+
+
+# A pooled connection unused for longer than this is checked before it serves again.
+PING_AFTER_IDLE = 1.0
+
+
+def ping_when_idle(engine: Engine) -> None:
+    """Check a pooled connection before use (one `SELECT 1`) when it sat unused for more
+    than PING_AFTER_IDLE seconds: one that the server dropped (a restart, a failover, a
+    firewall's idle timeout) is replaced before a request meets it. Under load the
+    connections come back within milliseconds and no request pays that round trip, as
+    each would with `pool_pre_ping`. A connection lost while busy fails its request (a
+    503, "réessayez") and SQLAlchemy then replaces every connection of the pool."""
+
+    @event.listens_for(engine, "connect")
+    @event.listens_for(engine, "checkin")
+    def _idle_from(dbapi_connection: Any, record: Any) -> None:
+        record.info["idle_from"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _check(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        if time.monotonic() - record.info.get("idle_from", 0.0) <= PING_AFTER_IDLE:
+            return
+        try:
+            alive = engine.dialect.do_ping(dbapi_connection)
+        except Exception as error:  # whatever the driver says: this one cannot serve
+            raise DisconnectionError() from error
+        if not alive:
+            raise DisconnectionError()  # the pool opens a new connection instead
 
 
 class UTCDateTime(TypeDecorator[datetime]):

@@ -662,7 +662,8 @@ def test_tokens_do_not_outlive_the_rights_they_carry(sqlite: Scene) -> None:
 
     identifier, profile_id = op.run(newcomer)
     rp = register(op)
-    tokens = rp.login(Browser(op), identifier)
+    browser = Browser(op)
+    tokens = rp.login(browser, identifier)
     assert tokens.id_claims["roles"] == {"ANCRE": ["LECTEUR"]}
 
     def withdraw() -> None:
@@ -677,6 +678,10 @@ def test_tokens_do_not_outlive_the_rights_they_carry(sqlite: Scene) -> None:
                                 "refresh_token": tokens.refresh_token or ""})
     assert refused.status_code == 400 and refused.json()["error"] == "invalid_grant"
     assert rp.userinfo(tokens.access_token).status_code == 401
+    # Still signed in to the provider, the same browser gets no new code either.
+    page = browser.authorize(rp.begin().url)
+    assert isinstance(page, Page) and page.status == 403
+    assert "aucun droit valide" in page.text
 
 
 def test_a_profile_that_comes_to_hold_two_exclusive_roles_loses_refresh_and_userinfo(
@@ -699,7 +704,8 @@ def test_a_profile_that_comes_to_hold_two_exclusive_roles_loses_refresh_and_user
 
     identifier, profile_id = op.run(newcomer)
     rp = register(op)
-    tokens = rp.refresh(rp.login(Browser(op), identifier).refresh_token or "")
+    browser = Browser(op)
+    tokens = rp.refresh(rp.login(browser, identifier).refresh_token or "")
     assert rp.userinfo(tokens.access_token).status_code == 200
 
     def legacy_second_role() -> None:
@@ -715,3 +721,6 @@ def test_a_profile_that_comes_to_hold_two_exclusive_roles_loses_refresh_and_user
     refused = rp.token_request({"grant_type": "refresh_token",
                                 "refresh_token": tokens.refresh_token or ""})
     assert refused.status_code == 400 and refused.json()["error"] == "invalid_grant"
+    page = browser.authorize(rp.begin().url)  # still signed in: the login explains
+    assert isinstance(page, Page) and page.status == 403
+    assert "rôles incompatibles" in page.text

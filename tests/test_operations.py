@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 import pytest
 from flask import Flask
 
+from idp import extensions
 from idp.config import ConfigError, load_settings
 from idp.core.clock import utcnow
 from idp.extensions import db
@@ -25,7 +26,7 @@ from idp.outbox.delivery import deliver_due
 from tests.support import directory as d
 from tests.support.oidc import Browser, Page, Provider, ancre_people, register, serving
 from tests.support.ops import Scrape, json_lines, request_lines
-from tests.support.services import RedisServer, SmtpSink, free_port
+from tests.support.services import PostgresServer, RedisServer, SmtpSink, free_port
 from tests.test_login_lockout import WRONG, attempt
 from tests.test_second_factor import enrolled_person, password_then_code
 
@@ -84,6 +85,24 @@ def test_readiness_fails_when_the_database_does_not_answer(
     answer = make_app(nothing_there).test_client().get("/readyz")
     assert answer.status_code == 503
     assert answer.json["checks"]["database"] == "unavailable"
+
+
+@pytest.mark.parametrize("idle_check", [True, False], ids=["idle", "busy"])
+def test_a_connection_postgresql_dropped_is_replaced(
+        make_app: Callable[..., Flask], postgresql_url: str, pg_server: PostgresServer,
+        monkeypatch: pytest.MonkeyPatch, idle_check: bool) -> None:
+    """PostgreSQL restarts behind the pool's back. A connection that sat idle is checked
+    before use and replaced: no request notices. One still counted as busy (reused
+    within PING_AFTER_IDLE) fails one request with a 503, never a 500, and the pool
+    then reconnects."""
+    http = make_app(postgresql_url).test_client()
+    assert http.get("/readyz").status_code == 200  # a connection now waits in the pool
+    pg_server.halt()
+    pg_server.resume()
+    monkeypatch.setattr(extensions, "PING_AFTER_IDLE", 0.0 if idle_check else 3600.0)
+    if not idle_check:
+        assert http.get("/readyz").status_code == 503
+    assert http.get("/readyz").status_code == 200
 
 
 # --- who may scrape -------------------------------------------------------------------

@@ -10,8 +10,9 @@ from sqlalchemy import select
 from idp.clients.models import Client
 from idp.consent.models import Consent, ProfileChoice
 from idp.core.audit import Actor, record
+from idp.core.clock import utcnow
 from idp.directory.models import Domain
-from idp.extensions import db
+from idp.extensions import db, upsert_insert
 
 # What each scope shares, in the words shown on the consent page.
 SCOPE_DESCRIPTIONS: dict[str, str] = {
@@ -77,12 +78,15 @@ def last_profile_choice(account_id: int, client_id: str) -> int | None:
 
 
 def remember_profile_choice(account_id: int, client_id: str, profile_id: int) -> None:
-    row = db.session.get(ProfileChoice, (account_id, client_id))
-    if row is None:
-        db.session.add(ProfileChoice(account_id=account_id, client_id=client_id,
-                                     profile_id=profile_id))
-    else:
-        row.profile_id = profile_id
+    """One statement, whatever was there: two first logins of one person to one client
+    at once (two tabs) both succeed; an unchanged choice writes nothing."""
+    table = ProfileChoice.__table__
+    stmt = upsert_insert(table, db.session()).values(
+        account_id=account_id, client_id=client_id, profile_id=profile_id, chosen_at=utcnow())
+    db.session.execute(stmt.on_conflict_do_update(
+        index_elements=[table.c.account_id, table.c.client_id],
+        set_={"profile_id": stmt.excluded.profile_id, "chosen_at": stmt.excluded.chosen_at},
+        where=table.c.profile_id != stmt.excluded.profile_id))
 
 
 def domain_labels(codes: Iterable[str]) -> list[tuple[str, str]]:

@@ -20,7 +20,15 @@ from idp.directory import rules
 from idp.directory.enums import AccountState, EntityType, ProfileState
 from idp.directory.folding import fold
 from idp.directory.identifiers import new_identifier
-from idp.directory.models import Account, Domain, Entity, Habilitation, Profile, Role
+from idp.directory.models import (
+    Account,
+    DirectoryEpoch,
+    Domain,
+    Entity,
+    Habilitation,
+    Profile,
+    Role,
+)
 from idp.directory.passwords import (
     check_password_policy,
     hash_password,
@@ -293,6 +301,9 @@ def revoke(profile: Profile, role: Role, actor: Actor) -> None:
            domain=role.domain_code, role=role.code)
 
 
+_EPOCH = select(DirectoryEpoch.value).where(DirectoryEpoch.id == 1)
+
+
 def profiles_for_client(account: Account, domains: Iterable[str]) -> rules.ProfilesForClient:
     """The account's profiles, loaded with their roles and entities in one query, sorted
     by the rule (`rules.profiles_for_client`) for a client registered for `domains`."""
@@ -301,8 +312,17 @@ def profiles_for_client(account: Account, domains: Iterable[str]) -> rules.Profi
         .options(joinedload(Profile.habilitations).joinedload(Habilitation.role),
                  joinedload(Profile.entity))
         .order_by(Profile.id)
+        # As they are now, even if this request loaded them before: the answer is kept
+        # under counters read earlier (idp.oidc.subjects).
+        .execution_options(populate_existing=True)
     ).unique().all()
     return rules.profiles_for_client(profiles, domains)
+
+
+def directory_epoch() -> int:
+    """The counter the database moves on at any change of the entities, roles or
+    domains (migration 0012)."""
+    return db.session.scalar(_EPOCH) or 0
 
 
 # --- catalogue ------------------------------------------------------------------------

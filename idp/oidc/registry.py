@@ -1,10 +1,11 @@
-"""What every token request reads and almost nothing changes: the clients and the
-signing keys, kept in process and kept true across processes and hosts.
+"""What every token request reads and almost nothing changes: the clients, the signing
+keys and the levels the catalogue's domains require, kept in process and kept true
+across processes and hosts.
 
 The cache of an app holds entries read from the database together with the version of
 the registry they were read under. That version is a random value in the short-lived
-store (Redis in production), shared by every process: a commit that changed a client or
-a signing key writes a new one (`after_commit`, whatever made the change: the admin
+store (Redis in production), shared by every process: a commit that changed a client, a
+signing key or a domain writes a new one (`after_commit`, whatever made the change: the admin
 pages, the CLI, a test). Each request compares the version once (one GET); when it
 changed, every entry is dropped and read again. A reader takes the version before it
 reads the database, and a writer changes it after its commit, so no process keeps data
@@ -24,6 +25,7 @@ from sqlalchemy import event
 from sqlalchemy.orm import ORMExecuteState, Session
 
 from idp.clients.models import Client
+from idp.directory.models import Domain
 from idp.keys.models import SigningKey
 from idp.store import ShortLivedStore
 
@@ -31,7 +33,7 @@ T = TypeVar("T")
 
 VERSION_KEY = "registry-version"
 VERSION_TTL = 90 * 24 * 3600  # renewed with a new value when it runs out: all reload
-WATCHED = (Client, SigningKey)
+WATCHED = (Client, SigningKey, Domain)
 _CHANGED = "idp.registry_changed"
 _CHECKED = "idp.registry_version"  # in the WSGI environ: the version this request saw
 MAX_ENTRIES = 4096  # unknown client ids are cached too: a flood must not grow the cache

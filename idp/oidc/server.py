@@ -279,8 +279,11 @@ class Server(AuthorizationServer):
 
 def save_token(token: dict[str, Any], request: Any) -> None:
     """Refresh tokens were stored when generated; commit the grant and tokens together.
-    The ID token is made next from the same subject, as checked for this request."""
-    db.session.commit()
+    The ID token is made next from the same subject, as checked for this request. A
+    client_credentials token touched no table: there is nothing to commit (an empty
+    commit still costs the ORM a transaction)."""
+    if db.session().in_transaction():
+        db.session.commit()
     metrics.token_issued(request.payload.grant_type)
 
 

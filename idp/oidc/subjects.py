@@ -9,13 +9,17 @@ any change that could alter it (triggers of migration 0012): the account's
 SELECT, before anything is read from the directory; so what is kept is never older than
 the counters it is filed under, and a change committed anywhere (a page, the CLI, the
 importer, an operator's UPDATE) is seen by the very next token request.
+
+The authorization endpoint keeps, the same way, which of a person's profiles may sign in
+to a client: the account read for the request carries its version, the epoch costs one
+small SELECT instead of loading every profile with its roles and entity.
 """
 
 from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Hashable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,7 +27,7 @@ from flask import Flask, current_app
 from sqlalchemy.orm import joinedload
 
 from idp.claims import all_claims
-from idp.directory import rules
+from idp.directory import rules, services
 from idp.directory.enums import AccountState
 from idp.directory.models import Account, Habilitation, Profile
 from idp.extensions import db
@@ -53,18 +57,23 @@ class _Kept:
     claims: Mapping[str, Any]
 
 
-_Key = tuple[int, int | None, frozenset[str]]
+@dataclass(frozen=True)
+class ProfileIds:
+    """`rules.profiles_for_client`'s answer, by profile id."""
+
+    usable: tuple[int, ...]
+    conflicted: tuple[int, ...]
 
 
 class SubjectCache:
-    """The last MAX_ENTRIES subjects read, by (account, profile, client's domains)."""
+    """The last MAX_ENTRIES answers read, each with the counters it was read under."""
 
     def __init__(self, size: int = MAX_ENTRIES) -> None:
         self._size = size
-        self._entries: OrderedDict[_Key, tuple[tuple[int, int], _Kept]] = OrderedDict()
+        self._entries: OrderedDict[Hashable, tuple[tuple[int, int], Any]] = OrderedDict()
         self._lock = threading.Lock()  # gunicorn's threaded workers share it
 
-    def get(self, key: _Key, rights: tuple[int, int]) -> _Kept | None:
+    def get(self, key: Hashable, rights: tuple[int, int]) -> Any | None:
         with self._lock:
             held = self._entries.get(key)
             if held is None or held[0] != rights:
@@ -72,7 +81,7 @@ class SubjectCache:
             self._entries.move_to_end(key)
             return held[1]
 
-    def put(self, key: _Key, rights: tuple[int, int], kept: _Kept) -> None:
+    def put(self, key: Hashable, rights: tuple[int, int], kept: Any) -> None:
         with self._lock:
             self._entries[key] = (rights, kept)
             self._entries.move_to_end(key)
@@ -84,6 +93,15 @@ def install(app: Flask) -> None:
     app.extensions["idp.subjects"] = SubjectCache()
 
 
+def _kept(key: Hashable, rights: tuple[int, int], read: Callable[[], Any]) -> Any:
+    cache: SubjectCache = current_app.extensions["idp.subjects"]
+    kept = cache.get(key, rights)
+    if kept is None:
+        kept = read()
+        cache.put(key, rights, kept)
+    return kept
+
+
 def subject_for(grant: GrantRow, domains: Iterable[str]) -> Subject | None:
     """The subject of an active grant, while the person may still use it with the
     client registered for `domains`.
@@ -93,13 +111,25 @@ def subject_for(grant: GrantRow, domains: Iterable[str]) -> Subject | None:
     two exclusive roles there); otherwise the grant serves no code exchange, no refresh
     and no userinfo, and the person must sign in again and choose another profile.
     """
-    key = (grant.account_id, grant.profile_id, frozenset(domains))
-    cache: SubjectCache = current_app.extensions["idp.subjects"]
-    kept = cache.get(key, grant.rights)
-    if kept is None:
-        kept = _read(*key)
-        cache.put(key, grant.rights, kept)
+    domains = frozenset(domains)
+    kept: _Kept = _kept(("subject", grant.account_id, grant.profile_id, domains),
+                        grant.rights, lambda: _read(grant.account_id, grant.profile_id, domains))
     return Subject(grant, kept.identifier, kept.claims) if kept.usable else None
+
+
+def profiles_for_client(account: Account, domains: Iterable[str]) -> ProfileIds:
+    """Which of the person's profiles may sign in to a client registered for `domains`
+    (`services.profiles_for_client`), as read under the account's version (loaded for
+    this request) and the directory's epoch (read now)."""
+    domains = frozenset(domains)
+
+    def read() -> ProfileIds:
+        sorted_out = services.profiles_for_client(account, domains)
+        return ProfileIds(usable=tuple(p.id for p in sorted_out.usable),
+                          conflicted=tuple(p.id for p in sorted_out.conflicted))
+
+    return _kept(("profiles", account.id, domains),
+                 (account.rights_version, services.directory_epoch()), read)
 
 
 def _read(account_id: int, profile_id: int | None, domains: frozenset[str]) -> _Kept:

@@ -22,6 +22,7 @@ from idp.directory.models import Account
 from idp.extensions import db
 from idp.mfa import service as second_factor
 from idp.oidc.authorization.flow import Flow
+from idp.oidc.registry import registry
 from idp.web.session import ACR_LADDER, LoginState, acr_reaches
 
 
@@ -45,10 +46,17 @@ def _essential_acr(flow: Flow) -> str | None:
     return _highest(levels)
 
 
+def _required_by_domains(domains: list[str]) -> list[str]:
+    """The levels a client's domains require, read through the registry (which watches
+    the domains): asked at every authorization request, changed with the catalogue."""
+    return registry().cached("domains-acr:" + ",".join(sorted(domains)),
+                             lambda: services.required_acr_of_domains(domains))
+
+
 def required_acr(flow: Flow) -> str | None:
     """The level the request cannot do without."""
     client = flow.client
-    registered = [client.required_acr, *services.required_acr_of_domains(client.domains)] \
+    registered = [client.required_acr, *_required_by_domains(client.domains)] \
         if client is not None else []
     return _highest([*registered, _essential_acr(flow)])
 

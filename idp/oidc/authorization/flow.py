@@ -12,7 +12,7 @@ from authlib.oauth2.rfc6749 import OAuth2Request
 from werkzeug.wrappers import Response
 
 from idp.clients.models import Client
-from idp.directory.models import Account, Profile
+from idp.directory.models import Account
 from idp.oidc.capabilities import DEFAULT_RESPONSE_MODE, RESPONSE_MODES
 from idp.web import interactions
 from idp.web.interactions import Interaction, Prompt
@@ -45,7 +45,7 @@ class Flow:
     hint_subject: str | None = None  # the person the id_token_hint names
     login: LoginState | None = None
     account: Account | None = None
-    profile: Profile | None = None
+    profile_id: int | None = None  # the profile the tokens will carry
 
     @property
     def uid(self) -> str:

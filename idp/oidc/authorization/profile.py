@@ -7,8 +7,7 @@ from authlib.oidc.core.errors import AccountSelectionRequiredError, InteractionR
 from werkzeug.wrappers import Response
 
 from idp.consent import service as consent
-from idp.directory import services
-from idp.directory.models import Profile
+from idp.oidc import subjects
 from idp.oidc.authorization.flow import Flow, fail
 from idp.web.interactions import EXCLUSIVE_CONFLICT, NO_VALID_RIGHT, SELECT_PROFILE
 
@@ -19,7 +18,7 @@ def select_profile(flow: Flow) -> Response | None:
     the client comes back in the same provider session (`silent_choice`)."""
     assert flow.client is not None and flow.account is not None
     domains = list(flow.client.domains)
-    sorted_out = services.profiles_for_client(flow.account, domains)
+    sorted_out = subjects.profiles_for_client(flow.account, domains)
     if not sorted_out.usable:
         if "none" in flow.prompts:
             # The pages below explain, then end in access_denied: the person must see
@@ -28,18 +27,18 @@ def select_profile(flow: Flow) -> Response | None:
                                                  "for this client: a page must explain why.")
         if sorted_out.conflicted:
             return flow.ask(EXCLUSIVE_CONFLICT, {
-                "profile_ids": [p.id for p in sorted_out.conflicted], "domains": domains})
+                "profile_ids": list(sorted_out.conflicted), "domains": domains})
         # Whom to ask for a role: the administrators of every entity the person belongs to.
         entities = dict.fromkeys(p.entity_id for p in flow.account.profiles)
         return flow.ask(NO_VALID_RIGHT, {"domains": domains, "entity_ids": list(entities)})
-    usable = {p.id: p for p in sorted_out.usable}
+    usable = sorted_out.usable
     chosen = (flow.result(SELECT_PROFILE) or {}).get("profile_id")
     if chosen in usable:  # checked again: the profile may have lost its rights since
-        flow.profile = usable[chosen]
+        flow.profile_id = chosen
         return None
     last = consent.last_profile_choice(flow.account.id, flow.client.client_id)
-    flow.profile = silent_choice(flow, usable, last)
-    if flow.profile is not None:
+    flow.profile_id = silent_choice(flow, usable, last)
+    if flow.profile_id is not None:
         return None
     if "none" in flow.prompts:
         raise fail(AccountSelectionRequiredError, "The end-user must choose a profile.")
@@ -47,8 +46,7 @@ def select_profile(flow: Flow) -> Response | None:
                                      "last_choice": last})
 
 
-def silent_choice(flow: Flow, usable: dict[int, Profile], last: int | None
-                  ) -> Profile | None:
+def silent_choice(flow: Flow, usable: tuple[int, ...], last: int | None) -> int | None:
     """The profile to use without asking: the only usable one; the last one chosen for
     this client when it comes back within the same provider session (it received tokens
     since the person signed in) or may not show a page (prompt=none). A new login asks
@@ -57,6 +55,6 @@ def silent_choice(flow: Flow, usable: dict[int, Profile], last: int | None
     if "select_account" in flow.prompts:
         return None
     if len(usable) == 1:
-        return next(iter(usable.values()))
+        return usable[0]
     returning = flow.client.client_id in flow.login.clients or "none" in flow.prompts
-    return usable[last] if returning and last in usable else None
+    return last if returning and last in usable else None

@@ -30,16 +30,16 @@ def check_abandoned(flow: Flow) -> None:
 
 def issue_code(flow: Flow) -> Response:
     """Everything agreed: a single-use code for the client, with `iss` (RFC 9207)."""
-    assert flow.login and flow.account and flow.profile and flow.client
+    assert flow.login and flow.account and flow.profile_id and flow.client
     grant = flow.grant
     grant.request.user = Approval(
-        account_id=flow.account.id, profile_id=flow.profile.id, scope=" ".join(flow.scopes),
+        account_id=flow.account.id, profile_id=flow.profile_id, scope=" ".join(flow.scopes),
         sid=flow.login.sid, auth_time=flow.login.auth_time, acr=flow.login.acr,
         amr=flow.login.amr, claims_request=flow.claims_request,
     )
     code = grant.generate_authorization_code()
     grant.save_authorization_code(code, grant.request)
-    consent.remember_profile_choice(flow.account.id, flow.client.client_id, flow.profile.id)
+    consent.remember_profile_choice(flow.account.id, flow.client.client_id, flow.profile_id)
     db.session.commit()
     remember_client(flow.client.client_id)
     interactions.finish(flow.uid)
