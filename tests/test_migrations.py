@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
@@ -79,6 +80,30 @@ def test_upgrading_twice_is_harmless(empty_database: str) -> None:
     migrations.upgrade(empty_database)
     migrations.upgrade(empty_database)
     assert migrations.current(empty_database) == head_revision()
+    assert schema_differences(empty_database) == []
+
+
+def test_the_last_migration_goes_down_and_up_again(empty_database: str) -> None:
+    """A release can be rolled back: the newest migration's downgrade leaves the schema
+    the one before it made (the lower(email) index included, which SQLite's table
+    copies lose), and upgrading again gives the models' schema."""
+    migrations.upgrade(empty_database)
+    script = ScriptDirectory.from_config(migrations.alembic_config(empty_database))
+    previous = script.get_revision(head_revision()).down_revision
+    assert isinstance(previous, str)
+    command.downgrade(migrations.alembic_config(empty_database), previous)
+    assert migrations.current(empty_database) == previous
+    engine = create_engine(empty_database)
+    try:
+        with engine.connect() as connection:  # SQLite's reflection skips expression indexes
+            indexes = set(connection.scalars(text(
+                "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'accounts'"
+                if engine.dialect.name == "sqlite" else
+                "SELECT indexname FROM pg_indexes WHERE tablename = 'accounts'")))
+    finally:
+        engine.dispose()
+    assert "ix_accounts_email_lower" in indexes
+    migrations.upgrade(empty_database)
     assert schema_differences(empty_database) == []
 
 

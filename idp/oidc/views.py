@@ -152,6 +152,8 @@ def userinfo() -> Response:
     if "openid" not in str(claims.get("scope", "")).split() or grant is None:
         return _bearer_error("The access token was not issued for OpenID Connect.", 403)
     client = query_client(claims.get("client_id"))
+    if client is not None:
+        context.note_client(client.client_id)  # the request line names the application
     subject = subjects.subject_for(grant, client.domains) if client else None
     if subject is None or client is None:
         return _bearer_error("The access token is no longer valid.")

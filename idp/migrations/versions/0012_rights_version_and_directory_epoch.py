@@ -115,5 +115,6 @@ def downgrade() -> None:
         for name in list(names):
             op.execute(f'DROP TRIGGER {name}')
     op.drop_table('directory_epoch')
-    with op.batch_alter_table('accounts', schema=None) as batch_op:
-        batch_op.drop_column('rights_version')
+    # Not a batch: SQLite's copy of the table would lose ix_accounts_email_lower, an index
+    # on an expression (SQLite has DROP COLUMN since 3.35).
+    op.execute('ALTER TABLE accounts DROP COLUMN rights_version')

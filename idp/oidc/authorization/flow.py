@@ -46,6 +46,7 @@ class Flow:
     login: LoginState | None = None
     account: Account | None = None
     profile_id: int | None = None  # the profile the tokens will carry
+    remembered_profile_id: int | None = None  # the last choice for this client, if read
 
     @property
     def uid(self) -> str:

@@ -36,7 +36,8 @@ def select_profile(flow: Flow) -> Response | None:
     if chosen in usable:  # checked again: the profile may have lost its rights since
         flow.profile_id = chosen
         return None
-    last = consent.last_profile_choice(flow.account.id, flow.client.client_id)
+    last = flow.remembered_profile_id = consent.last_profile_choice(
+        flow.account.id, flow.client.client_id)
     flow.profile_id = silent_choice(flow, usable, last)
     if flow.profile_id is not None:
         return None

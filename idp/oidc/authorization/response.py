@@ -39,7 +39,9 @@ def issue_code(flow: Flow) -> Response:
     )
     code = grant.generate_authorization_code()
     grant.save_authorization_code(code, grant.request)
-    consent.remember_profile_choice(flow.account.id, flow.client.client_id, flow.profile_id)
+    if flow.profile_id != flow.remembered_profile_id:  # a silent login chose the last one
+        consent.remember_profile_choice(flow.account.id, flow.client.client_id,
+                                        flow.profile_id)
     db.session.commit()
     remember_client(flow.client.client_id)
     interactions.finish(flow.uid)
