@@ -10,6 +10,11 @@ SELECT, before anything is read from the directory; so what is kept is never old
 the counters it is filed under, and a change committed anywhere (a page, the CLI, the
 importer, an operator's UPDATE) is seen by the very next token request.
 
+What is kept must be committed rows: no request writes to the directory and then asks
+for a subject in the same transaction (the login commits, then redirects to the
+authorization endpoint), and none may, for a rollback would leave its rows kept under a
+version that stays current.
+
 The authorization endpoint keeps, the same way, which of a person's profiles may sign in
 to a client: the account read for the request carries its version, the epoch costs one
 small SELECT instead of loading every profile with its roles and entity.
