@@ -301,7 +301,8 @@ def revoke(profile: Profile, role: Role, actor: Actor) -> None:
            domain=role.domain_code, role=role.code)
 
 
-_EPOCH = select(DirectoryEpoch.value).where(DirectoryEpoch.id == 1)
+# The directory's epoch: read alone here, and with each grant by the token paths.
+EPOCH = select(DirectoryEpoch.value).where(DirectoryEpoch.id == 1)
 
 
 def profiles_for_client(account: Account, domains: Iterable[str]) -> rules.ProfilesForClient:
@@ -319,10 +320,10 @@ def profiles_for_client(account: Account, domains: Iterable[str]) -> rules.Profi
     return rules.profiles_for_client(profiles, domains)
 
 
-def directory_epoch() -> int:
+def directory_epoch() -> int | None:
     """The counter the database moves on at any change of the entities, roles or
-    domains (migration 0012)."""
-    return db.session.scalar(_EPOCH) or 0
+    domains (migration 0012; its one row is made there)."""
+    return db.session.scalar(EPOCH)
 
 
 # --- catalogue ------------------------------------------------------------------------

@@ -22,7 +22,8 @@ from typing import Any
 from flask import current_app
 from sqlalchemy import ColumnElement, bindparam, insert, select, update
 
-from idp.directory.models import Account, DirectoryEpoch
+from idp.directory import services
+from idp.directory.models import Account
 from idp.extensions import db
 from idp.oidc.models import Grant, RefreshToken
 from idp.ops import metrics
@@ -122,6 +123,10 @@ def remember_code_use(code: str, grant_id: str) -> None:
     _store().put(USED_CODE_PREFIX + digest(code), grant_id, USED_CODE_MEMORY)
 
 
+# The counters a subject is kept under: the account's rights version, the directory's epoch.
+Rights = tuple[int, int | None]
+
+
 @dataclass(frozen=True)
 class GrantRow:
     """An active grant as the token paths read it (one plain SELECT, no ORM object),
@@ -140,7 +145,7 @@ class GrantRow:
     claims_request: dict[str, Any] | None
     offline: bool
     created_at: datetime
-    rights: tuple[int, int]
+    rights: Rights
 
 
 def create_grant(code: AuthorizationCode) -> GrantRow:
@@ -170,11 +175,9 @@ _CLAIM = (
     .returning(_tokens.grant_id)
 )
 _accounts = Account.__table__.c
-_epoch = DirectoryEpoch.__table__.c
 _ACTIVE_GRANT = (
     select(*(_grants[field.name] for field in fields(GrantRow) if field.name != "rights"),
-           _accounts.rights_version,
-           select(_epoch.value).where(_epoch.id == 1).scalar_subquery())
+           _accounts.rights_version, services.EPOCH.scalar_subquery())
     .join_from(Grant.__table__, Account.__table__, _grants.account_id == _accounts.id)
     .where(_grants.id == bindparam("grant_id"), _grants.revoked_at.is_(None))
 )

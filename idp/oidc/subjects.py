@@ -36,7 +36,7 @@ from idp.directory import rules, services
 from idp.directory.enums import AccountState
 from idp.directory.models import Account, Habilitation, Profile
 from idp.extensions import db
-from idp.oidc.grants_store import GrantRow
+from idp.oidc.grants_store import GrantRow, Rights
 
 # About 1 KiB each: a few MiB per process at most.
 MAX_ENTRIES = 8192
@@ -75,10 +75,10 @@ class SubjectCache:
 
     def __init__(self, size: int = MAX_ENTRIES) -> None:
         self._size = size
-        self._entries: OrderedDict[Hashable, tuple[tuple[int, int], Any]] = OrderedDict()
+        self._entries: OrderedDict[Hashable, tuple[Rights, Any]] = OrderedDict()
         self._lock = threading.Lock()  # gunicorn's threaded workers share it
 
-    def get(self, key: Hashable, rights: tuple[int, int]) -> Any | None:
+    def get(self, key: Hashable, rights: Rights) -> Any | None:
         with self._lock:
             held = self._entries.get(key)
             if held is None or held[0] != rights:
@@ -86,7 +86,7 @@ class SubjectCache:
             self._entries.move_to_end(key)
             return held[1]
 
-    def put(self, key: Hashable, rights: tuple[int, int], kept: Any) -> None:
+    def put(self, key: Hashable, rights: Rights, kept: Any) -> None:
         with self._lock:
             self._entries[key] = (rights, kept)
             self._entries.move_to_end(key)
@@ -98,7 +98,7 @@ def install(app: Flask) -> None:
     app.extensions["idp.subjects"] = SubjectCache()
 
 
-def _kept(key: Hashable, rights: tuple[int, int], read: Callable[[], Any]) -> Any:
+def _kept(key: Hashable, rights: Rights, read: Callable[[], Any]) -> Any:
     cache: SubjectCache = current_app.extensions["idp.subjects"]
     kept = cache.get(key, rights)
     if kept is None:
