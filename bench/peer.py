@@ -7,7 +7,6 @@ process, as a sync worker runs Python."""
 
 from __future__ import annotations
 
-import base64
 import json
 import os
 import secrets
@@ -18,6 +17,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+import jwt
 import requests
 
 from bench.servers import Server, serve
@@ -87,9 +87,10 @@ def _check_token(peer: Peer) -> None:
                              headers={"Authorization": peer.basic},
                              data={"grant_type": "client_credentials"})
     token = response.json().get("access_token", "") if response.ok else ""
-    head = token.split(".")[0]
-    header = json.loads(base64.urlsafe_b64decode(head + "=" * (-len(head) % 4))) \
-        if token.count(".") == 2 else {}
+    try:
+        header = jwt.get_unverified_header(token)
+    except jwt.DecodeError:
+        header = {}
     if header.get("alg") != "RS256":
         raise RuntimeError(f"the peer's token answer is not a JWT signed RS256: "
                            f"{response.status_code} {response.text[:300]}")

@@ -6,14 +6,12 @@ the very next userinfo or refresh says so, on SQLite and on PostgreSQL."""
 from __future__ import annotations
 
 import base64
-import hashlib
-import json
 import secrets
-import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
+import jwt
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
@@ -24,46 +22,34 @@ from idp.directory import services
 from idp.directory.enums import EntityType, ProfileState
 from idp.directory.models import Account, Profile
 from idp.extensions import db
-from idp.oidc import grants_store
-from idp.oidc.grants_store import AuthorizationCode
 from tests.support import directory
-from tests.test_token_paths import ready
+from tests.test_token_paths import REDIRECT_URI, TokenWorld, ready
 
-REDIRECT_URI = "https://rp.test/cb"
 ACTOR = Actor(label="test")
 
 
-class Holder:
+class Holder(TokenWorld):
     """A person with one profile, signed in to an ANCRE application: her access token
     and refresh token, and the means to use them."""
 
     def __init__(self, app: Flask) -> None:
         ready(app)
-        self.person = directory.account("Claire", "Gardée")
+        person = directory.account("Claire", "Gardée")
         self.entity = directory.entity("E-KEPT", EntityType.NAT, "Direction d'essai")
-        self.profile = directory.profile(self.person, self.entity, "Essai", "ANCRE/LECTEUR")
-        self.rp, secret = directory.client("Appli", ["ANCRE", "TDBESMS"], [REDIRECT_URI])
+        profile = directory.profile(person, self.entity, "Essai", "ANCRE/LECTEUR")
+        rp, secret = directory.client("Appli", ["ANCRE", "TDBESMS"], [REDIRECT_URI])
         db.session.commit()
-        basic = base64.b64encode(f"{self.rp.client_id}:{secret}".encode()).decode()
-        self.auth = {"Authorization": f"Basic {basic}"}
+        basic = base64.b64encode(f"{rp.client_id}:{secret}".encode()).decode()
+        super().__init__(person, profile, rp, {"Authorization": f"Basic {basic}"})
         self.http: FlaskClient = app.test_client()
-        tokens = self._exchange()
-        self.access, self.refresh_token = tokens["access_token"], tokens["refresh_token"]
-
-    def _exchange(self) -> dict[str, Any]:
-        code, verifier = secrets.token_urlsafe(32), secrets.token_urlsafe(40)
-        challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest())
-        grants_store.save_code(AuthorizationCode(
-            account_id=self.person.id, profile_id=self.profile.id,
-            scope="openid profile email habilitations offline_access", sid="",
-            auth_time=int(time.time()), acr="eidas1", amr=["pwd"], code=code,
-            client_id=self.rp.client_id, redirect_uri=REDIRECT_URI,
-            code_challenge=challenge.rstrip(b"=").decode(), code_challenge_method="S256"))
+        verifier = secrets.token_urlsafe(40)
         response = self.http.post("/token", headers=self.auth, data={
-            "grant_type": "authorization_code", "code": code, "redirect_uri": REDIRECT_URI,
-            "code_verifier": verifier})
+            "grant_type": "authorization_code", "redirect_uri": REDIRECT_URI,
+            "code_verifier": verifier,
+            "code": self.code(verifier, "openid profile email habilitations offline_access")})
         assert response.status_code == 200, response.get_data(as_text=True)
-        return response.get_json()
+        self.access = response.get_json()["access_token"]
+        self.refresh_token = response.get_json()["refresh_token"]
 
     def userinfo(self) -> dict[str, Any] | None:
         response = self.http.get("/userinfo",
@@ -77,8 +63,8 @@ class Holder:
         if response.status_code != 200:
             return None
         self.refresh_token = response.get_json()["refresh_token"]
-        payload = response.get_json()["access_token"].split(".")[1]
-        return json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+        return jwt.decode(response.get_json()["access_token"],
+                          options={"verify_signature": False})
 
 
 def _sql(statement: str, **values: Any) -> None:

@@ -208,14 +208,14 @@ class TokenWorld:
     rp: Client
     auth: dict[str, str]  # the client's HTTP Basic credentials
 
-    def code(self, verifier: str) -> str:
+    def code(self, verifier: str, scope: str = "openid profile habilitations") -> str:
         """A code the person approved for the client, as the authorization endpoint
         leaves it in the store."""
         code = secrets.token_urlsafe(32)
         challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest())
         grants_store.save_code(AuthorizationCode(
             account_id=self.person.id, profile_id=self.profile.id,
-            scope="openid profile habilitations", sid="", auth_time=int(time.time()),
+            scope=scope, sid="", auth_time=int(time.time()),
             acr="eidas1", amr=["pwd"], code=code, client_id=self.rp.client_id,
             redirect_uri=REDIRECT_URI, code_challenge=challenge.rstrip(b"=").decode(),
             code_challenge_method="S256"))
