@@ -12,11 +12,9 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import jwt
 import pytest
 from flask import Flask
 
-from tests.support import directory as d
 from tests.support.rp import Eidas2World, eidas2_world
 
 pytestmark = pytest.mark.browser
@@ -39,20 +37,11 @@ def virtual_authenticator(page: Any) -> tuple[Any, str]:
     return cdp, added["authenticatorId"]
 
 
-def claims_at(page: Any, app_base: str) -> dict[str, Any]:
-    page.goto(app_base + "/jetons")
-    id_token = page.evaluate("() => JSON.parse(document.body.innerText).id_token")
-    return jwt.decode(id_token, options={"verify_signature": False})
-
-
 def test_register_then_password_and_passkey_then_passkey_alone(
         world: Eidas2World, page: Any, screenshot: Any) -> None:
     op = world.op
     cdp, authenticator = virtual_authenticator(page)
-    page.goto(op.issuer + "/connexion")
-    page.get_by_label("Identifiant Plage").fill(world.identifier)
-    page.get_by_label("Mot de passe").fill(d.PASSWORD)
-    page.get_by_role("button", name="Se connecter").click()
+    world.sign_in(page, op.issuer + "/connexion")
     page.get_by_role("link", name="Double authentification").click()
 
     page.wait_for_url("**/compte/double-authentification")
@@ -69,15 +58,12 @@ def test_register_then_password_and_passkey_then_passkey_alone(
     page.get_by_role("button", name="Se déconnecter").click()
     page.wait_for_load_state()
 
-    page.goto(world.app_base + "/moi")  # the application sends the person to PLAGE
-    page.get_by_label("Identifiant Plage").fill(world.identifier)
-    page.get_by_label("Mot de passe").fill(d.PASSWORD)
-    page.get_by_role("button", name="Se connecter").click()
+    world.sign_in(page, world.app_base + "/moi")  # the application sends her to PLAGE
     page.wait_for_url("**/connexion/code")
     screenshot(page, "2-second-factor")
     page.get_by_role("button", name="Utiliser une clé d'accès").click()
     page.wait_for_url(world.app_base + "/moi")
-    claims = claims_at(page, world.app_base)
+    claims = world.id_token_claims(page)
     assert claims["acr"] == "eidas2" and claims["amr"] == ["pwd", "hwk"]
 
     page.context.clear_cookies()  # a new visit: neither the application nor PLAGE knows her
@@ -96,7 +82,7 @@ def test_register_then_password_and_passkey_then_passkey_alone(
     page.wait_for_url(world.app_base + "/moi")
     assert world.identifier in page.content()
     screenshot(page, "4-application")
-    claims = claims_at(page, world.app_base)
+    claims = world.id_token_claims(page)
     assert claims["acr"] == "eidas2" and claims["amr"] == ["hwk", "user"]
     assert claims["sub"] == world.identifier
 

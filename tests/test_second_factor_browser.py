@@ -11,12 +11,10 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import jwt
 import pyotp
 import pytest
 from flask import Flask
 
-from tests.support import directory as d
 from tests.support.rp import Eidas2World, eidas2_world
 
 pytestmark = pytest.mark.browser
@@ -32,10 +30,7 @@ def world(make_app: Callable[..., Flask], sqlite_url: str, tmp_path: Path
 def test_enrol_sign_out_then_reach_an_application_that_requires_eidas2(
         world: Eidas2World, page: Any, screenshot: Any) -> None:
     op = world.op
-    page.goto(op.issuer + "/connexion")
-    page.get_by_label("Identifiant Plage").fill(world.identifier)
-    page.get_by_label("Mot de passe").fill(d.PASSWORD)
-    page.get_by_role("button", name="Se connecter").click()
+    world.sign_in(page, op.issuer + "/connexion")
     page.get_by_role("link", name="Double authentification").click()
 
     page.wait_for_url("**/compte/double-authentification")
@@ -51,10 +46,7 @@ def test_enrol_sign_out_then_reach_an_application_that_requires_eidas2(
     page.get_by_role("button", name="Se déconnecter").click()
     page.wait_for_load_state()
 
-    page.goto(world.app_base + "/moi")  # the application sends the person to PLAGE
-    page.get_by_label("Identifiant Plage").fill(world.identifier)
-    page.get_by_label("Mot de passe").fill(d.PASSWORD)
-    page.get_by_role("button", name="Se connecter").click()
+    world.sign_in(page, world.app_base + "/moi")  # the application sends her to PLAGE
     page.wait_for_url("**/connexion/code")
     screenshot(page, "3-code")
     # The next step's code: the current one was spent on the enrolment.
@@ -64,7 +56,5 @@ def test_enrol_sign_out_then_reach_an_application_that_requires_eidas2(
     page.wait_for_url(world.app_base + "/moi")
     assert world.identifier in page.content()
     screenshot(page, "4-application")
-    page.goto(world.app_base + "/jetons")
-    id_token = page.evaluate("() => JSON.parse(document.body.innerText).id_token")
-    claims = jwt.decode(id_token, options={"verify_signature": False})
+    claims = world.id_token_claims(page)
     assert claims["acr"] == "eidas2" and claims["amr"] == ["pwd", "otp"]

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import jwt
 from flask import Flask
 
 from idp.extensions import db
@@ -158,6 +159,21 @@ class Eidas2World:
     op: Provider
     app_base: str
     identifier: str  # Élodie Martin, who has no second factor yet
+
+    def sign_in(self, page: Any, start: str) -> None:
+        """Her identifier and password in PLAGE's login page, reached from `start` (the
+        login page itself, or a page of the application that sends her there)."""
+        page.goto(start)
+        page.get_by_label("Identifiant Plage").fill(self.identifier)
+        page.get_by_label("Mot de passe").fill(d.PASSWORD)
+        page.get_by_role("button", name="Se connecter").click()
+
+    def id_token_claims(self, page: Any) -> dict[str, Any]:
+        """The claims of the ID token the application holds for her (unverified: the
+        kit verified it)."""
+        page.goto(self.app_base + "/jetons")
+        id_token = page.evaluate("() => JSON.parse(document.body.innerText).id_token")
+        return jwt.decode(id_token, options={"verify_signature": False})
 
 
 @contextmanager
